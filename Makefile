@@ -1,0 +1,30 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   create the environment and run the main job (edgewise pipeline ecg) on the shipped defaults
+#   make test   create the environment, start the test beds and run the tests
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXTRAS := host,analysis,audio,serial,tflite,dev
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-bare env clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	touch $@
+
+env: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/edgewise pipeline ecg --out out/ecg
+	$(BIN)/edgewise pipeline mosquito --out out/mosquito
+
+test: $(STAMP)
+	bash scripts/testbeds.sh install
+	$(BIN)/python -m pytest -q -m "not device" tests
+	bash scripts/test-bare.sh
+
+clean:
+	rm -rf $(VENV) .venv-bare out

@@ -1,0 +1,1 @@
+"""Leaf modules of the ``edgewise`` command; see ``edgewise.cli.COMMANDS``. Keep imports here light."""

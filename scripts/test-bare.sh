@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The device install: the bare package (numpy + onnxruntime) plus ai-edge-litert, in its own venv,
+# runs the runtime tests with no torch, tensorflow or onnx anywhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python3}
+V=.venv-bare
+if [ ! -x $V/bin/python ] || [ pyproject.toml -nt $V/.installed ]; then
+  rm -rf $V
+  $PY -m venv $V
+  $V/bin/pip install -q . ai-edge-litert pytest
+  touch $V/.installed
+fi
+# run from a neutral folder so the checkout's edgewise/ is not imported instead of the installed one
+cd tests && ../$V/bin/python -m pytest -q -p no:cacheprovider -m "not device" --rootdir=. -c /dev/null runtime

@@ -1,0 +1,47 @@
+"""Shared fixtures. Real data comes from ../shared/data (read-only); outputs go to tmp_path."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from edgewise.data.paths import default_dataset_dir  # light: no heavy imports
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _dataset(name: str) -> Path:
+    path = default_dataset_dir(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"../shared/data/{name} is missing in CI; CI must run on real data")
+        pytest.skip(f"../shared/data/{name} not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ludb_dir() -> Path:
+    return _dataset("ludb")
+
+
+@pytest.fixture(scope="session")
+def mosquito_dir() -> Path:
+    return _dataset("mosquito")
+
+
+@pytest.fixture(scope="session")
+def ihdp_dir() -> Path:
+    return _dataset("ihdp")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    """Tests run on a 2-core machine beside other work: keep BLAS/torch to one thread each."""
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    yield
