@@ -1,0 +1,79 @@
+"""The metadata every exported artifact carries, so the device needs nothing else to run it.
+
+One JSON object (schema ``edgewise-artifact/1``, see ``edgewise.runtime.artifact``): the model spec's
+facts (task, sample rate, window/hop, input layout and shape, classes, preprocessing, tolerance, opset)
+plus the format, precision, how the file's tensors map to the model's layout (``io``), the source
+checkpoint's sha256, training data, held-out metrics, the edgewise version and the export time.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from edgewise.runtime.artifact import SCHEMA
+
+
+class Precision(str, Enum):
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+
+
+class Format(str, Enum):
+    ONNX = "onnx"
+    TFLITE = "tflite"
+
+
+def identity_io(input_name: str, output_names: list[str], rank_in: int, ranks_out: list[int]) -> dict[str, Any]:
+    """``io`` for a file whose tensors are in the model's own layout (the ONNX export)."""
+    return {
+        "input": {"tensor": input_name, "perm": list(range(rank_in))},
+        "outputs": [{"name": n, "tensor": n, "perm": list(range(r))} for n, r in zip(output_names, ranks_out)],
+    }
+
+
+def build_metadata(checkpoint: Any, *, fmt: Format | str, io: dict[str, Any],
+                   precision: Precision | str = Precision.FP32) -> dict[str, Any]:
+    """Build the metadata dict of one artifact.
+
+    Args:
+        checkpoint: an ``edgewise.models.checkpoint.Checkpoint``.
+        fmt: ``"onnx"`` or ``"tflite"``.
+        io: tensor mapping: ``{"input": {"tensor", "perm", "layout"?}, "outputs": [{"name", "tensor", "perm"}]}``
+            where the input's ``perm`` takes the model layout to the file's (``native = x.transpose(perm)``)
+            and an output's ``perm`` takes the file's layout back (``y = native.transpose(perm)``).
+        precision: numeric precision of the artifact.
+
+    Returns:
+        A JSON-able dict.
+
+    Raises:
+        ValueError: a value (e.g. in the checkpoint's training facts) is not JSON-able.
+    """
+    from edgewise import __version__
+
+    fmt, precision = Format(fmt), Precision(precision)
+    spec = checkpoint.spec
+    training = dict(checkpoint.training or {})
+    meta: dict[str, Any] = {
+        "schema": SCHEMA,
+        **spec.to_metadata(),
+        "format": fmt.value,
+        "precision": precision.value,
+        "io": io,
+        "source_checkpoint": checkpoint.path.name if checkpoint.path else None,
+        "source_checkpoint_sha256": checkpoint.sha256 or None,
+        "training_data": training.get("data"),
+        "training": training,
+        "metrics": dict(checkpoint.metrics or {}),
+        "edgewise_version": __version__,
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        json.dumps(meta, allow_nan=True)
+    except TypeError as e:
+        raise ValueError(f"artifact metadata for {spec.name!r} is not JSON-able ({e}); "
+                         "store plain numbers/strings in the checkpoint's training and metrics") from e
+    return meta

@@ -1,0 +1,155 @@
+"""Convert the exported ONNX to TFLite with onnx2tf, decide the tensor layout once, embed the metadata.
+
+onnx2tf (Hyodo, PINTO0309/onnx2tf) rewrites its input in place, so it converts a COPY whose batch is
+fixed to 1 (a symbolic batch breaks its ConvTranspose lowering) and whose intermediate shapes are
+cleared. It makes tensors channels-last (NCW -> NWC, NCHW -> NHWC). Instead of guessing, the layout
+of the file's input and of each output is found by running the TFLite and the ONNX on one probe
+input and matching outputs; the result is recorded in the metadata's ``io`` so the runtime feeds and
+reads the file in the model's own layout. The metadata is embedded as a FlatBuffer ``Model.metadata``
+entry named ``"edgewise"`` (readable on the device with ``edgewise.runtime.artifact``).
+"""
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import json
+import os
+import shutil
+import tempfile
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_CHANNELS_LAST = {"NCW": "NWC", "NCHW": "NHWC"}
+
+
+def _static_copy(src: Path, dst: Path) -> None:
+    """Copy the ONNX with batch 1 on every input/output, no intermediate shapes and no metadata."""
+    import onnx
+
+    proto = onnx.load(str(src))
+    for v in list(proto.graph.input) + list(proto.graph.output):
+        dims = v.type.tensor_type.shape.dim
+        if dims:
+            dims[0].ClearField("dim_param")
+            dims[0].dim_value = 1
+    del proto.graph.value_info[:]
+    del proto.metadata_props[:]
+    onnx.save(proto, str(dst))
+
+
+def _candidate_perms(rank: int) -> list[tuple[int, ...]]:
+    """Identity and channels-last (``[0, 2, ..., rank-1, 1]``) for rank >= 3."""
+    ident = tuple(range(rank))
+    return [ident] if rank < 3 else [ident, (0, *range(2, rank), 1)]
+
+
+def match_io(onnx_path: Path, tflite_path: Path, *, input_shape: tuple[int, ...], layout: str,
+             seed: int = 0) -> tuple[dict[str, Any], float]:
+    """Find how the TFLite's tensors map to the model's layout by running both files on one probe.
+
+    Returns:
+        ``(io, worst max-abs difference of the chosen mapping)``; ``io`` as in ``build_metadata``.
+    """
+    from edgewise.runtime.backends import dequantize, load_model, quantize
+
+    ref_model = load_model(onnx_path, require_metadata=False, warmup=0)
+    lite = load_model(tflite_path, require_metadata=False, warmup=0)
+    probe = np.random.default_rng(seed).standard_normal((1, *input_shape)).astype(np.float32)
+    ref = ref_model.run(probe)
+    ref = ref if isinstance(ref, dict) else {ref_model.output_names[0]: ref}
+    session = lite._session
+    native_in = session.inputs[0]
+    best: tuple[float, dict[str, Any]] | None = None
+    for perm in _candidate_perms(probe.ndim):
+        if tuple(probe.transpose(perm).shape) != tuple(d or 1 for d in native_in.shape):
+            continue
+        native = np.ascontiguousarray(probe.transpose(perm))
+        raw = session.run(quantize(native, native_in) if native_in.scale else native)
+        raw = [dequantize(y, t) if t.scale else y for y, t in zip(raw, session.outputs)]
+        outputs, worst, used = [], 0.0, set()
+        for name, want in ref.items():
+            options = []
+            for (k, y), operm in product(enumerate(raw), _candidate_perms(want.ndim)):
+                if k in used or y.ndim != want.ndim or y.transpose(operm).shape != want.shape:
+                    continue
+                options.append((float(np.max(np.abs(y.transpose(operm) - want))), k, operm))
+            if not options:
+                break
+            err, k, operm = min(options)
+            used.add(k)
+            worst = max(worst, err)
+            outputs.append({"name": name, "tensor": session.outputs[k].name, "perm": list(operm)})
+        else:
+            in_layout = layout if perm == tuple(range(probe.ndim)) else _CHANNELS_LAST.get(layout, "channels-last")
+            io = {"input": {"tensor": native_in.name, "perm": list(perm), "layout": in_layout}, "outputs": outputs}
+            if best is None or worst < best[0]:
+                best = (worst, io)
+    if best is None:
+        raise ValueError(f"cannot match the TFLite's tensors {[t.shape for t in session.outputs]} to the "
+                         f"ONNX outputs {[v.shape for v in ref.values()]}: the conversion changed their shapes")
+    return best[1], best[0]
+
+
+def embed_metadata(src: Path, dst: Path, metadata: dict[str, Any]) -> None:
+    """Write ``src`` to ``dst`` with ``metadata`` as the FlatBuffer metadata entry ``"edgewise"``."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(src))
+    model.metadata = [m for m in (model.metadata or []) if m.name not in (b"edgewise", "edgewise")]
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(metadata, sort_keys=True).encode(), np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = "edgewise", len(model.buffers) - 1
+    model.metadata.append(entry)
+    flatbuffer_utils.write_model(model, str(dst))
+
+
+def convert_onnx(onnx_path: str | Path, work: Path) -> Path:
+    """onnx2tf on a static-batch copy of ``onnx_path``; returns the float32 .tflite inside ``work``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import onnx2tf
+
+    copy = work / "copy.onnx"
+    _static_copy(Path(onnx_path), copy)
+    out = work / "tf"
+    with contextlib.redirect_stdout(_io.StringIO()) as log:
+        try:
+            onnx2tf.convert(input_onnx_file_path=str(copy), output_folder_path=str(out), non_verbose=True)
+        except BaseException as e:  # onnx2tf calls sys.exit() on some failures
+            tail = log.getvalue().strip().splitlines()[-5:]
+            raise ValueError(f"onnx2tf could not convert {onnx_path} ({type(e).__name__}: {e}); "
+                             f"last output: {' | '.join(tail)}") from e
+    found = sorted(out.glob("*_float32.tflite"))
+    if not found:
+        raise ValueError(f"onnx2tf wrote no float32 .tflite for {onnx_path} (files: {sorted(p.name for p in out.iterdir())})")
+    return found[0]
+
+
+def export_tflite(onnx_path: str | Path, path: str | Path, *, input_shape: tuple[int, ...], layout: str,
+                  metadata: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """Convert ``onnx_path`` to a self-describing fp32 TFLite at ``path``.
+
+    Args:
+        onnx_path: the exported ONNX (left untouched).
+        path: output ``.tflite``.
+        input_shape: model input shape without batch, in ``layout``.
+        layout: the model's input layout (``"NCW"``, ...).
+        metadata: artifact metadata; ``io`` is replaced by the mapping found here.
+
+    Returns:
+        ``(path, metadata as embedded)``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="edgewise-tflite-") as tmp:
+        raw = convert_onnx(onnx_path, Path(tmp))
+        io, _ = match_io(Path(onnx_path), raw, input_shape=input_shape, layout=layout)
+        meta = {**metadata, "io": io}
+        embed_metadata(raw, Path(tmp) / "embedded.tflite", meta)
+        shutil.copyfile(Path(tmp) / "embedded.tflite", path)
+    return path, meta

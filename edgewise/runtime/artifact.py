@@ -1,0 +1,403 @@
+"""Artifact files on the device: format detection, edgewise metadata, safety checks, bundle manifests.
+
+Everything here needs only the standard library (no onnx, no tensorflow, no flatbuffers package):
+
+- ONNX files are protobuf ``ModelProto`` messages. A small wire-format walker finds the
+  ``metadata_props`` (field 14) and every tensor's ``external_data`` location, so an ONNX whose
+  external weights point outside its folder is refused before any runtime opens it (onnxruntime
+  >= 1.2x refuses such files too; older ones did not).
+- TFLite files are FlatBuffers (identifier ``TFL3``). A bounds-checked reader of the schema's
+  ``Model.metadata`` / ``Model.buffers`` tables finds the ``"edgewise"`` metadata buffer that
+  ``edgewise.export.tflite`` embeds; a ``manifest.json`` beside the file is the fallback.
+
+The metadata is one JSON object (schema ``edgewise-artifact/1``), stored under the key ``"edgewise"``.
+A bundle is a folder of artifacts plus ``manifest.json`` holding each file's sha256 and metadata.
+References: ONNX IR spec (onnx/onnx ``onnx.proto``), TFLite schema (``tensorflow/lite/schema/schema.fbs``),
+FlatBuffers binary format (google.github.io/flatbuffers/flatbuffers_internals.html).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any, Iterator
+
+from edgewise.runtime.errors import ArtifactError
+
+__all__ = [
+    "METADATA_KEY",
+    "SCHEMA",
+    "MANIFEST_NAME",
+    "detect_format",
+    "read_metadata",
+    "resolve_metadata",
+    "check_onnx_external_data",
+    "sha256_file",
+    "write_manifest",
+    "verify_manifest",
+]
+
+METADATA_KEY = "edgewise"
+SCHEMA = "edgewise-artifact/1"
+MANIFEST_NAME = "manifest.json"
+MANIFEST_SCHEMA = "edgewise-bundle/1"
+_TFLITE_ID = b"TFL3"
+_EXTENSIONS = {".onnx": "onnx", ".tflite": "tflite"}
+
+
+# ----------------------------------------------------------------------------------------------
+# protobuf wire format (just enough of it to read ONNX ModelProto)
+# ----------------------------------------------------------------------------------------------
+def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        if pos >= end or shift > 63:
+            raise ValueError("truncated or malformed varint")
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, Any]]:
+    """Yield ``(field_number, wire_type, value)``; length-delimited values are ``(start, end)`` spans."""
+    pos = start
+    while pos < end:
+        key, pos = _varint(buf, pos, end)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise ValueError("field number 0")
+        if wire == 0:
+            value, pos = _varint(buf, pos, end)
+        elif wire == 1:
+            if pos + 8 > end:
+                raise ValueError("truncated fixed64")
+            value, pos = None, pos + 8
+        elif wire == 2:
+            length, pos = _varint(buf, pos, end)
+            if pos + length > end:
+                raise ValueError(f"length-delimited field {number} runs past the end of the data")
+            value, pos = (pos, pos + length), pos + length
+        elif wire == 5:
+            if pos + 4 > end:
+                raise ValueError("truncated fixed32")
+            value, pos = None, pos + 4
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+        yield number, wire, value
+
+
+def _string_map(buf: bytes, span: tuple[int, int]) -> tuple[str, str]:
+    """Decode a ``StringStringEntryProto`` (key = 1, value = 2)."""
+    key = value = ""
+    for number, wire, v in _fields(buf, *span):
+        if wire == 2 and number in (1, 2):
+            text = buf[v[0]:v[1]].decode("utf-8", errors="replace")
+            key, value = (text, value) if number == 1 else (key, text)
+    return key, value
+
+
+# Which length-delimited fields hold nested messages worth walking: message -> {field: child message}.
+_ONNX_CHILDREN: dict[str, dict[int, str]] = {
+    "model": {7: "graph", 25: "function"},
+    "graph": {1: "node", 5: "tensor", 15: "sparse"},
+    "function": {7: "node"},
+    "node": {5: "attribute"},
+    "attribute": {5: "tensor", 6: "graph", 10: "tensor", 11: "graph", 22: "sparse", 23: "sparse"},
+    "sparse": {1: "tensor", 2: "tensor"},
+}
+
+
+def _external_locations(buf: bytes, span: tuple[int, int], kind: str, out: list[str], depth: int = 0) -> None:
+    if depth > 64:
+        raise ValueError("nesting deeper than 64 levels")
+    if kind == "tensor":
+        for number, wire, v in _fields(buf, *span):
+            if number == 13 and wire == 2:  # TensorProto.external_data
+                key, value = _string_map(buf, v)
+                if key == "location":
+                    out.append(value)
+        return
+    children = _ONNX_CHILDREN[kind]
+    for number, wire, v in _fields(buf, *span):
+        if wire == 2 and number in children:
+            _external_locations(buf, v, children[number], out, depth + 1)
+
+
+def _parse_onnx(buf: bytes) -> tuple[dict[str, str], list[str]]:
+    """Return ``(metadata_props, external data locations)`` of a serialized ModelProto."""
+    props: dict[str, str] = {}
+    locations: list[str] = []
+    has_graph = has_ir = False
+    for number, wire, v in _fields(buf, 0, len(buf)):
+        if number == 1 and wire == 0:
+            has_ir = True
+        elif number == 7 and wire == 2:
+            has_graph = True
+            _external_locations(buf, v, "graph", locations)
+        elif number == 25 and wire == 2:
+            _external_locations(buf, v, "function", locations)
+        elif number == 14 and wire == 2:
+            key, value = _string_map(buf, v)
+            props[key] = value
+    if not (has_graph and has_ir):
+        raise ValueError("no ir_version or graph: this protobuf is not an ONNX model")
+    return props, locations
+
+
+# ----------------------------------------------------------------------------------------------
+# FlatBuffers (just enough of the TFLite schema to read Model.metadata)
+# ----------------------------------------------------------------------------------------------
+class _FB:
+    """Bounds-checked reads of a FlatBuffer; every failure is a ``ValueError``."""
+
+    def __init__(self, buf: bytes):
+        self.buf = buf
+
+    def _u(self, fmt: str, pos: int) -> int:
+        size = struct.calcsize(fmt)
+        if pos < 0 or pos + size > len(self.buf):
+            raise ValueError(f"offset {pos} outside the file ({len(self.buf)} bytes)")
+        return struct.unpack_from(fmt, self.buf, pos)[0]
+
+    def field(self, table: int, index: int) -> int | None:
+        """Absolute position of field ``index`` of the table at ``table``, or None when absent."""
+        vtable = table - self._u("<i", table)
+        vt_size = self._u("<H", vtable)
+        slot = 4 + 2 * index
+        if slot + 2 > vt_size:
+            return None
+        off = self._u("<H", vtable + slot)
+        return table + off if off else None
+
+    def deref(self, pos: int) -> int:
+        return pos + self._u("<I", pos)
+
+    def vector(self, table: int, index: int) -> tuple[int, int]:
+        """``(first element position, length)`` of a vector field; ``(0, 0)`` when absent."""
+        pos = self.field(table, index)
+        if pos is None:
+            return 0, 0
+        vec = self.deref(pos)
+        n = self._u("<I", vec)
+        return vec + 4, n
+
+    def string(self, table: int, index: int) -> str:
+        start, n = self.vector(table, index)
+        if start + n > len(self.buf):
+            raise ValueError("string runs past the end of the file")
+        return self.buf[start:start + n].decode("utf-8", errors="replace")
+
+
+def _tflite_metadata(buf: bytes) -> dict[str, bytes]:
+    """Map ``Model.metadata[i].name -> Model.buffers[metadata[i].buffer].data`` of a TFLite file."""
+    fb = _FB(buf)
+    root = fb.deref(0)
+    meta_start, n_meta = fb.vector(root, 6)     # Model.metadata: [Metadata]
+    buf_start, n_bufs = fb.vector(root, 4)      # Model.buffers: [Buffer]
+    out: dict[str, bytes] = {}
+    for i in range(n_meta):
+        entry = fb.deref(meta_start + 4 * i)
+        name = fb.string(entry, 0)
+        pos = fb.field(entry, 1)
+        index = fb._u("<I", pos) if pos is not None else 0
+        if index >= n_bufs:
+            raise ValueError(f"metadata {name!r} points at buffer {index} of {n_bufs}")
+        buffer = fb.deref(buf_start + 4 * index)
+        data_start, n = fb.vector(buffer, 0)
+        if n == 0:  # large models keep buffers after the flatbuffer: Buffer.offset / Buffer.size
+            off_pos, size_pos = fb.field(buffer, 1), fb.field(buffer, 2)
+            if off_pos is not None and size_pos is not None:
+                data_start, n = fb._u("<Q", off_pos), fb._u("<Q", size_pos)
+        if data_start + n > len(buf):
+            raise ValueError(f"metadata {name!r} runs past the end of the file")
+        out[name] = bytes(buf[data_start:data_start + n])
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# public API
+# ----------------------------------------------------------------------------------------------
+def _read(path: Path) -> bytes:
+    if not path.is_file():
+        raise FileNotFoundError(f"no model artifact at {path}")
+    data = path.read_bytes()
+    if not data:
+        raise ArtifactError(f"{path} is empty (0 bytes); re-export it with `edgewise export`")
+    return data
+
+
+def detect_format(path: str | Path, data: bytes | None = None) -> str:
+    """Return ``"onnx"`` or ``"tflite"`` from the file's content (the extension is only a hint).
+
+    Raises:
+        ArtifactError: the file is neither a TFLite FlatBuffer nor an ONNX protobuf.
+    """
+    path = Path(path)
+    data = _read(path) if data is None else data
+    if len(data) >= 8 and data[4:8] == _TFLITE_ID:
+        return "tflite"
+    try:
+        _parse_onnx(data)
+        return "onnx"
+    except ValueError as e:
+        hint = _EXTENSIONS.get(path.suffix.lower())
+        what = f"a corrupt or truncated {hint.upper() if hint == 'onnx' else 'TFLite'} file" if hint else "not a model"
+        raise ArtifactError(
+            f"{path} is {what}: neither a TFLite FlatBuffer (no 'TFL3' identifier) nor an ONNX model "
+            f"({e}); re-export it with `edgewise export` or check the download"
+        ) from e
+
+
+def check_onnx_external_data(path: str | Path, data: bytes | None = None) -> list[str]:
+    """Refuse an ONNX whose external-data locations leave its folder; return the locations.
+
+    Raises:
+        ArtifactError: a location is absolute or resolves (after symlinks) outside ``path.parent``.
+    """
+    path = Path(path)
+    data = _read(path) if data is None else data
+    try:
+        _, locations = _parse_onnx(data)
+    except ValueError as e:
+        raise ArtifactError(f"{path} is not a readable ONNX model ({e})") from e
+    folder = path.resolve().parent
+    for loc in locations:
+        target = (folder / loc).resolve()
+        if os.path.isabs(loc) or (target != folder and folder not in target.parents):
+            raise ArtifactError(
+                f"refusing {path}: its external weights point outside the model's folder ({loc!r}); "
+                "only files inside the folder are allowed (re-export with all weights in one file)"
+            )
+    return locations
+
+
+def _parse_json(text: str | bytes, where: str) -> dict[str, Any]:
+    try:
+        meta = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"the edgewise metadata in {where} is not valid JSON ({e})") from e
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"the edgewise metadata in {where} is not a JSON object")
+    return meta
+
+
+def _from_manifest(path: Path) -> dict[str, Any] | None:
+    manifest = path.parent / MANIFEST_NAME
+    if not manifest.is_file():
+        return None
+    entry = _parse_json(manifest.read_text(), str(manifest)).get("artifacts", {}).get(path.name)
+    return dict(entry["metadata"]) if isinstance(entry, dict) and isinstance(entry.get("metadata"), dict) else None
+
+
+def read_metadata(path: str | Path, *, data: bytes | None = None) -> dict[str, Any] | None:
+    """The edgewise metadata of an artifact, or None when it carries none.
+
+    ONNX: ``metadata_props["edgewise"]``. TFLite: the embedded ``"edgewise"`` metadata buffer, else the
+    entry for this file in a ``manifest.json`` beside it.
+
+    Raises:
+        ArtifactError: unreadable file or malformed metadata.
+    """
+    path = Path(path)
+    data = _read(path) if data is None else data
+    fmt = detect_format(path, data)
+    if fmt == "onnx":
+        props, _ = _parse_onnx(data)
+        text = props.get(METADATA_KEY)
+        return _parse_json(text, str(path)) if text is not None else _from_manifest(path)
+    try:
+        embedded = _tflite_metadata(data)
+    except ValueError as e:
+        raise ArtifactError(f"{path} is a corrupt or truncated TFLite file ({e})") from e
+    if METADATA_KEY in embedded:
+        return _parse_json(embedded[METADATA_KEY], str(path))
+    return _from_manifest(path)
+
+
+def resolve_metadata(path: str | Path, meta: dict[str, Any] | None, *, fs: float | None = None,
+                     layout: str | None = None) -> dict[str, Any]:
+    """Metadata to run an artifact with: its own, or a minimal one from explicit ``fs``/``layout``.
+
+    Explicit values must agree with embedded ones (a mismatch is an error, not a silent override).
+
+    Raises:
+        ArtifactError: no metadata and no explicit ``fs`` and ``layout``, or a disagreement.
+    """
+    if meta:
+        have_fs, have_layout = meta.get("sample_rate"), meta.get("input_layout")
+        if fs is not None and have_fs is not None and float(fs) != float(have_fs):
+            raise ArtifactError(f"{path} was exported for {have_fs} Hz, but fs={fs} was given; "
+                                "drop the flag (the artifact knows its rate) or resample the signal")
+        if layout is not None and have_layout is not None and str(layout) != str(have_layout):
+            raise ArtifactError(f"{path} takes {have_layout} input, but layout={layout} was given; "
+                                "drop the flag (the artifact knows its layout)")
+        return dict(meta)
+    if fs is None or layout is None:
+        raise ArtifactError(
+            f"{path} carries no edgewise metadata (not exported by `edgewise export`, and no {MANIFEST_NAME} "
+            f"beside it); pass the sample rate and the input layout explicitly, e.g. --fs 500 --layout NCW"
+        )
+    if fs <= 0:
+        raise ArtifactError(f"sample rate must be positive, got {fs}")
+    return {"schema": None, "sample_rate": fs, "input_layout": str(layout), "explicit": True}
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(folder: str | Path, artifacts: dict[str, dict[str, Any]]) -> Path:
+    """Write ``folder/manifest.json`` for files already in ``folder``.
+
+    Args:
+        folder: the bundle folder.
+        artifacts: file name (relative to ``folder``) -> extra facts (``metadata``, ``parity``, ...).
+
+    Returns:
+        The manifest path. Each entry gets ``sha256`` and ``size_bytes``.
+    """
+    folder = Path(folder)
+    entries = {}
+    for name, extra in artifacts.items():
+        file = folder / name
+        if not file.is_file():
+            raise FileNotFoundError(f"cannot list {name} in the manifest: no file {file}")
+        entries[name] = {**extra, "sha256": sha256_file(file), "size_bytes": file.stat().st_size}
+    path = folder / MANIFEST_NAME
+    path.write_text(json.dumps({"schema": MANIFEST_SCHEMA, "artifacts": entries}, indent=2, sort_keys=True))
+    return path
+
+
+def verify_manifest(folder: str | Path) -> dict[str, Any]:
+    """Check every file listed in ``folder/manifest.json`` against its sha256; return the manifest.
+
+    Raises:
+        ArtifactError: missing manifest or file, a path leaving the folder, or a checksum mismatch.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        raise ArtifactError(f"no {MANIFEST_NAME} in {folder}: not an edgewise bundle")
+    manifest = _parse_json(path.read_text(), str(path))
+    root = folder.resolve()
+    bad = []
+    for name, entry in manifest.get("artifacts", {}).items():
+        file = (folder / name).resolve()
+        if root not in file.parents:
+            raise ArtifactError(f"{path} lists {name!r}, which is outside the bundle folder")
+        if not file.is_file():
+            bad.append(f"{name}: missing")
+        elif sha256_file(file) != entry.get("sha256"):
+            bad.append(f"{name}: sha256 differs from the manifest (corrupt or replaced file)")
+    if bad:
+        raise ArtifactError(f"bundle {folder} failed its checksums: " + "; ".join(bad))
+    return manifest
