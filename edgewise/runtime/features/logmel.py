@@ -1,0 +1,180 @@
+"""Log-Mel spectrogram front end in numpy only: the one implementation for training and the device.
+
+Follows librosa's definitions (McFee et al., "librosa: Audio and Music Signal Analysis in Python",
+SciPy 2015) so that ``log_mel`` equals ``librosa.power_to_db(librosa.feature.melspectrogram(...))``
+on the same parameters (Slaney mel scale and area normalisation, periodic Hann window, centred frames
+padded with zeros). The parameters mirror the HumBug pipeline (Kiskin et al., ICASSP 2020): 8 kHz audio,
+mel bands in dB. No scipy, librosa or torch here: this module runs on the Pi.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+__all__ = ["LogMelConfig", "hz_to_mel", "mel_to_hz", "mel_filterbank", "power_spectrogram", "log_mel"]
+
+_PAD_MODES = ("constant", "reflect")
+
+
+@dataclass(frozen=True)
+class LogMelConfig:
+    """Parameters of the log-Mel front end (same names and meaning as librosa's).
+
+    Attributes:
+        sample_rate: Hz of the input signal.
+        n_fft: FFT length (and window length) in samples.
+        hop_length: samples between frames.
+        n_mels: mel bands.
+        fmin: lowest filter edge in Hz.
+        fmax: highest filter edge in Hz (None: Nyquist).
+        center: pad ``n_fft // 2`` on both sides so frame ``t`` is centred on sample ``t * hop_length``.
+        pad_mode: ``"constant"`` (zeros, librosa >= 0.10 default) or ``"reflect"``.
+        power: 2.0 for power, 1.0 for magnitude.
+        amin: floor before the logarithm.
+        top_db: clip at ``max - top_db`` per call (None: no clipping; keeps windows independent).
+    """
+
+    sample_rate: int = 8000
+    n_fft: int = 512
+    hop_length: int = 128
+    n_mels: int = 64
+    fmin: float = 50.0
+    fmax: float | None = None
+    center: bool = True
+    pad_mode: str = "constant"
+    power: float = 2.0
+    amin: float = 1e-10
+    top_db: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0 or self.n_fft <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
+            raise ValueError(
+                f"sample_rate, n_fft, hop_length and n_mels must be positive, got {self.sample_rate}, "
+                f"{self.n_fft}, {self.hop_length}, {self.n_mels}"
+            )
+        fmax = self.sample_rate / 2 if self.fmax is None else self.fmax
+        if not 0 <= self.fmin < fmax <= self.sample_rate / 2:
+            raise ValueError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={fmax}, "
+                             f"sample_rate={self.sample_rate}")
+        if self.pad_mode not in _PAD_MODES:
+            raise ValueError(f"pad_mode must be one of {_PAD_MODES}, got {self.pad_mode!r}")
+        if self.power not in (1.0, 2.0):
+            raise ValueError(f"power must be 1.0 or 2.0, got {self.power}")
+        if self.amin <= 0:
+            raise ValueError(f"amin must be positive, got {self.amin}")
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames produced for a signal of ``n_samples`` samples."""
+        if self.center:
+            return 1 + n_samples // self.hop_length
+        if n_samples < self.n_fft:
+            raise ValueError(f"a signal of {n_samples} samples is shorter than n_fft={self.n_fft} (center=False)")
+        return 1 + (n_samples - self.n_fft) // self.hop_length
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able parameters (for ``ModelSpec.preprocessing``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LogMelConfig:
+        """Inverse of ``to_dict``; unknown keys raise (a misspelt key must not be ignored)."""
+        known = set(cls.__dataclass_fields__)
+        extra = set(d) - known - {"kind"}
+        if extra:
+            raise ValueError(f"unknown log-Mel parameters {sorted(extra)}; known: {sorted(known)}")
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
+    """Slaney mel scale (librosa's ``htk=False``): linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    f_sp = 200.0 / 3
+    mels = f / f_sp
+    min_log_hz, logstep = 1000.0, np.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep, mels)
+
+
+def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
+    """Inverse of ``hz_to_mel``."""
+    m = np.asarray(m, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz, logstep = 1000.0, np.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+@lru_cache(maxsize=16)
+def _filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    fftfreqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fftfreqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]  # Slaney area normalisation
+    weights.setflags(write=False)
+    return weights
+
+
+def mel_filterbank(cfg: LogMelConfig) -> np.ndarray:
+    """Mel filter weights, float64 ``[n_mels, n_fft // 2 + 1]`` (equals ``librosa.filters.mel``)."""
+    fmax = cfg.sample_rate / 2 if cfg.fmax is None else cfg.fmax
+    return _filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(fmax))
+
+
+def _frames(x: np.ndarray, cfg: LogMelConfig) -> np.ndarray:
+    """``x [..., samples]`` -> strided view ``[..., frames, n_fft]``."""
+    if cfg.center:
+        pad = [(0, 0)] * (x.ndim - 1) + [(cfg.n_fft // 2, cfg.n_fft // 2)]
+        x = np.pad(x, pad, mode=cfg.pad_mode)
+    n_frames = 1 + (x.shape[-1] - cfg.n_fft) // cfg.hop_length
+    if n_frames < 1:
+        raise ValueError(f"signal of {x.shape[-1]} samples is shorter than n_fft={cfg.n_fft}")
+    shape = x.shape[:-1] + (n_frames, cfg.n_fft)
+    strides = x.strides[:-1] + (x.strides[-1] * cfg.hop_length, x.strides[-1])
+    return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides, writeable=False)
+
+
+def power_spectrogram(x: np.ndarray, cfg: LogMelConfig) -> np.ndarray:
+    """|STFT|^power with a periodic Hann window.
+
+    Args:
+        x: float ``[..., samples]`` at ``cfg.sample_rate``.
+        cfg: front-end parameters.
+
+    Returns:
+        float64 ``[..., n_fft // 2 + 1, frames]``.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(cfg.n_fft) / cfg.n_fft)  # periodic Hann
+    spec = np.abs(np.fft.rfft(_frames(x, cfg) * window, axis=-1)) ** cfg.power
+    return np.swapaxes(spec, -1, -2)
+
+
+def log_mel(x: np.ndarray, cfg: LogMelConfig, *, dtype: type = np.float32) -> np.ndarray:
+    """Log-Mel spectrogram in dB (``10 log10`` of power, ``20 log10`` of magnitude).
+
+    Args:
+        x: float ``[..., samples]`` at ``cfg.sample_rate`` (one signal or a batch of windows).
+        cfg: front-end parameters.
+        dtype: output dtype (computation is float64).
+
+    Returns:
+        ``[..., n_mels, frames]`` with ``frames = cfg.n_frames(samples)``.
+    """
+    x = np.asarray(x)
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"expected a signal [..., samples] with samples > 0, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("the signal holds NaN or inf samples; clean or drop the input before the front end")
+    mel = np.einsum("mf,...ft->...mt", mel_filterbank(cfg), power_spectrogram(x, cfg))
+    scale = 10.0 if cfg.power == 2.0 else 20.0
+    db = scale * np.log10(np.maximum(cfg.amin, mel))
+    if cfg.top_db is not None:
+        db = np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - cfg.top_db)
+    return db.astype(dtype, copy=False)
