@@ -11,6 +11,7 @@ Layout (a plain dict saved with ``torch.save``)::
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,13 @@ def save_checkpoint(path: str | Path, *, spec: ModelSpec, model: Any, model_kwar
          "edgewise_version": __version__},
         path,
     )
-    return file_sha256(path)
+    digest = file_sha256(path)
+    # facts without weights, readable where torch is not installed (``edgewise models list``, model cards)
+    facts = {"format": FORMAT, "spec": spec.to_metadata(), "model_kwargs": dict(model_kwargs or {}),
+             "training": dict(training or {}), "metrics": dict(metrics or {}), "edgewise_version": __version__,
+             "sha256": digest, "parameters": int(sum(v.numel() for v in state.values() if v.dtype.is_floating_point))}
+    path.with_suffix(".json").write_text(json.dumps(facts, indent=1, default=float))
+    return digest
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

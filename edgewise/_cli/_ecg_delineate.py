@@ -1,0 +1,86 @@
+"""``edgewise delineate``: runs with numpy + one runtime only when the model is an .onnx/.tflite artifact."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+STANDARD_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6")
+MIN_FS, MAX_FS = 50.0, 20000.0
+
+
+def _pick_lead(names: tuple[str, ...], n_rows: int, lead: str, explicit: bool) -> int:
+    from edgewise.runtime.errors import InputError
+
+    key = lead.lower()
+    if key in names:
+        return names.index(key)
+    if key.isdigit() and int(key) < n_rows:
+        return int(key)
+    if n_rows == 1 and not explicit:
+        return 0
+    if n_rows == 12 and key in STANDARD_LEADS and all(n.startswith("lead") for n in names):
+        return STANDARD_LEADS.index(key)
+    raise InputError(f"unknown lead {lead!r}; this input has {', '.join(names)} (or pass an index 0..{n_rows - 1})")
+
+
+def _load(path: str, args: argparse.Namespace, explicit_lead: bool):
+    from edgewise.runtime.ecg.io import read_ecg_input
+    from edgewise.runtime.errors import InputError
+
+    inp = read_ecg_input(path)
+    fs = inp.fs
+    if args.fs is not None:
+        if not MIN_FS <= args.fs <= MAX_FS:
+            raise InputError(f"--fs {args.fs:g} Hz is not a plausible ECG rate ({MIN_FS:g}..{MAX_FS:g} Hz)")
+        if fs is not None and abs(fs - args.fs) > 1e-6:
+            raise InputError(f"{path} is recorded at {fs:g} Hz but --fs says {args.fs:g} Hz; drop --fs or fix it")
+        fs = args.fs
+    if fs is None:
+        raise InputError(f"{path} carries no sampling rate; pass --fs HZ")
+    if not MIN_FS <= fs <= MAX_FS:
+        raise InputError(f"{path}: {fs:g} Hz is not a plausible ECG rate ({MIN_FS:g}..{MAX_FS:g} Hz)")
+    idx = _pick_lead(inp.leads, inp.signal.shape[0], args.lead, explicit_lead)
+    return inp.signal[idx], fs, inp.leads[idx]
+
+
+def run_delineate(args: argparse.Namespace) -> int:
+    from edgewise._cli._common import print_json_line
+    from edgewise._cli.ecg import _model_path
+    from edgewise.runtime.ecg.delineate import delineate
+    from edgewise.runtime.errors import EdgewiseError
+
+    explicit_lead = "--lead" in sys.argv or any(a.startswith("--lead=") for a in sys.argv)
+    model = _model_path(args.model)
+    if model.suffix == ".pt":
+        from edgewise.models.ecg.workflow import load_model_fn
+
+        fn, info, _ = load_model_fn(model, threads=args.threads)
+    else:
+        from edgewise.runtime.ecg.model import load_artifact_fn
+
+        fn, info = load_artifact_fn(model, threads=args.threads, fs=None if args.layout is None else 500,
+                                    layout=args.layout)
+    failures = 0
+    for path in args.inputs:
+        try:
+            x, fs, lead = _load(path, args, explicit_lead)
+            res = delineate(x, fs, fn, model_fs=info.sample_rate, window=info.window, hop=info.hop,
+                            in_channels=info.in_channels)
+        except (EdgewiseError, ValueError, OSError) as e:
+            if args.debug:
+                raise
+            print(f"edgewise: error: {path}: {e}", file=sys.stderr)
+            failures += 1
+            continue
+        fs_out = int(fs) if float(fs).is_integer() else fs
+        if args.json:
+            print_json_line({"input": path, "fs": fs_out, "lead": lead, "waves": [w.to_dict() for w in res.waves]})
+        else:
+            counts = {k: sum(w.kind == k for w in res.waves) for k in ("P", "QRS", "T")}
+            qrs = [w.onset for w in res.waves if w.kind == "QRS"]
+            hr = 60 * fs / (sum(b - a for a, b in zip(qrs, qrs[1:])) / (len(qrs) - 1)) if len(qrs) > 2 else float("nan")
+            note = " (shorter than a model window: padded)" if res.padded else ""
+            print(f"{path}: lead {lead}, {fs_out} Hz, {len(x) / fs:.1f} s{note}: {counts['P']} P, {counts['QRS']} QRS, "
+                  f"{counts['T']} T; heart rate {hr:.0f} bpm")
+    return 1 if failures else 0

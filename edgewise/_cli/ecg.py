@@ -1,0 +1,132 @@
+"""CLI leaves for ECG delineation: train, evaluate, delineate, pipeline."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6")
+
+
+def _default_data() -> Path | None:
+    from edgewise.data.paths import default_dataset_dir
+
+    return default_dataset_dir("ludb")
+
+
+def train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, help="LUDB folder (default: ../shared/data/ludb if present)")
+    p.add_argument("--synthetic", action="store_true", help="train on SYNTHETIC ECG only (demo)")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--synthetic-fraction", type=float, default=0.0, help="share of SYNTHETIC ECG mixed into batches")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, required=True, help="output folder for the checkpoint and model card")
+
+
+def train(args: argparse.Namespace) -> int:
+    """train the single-lead ECG U-Net on LUDB (or SYNTHETIC ECG) and write a checkpoint + model card"""
+    from edgewise.models.ecg.workflow import train_ecg
+
+    data = None if args.synthetic else (args.data or _default_data())
+    if data is None and not args.synthetic:
+        raise FileNotFoundError("no LUDB folder: pass --data DIR, fetch it with `edgewise data fetch ludb`, "
+                                "or train a demo model with --synthetic")
+    ckpt = train_ecg(args.out, data_dir=data, epochs=args.epochs, synthetic_fraction=args.synthetic_fraction,
+                     seed=args.seed, threads=args.threads, progress=True, log=lambda m: print(m, file=sys.stderr))
+    print(f"wrote {ckpt} and {ckpt.parent / 'MODEL_CARD.md'}")
+    return 0
+
+
+def evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, help="checkpoint (.pt) or artifact (.onnx/.tflite); default: shipped")
+    p.add_argument("--data", type=Path, help="LUDB folder (default: ../shared/data/ludb)")
+    p.add_argument("--records", type=Path, help="file of record ids (default: every record the model never trained on)")
+    p.add_argument("--lead", default="ii", help="a lead name or 'all' (default ii)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def _leads(text: str) -> tuple[str, ...]:
+    from edgewise.runtime.errors import InputError
+
+    if text.lower() == "all":
+        return LEADS
+    out = tuple(t.strip().lower() for t in text.split(",") if t.strip())
+    bad = [t for t in out if t not in LEADS]
+    if bad or not out:
+        raise InputError(f"unknown lead {', '.join(bad) or text!r}; expected one of {', '.join(LEADS)} or 'all'")
+    return out
+
+
+def _model_path(model: Path | None) -> Path:
+    if model is not None:
+        if not model.exists():
+            raise FileNotFoundError(f"no model file at {model}")
+        return model
+    from edgewise.models.pretrained import default_model
+
+    return default_model("ecg")
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """evaluate an ECG model on held-out LUDB records (Se, PPV, F1, boundary errors vs CSE)"""
+    from edgewise._cli._common import print_json_line
+    from edgewise.models.ecg.workflow import evaluate_ecg
+
+    leads = _leads(args.lead)
+    data = args.data or _default_data()
+    if data is None:
+        raise FileNotFoundError("no LUDB folder: pass --data DIR or fetch it with `edgewise data fetch ludb`")
+    res = evaluate_ecg(_model_path(args.model), data, leads=leads, records_file=args.records, threads=args.threads,
+                       progress=not args.json)
+    if args.json:
+        print_json_line(res)
+        return 0
+    print(f"model {res['model']} ({res['format']}, {res['precision']}) on {len(res['records'])} held-out records")
+    for lead, s in res["scores"].items():
+        wf = s["wave_f1"]
+        print(f"\nlead {lead}: wave F1  P {wf['P']:.4f}  QRS {wf['QRS']:.4f}  T {wf['T']:.4f}")
+        print(f"  {'boundary':8} {'n':>5} {'Se':>7} {'PPV':>7} {'F1':>7} {'mean ms':>8} {'SD ms':>7} {'CSE 2SD':>8}")
+        for r in s["boundaries"]:
+            tol = r["cse_2sd_ms"]
+            print(f"  {r['boundary']:8} {r['n_true']:5d} {r['se']:7.4f} {r['ppv']:7.4f} {r['f1']:7.4f} "
+                  f"{r['mean_ms']:+8.1f} {r['sd_ms']:7.1f} {tol if tol else '-':>8}")
+    return 0
+
+
+def delineate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="WFDB record path without extension, .npy or .csv")
+    p.add_argument("--model", type=Path, help="checkpoint (.pt) or artifact (.onnx/.tflite); default: shipped")
+    p.add_argument("--lead", default="ii", help="lead name (WFDB/CSV header) or index (default ii, else the first)")
+    p.add_argument("--fs", type=float, help="sampling rate in Hz (required for .npy/.csv)")
+    p.add_argument("--layout", help="input layout of an artifact without edgewise metadata (e.g. NCW)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="one JSON object per input and line")
+
+
+def delineate(args: argparse.Namespace) -> int:
+    """find P, QRS and T waves (onset/offset) in ECG inputs"""
+    from edgewise._cli._ecg_delineate import run_delineate
+
+    return run_delineate(args)
+
+
+def pipeline_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("out/ecg"), help="report folder (default out/ecg)")
+    p.add_argument("--data", type=Path, help="LUDB folder (default ../shared/data/ludb; else SYNTHETIC ECG)")
+    p.add_argument("--train", action="store_true", help="train a model instead of loading the shipped one")
+    p.add_argument("--epochs", type=int, default=60, help="epochs when --train")
+    p.add_argument("--skip-export", action="store_true", help="skip the export stage")
+    p.add_argument("--skip-compress", action="store_true", help="skip the compression stage")
+
+
+def pipeline(args: argparse.Namespace) -> int:
+    """the ECG main job: model -> evaluate -> export -> compress -> delineate a sample -> report"""
+    from edgewise.pipelines.ecg import run_ecg_pipeline
+
+    data = args.data or _default_data()
+    report = run_ecg_pipeline(args.out, data_dir=data, train=args.train, epochs=args.epochs,
+                              export=not args.skip_export, compress=not args.skip_compress)
+    print(f"report: {report} (and {report.with_suffix('.html')})")
+    return 0

@@ -1,0 +1,7 @@
+"""ECG delineation models: the 1-D U-Net, its spec, augmentation and training."""
+from __future__ import annotations
+
+from edgewise.models.ecg.spec import ECG_SPEC, ECG_12_SPEC
+from edgewise.models.ecg.unet import UNet1d, count_macs
+
+__all__ = ["ECG_SPEC", "ECG_12_SPEC", "UNet1d", "count_macs"]

@@ -1,0 +1,57 @@
+"""Write the ECG model card (Markdown) from a checkpoint's facts: data, licence, split, held-out metrics."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edgewise.runtime.ecg.metrics import CSE_2SD_MS
+
+
+def _table(summary: dict) -> list[str]:
+    rows = ["| boundary | n | Se | PPV | F1 | mean err (ms) | SD (ms) | CSE 2·SD (ms) | 2·SD within CSE |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for r in summary["boundaries"]:
+        tol = CSE_2SD_MS.get(r["boundary"])
+        rows.append(f"| {r['boundary']} | {r['n_true']} | {r['se']:.4f} | {r['ppv']:.4f} | {r['f1']:.4f} | "
+                    f"{r['mean_ms']:+.1f} | {r['sd_ms']:.1f} | {tol if tol else '—'} | "
+                    f"{'—' if r['meets_cse'] is None else ('yes' if r['meets_cse'] else 'no')} |")
+    return rows
+
+
+def write_model_card(path: Path, checkpoint: Path) -> Path:
+    facts = json.loads(Path(checkpoint).with_suffix(".json").read_text())
+    tr, m, spec = facts["training"], facts["metrics"], facts["spec"]
+    lines = [
+        f"# Model card: {spec['name']}",
+        "",
+        "Single-lead ECG delineation: per-sample background / P / QRS / T at 500 Hz, then waves with onset",
+        "and offset (`edgewise delineate`). A small 1-D U-Net after Moskalenko, Zolotykh & Osipov,",
+        "*Deep Learning for ECG Segmentation* (arXiv 2001.04689).",
+        "",
+        f"- Parameters: {facts['parameters']:,}; input window {spec['window']} samples "
+        f"({spec['window'] / spec['sample_rate']:.2f} s), hop {spec['hop']}; layout {spec['input_layout']}.",
+        f"- Checkpoint sha256: `{facts['sha256']}`; edgewise {facts['edgewise_version']}.",
+        f"- Training data: {tr.get('data')}.",
+        f"- Split: {tr.get('split')}.",
+        f"- Licence of the data: {tr.get('licence', 'n/a')}. The Lobachevsky University Electrocardiography",
+        "  Database (Kalyakulina et al., IEEE Access 2020) is distributed by PhysioNet under ODC-By 1.0;",
+        "  these weights are derived from it and must carry this attribution.",
+        f"- Training config: `{json.dumps(tr.get('config', {}))}`.",
+        "",
+    ]
+    if m:
+        lines += ["## Held-out metrics (test records, ±150 ms tolerance, inside each lead's annotated span)", "",
+                  f"Test records: {', '.join(map(str, m.get('test_records', [])))}.", ""]
+        for key, title in (("test_lead_ii", "Lead II"), ("test_all_leads", "All 12 leads pooled")):
+            s = m[key]
+            wf = s["wave_f1"]
+            lines += [f"### {title}: wave F1 P {wf['P']:.4f}, QRS {wf['QRS']:.4f}, T {wf['T']:.4f}", ""]
+            lines += _table(s) + [""]
+    else:
+        lines += ["No held-out metrics: trained on SYNTHETIC ECG only (demo model).", ""]
+    lines += ["## Intended use and limits", "",
+              "Research and engineering evaluation of ECG delineation on edge devices; not a medical device.",
+              "Trained on resting 10-s 12-lead recordings of LUDB (adults, many cardiac conditions, 500 Hz);",
+              "other rates are resampled. Ambulatory noise, paced rhythms and paediatric ECG are untested.", ""]
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,92 @@
+"""A small 1-D U-Net for ECG delineation (per-sample background/P/QRS/T).
+
+After Moskalenko, Zolotykh & Osipov, "Deep Learning for ECG Segmentation" (arXiv 2001.04689), whose
+network is a 4-level encoder/decoder of Conv1D(32, k=8) blocks without skips (~61k parameters).
+Ours adds U-Net skip connections and batch norm, keeps full resolution in the first level with few
+channels (cheap), and widens deeper levels where samples are few, so it stays Pi-sized.
+
+Input: float32 [batch, in_channels, samples] (samples a multiple of 2**depth), standardised ECG at 500 Hz.
+Output: float32 [batch, 4, samples] logits.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _block(c_in: int, c_out: int, k: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv1d(c_in, c_out, k, padding=k // 2, bias=False),
+        nn.BatchNorm1d(c_out),
+        nn.ReLU(inplace=True),
+        nn.Conv1d(c_out, c_out, k, padding=k // 2, bias=False),
+        nn.BatchNorm1d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class UNet1d(nn.Module):
+    """Encoder/decoder with concatenated skips.
+
+    Args:
+        in_channels: number of leads in the input (1 for single-lead).
+        n_classes: output classes (4: background, P, QRS, T).
+        widths: channels per level, the last one is the bottleneck.
+        kernel: odd convolution kernel size.
+    """
+
+    def __init__(self, in_channels: int = 1, n_classes: int = 4, widths: tuple[int, ...] = (8, 16, 24, 32, 48),
+                 kernel: int = 9):
+        super().__init__()
+        if kernel % 2 == 0:
+            raise ValueError(f"kernel must be odd to keep lengths, got {kernel}")
+        self.depth = len(widths) - 1
+        self.down = nn.ModuleList()
+        c = in_channels
+        for w in widths[:-1]:
+            self.down.append(_block(c, w, kernel))
+            c = w
+        self.pool = nn.MaxPool1d(2)
+        self.bottleneck = _block(c, widths[-1], kernel)
+        self.up = nn.ModuleList()
+        self.dec = nn.ModuleList()
+        c = widths[-1]
+        for w in reversed(widths[:-1]):
+            self.up.append(nn.ConvTranspose1d(c, w, 2, stride=2))
+            self.dec.append(_block(2 * w, w, kernel))
+            c = w
+        self.head = nn.Conv1d(c, n_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.bottleneck(x)
+        for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
+            x = dec(torch.cat([up(x), skip], dim=1))
+        return self.head(x)
+
+
+def count_macs(model: nn.Module, samples: int = 5000, in_channels: int = 1) -> int:
+    """Multiply-accumulates of Conv1d/ConvTranspose1d layers for one input of ``samples`` samples."""
+    macs = 0
+
+    def hook(mod, inp, out):
+        nonlocal macs
+        if isinstance(mod, nn.Conv1d):
+            macs += out.numel() * (mod.in_channels // mod.groups) * mod.kernel_size[0]
+        elif isinstance(mod, nn.ConvTranspose1d):
+            macs += inp[0].numel() * mod.out_channels * mod.kernel_size[0]
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d))]
+    pad = (-samples) % (2 ** getattr(model, "depth", 0))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, in_channels, samples + pad))
+    model.train(was_training)
+    for h in handles:
+        h.remove()
+    return macs

@@ -1,0 +1,131 @@
+"""ECG jobs on the host: load any model format, train the shipped model, evaluate on LUDB."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgewise.data.ludb import list_records
+from edgewise.models.ecg.dataset import load_records, split_records
+from edgewise.runtime.ecg.metrics import DelineationScore
+from edgewise.runtime.ecg.model import EcgModelInfo, load_artifact_fn
+from edgewise.runtime.errors import InputError
+
+ALL_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6")
+
+
+def load_model_fn(path: str | Path, *, threads: int = 1) -> tuple[Callable[[np.ndarray], np.ndarray], EcgModelInfo, dict]:
+    """Any ECG model file -> (model fn, info, training facts). ``.pt`` runs in torch, others on a runtime."""
+    path = Path(path)
+    if path.suffix == ".pt":
+        from edgewise.models.checkpoint import load_checkpoint
+        from edgewise.models.ecg.evaluate import torch_model_fn
+
+        ck = load_checkpoint(path)
+        s = ck.spec
+        info = EcgModelInfo(s.name, s.sample_rate, s.window, s.hop, s.input_shape[0], "torch", "fp32", str(path))
+        return torch_model_fn(ck.model, threads), info, ck.training
+    fn, info = load_artifact_fn(path, threads=threads)
+    from edgewise.runtime.backends import load_model
+
+    meta = load_model(path, warmup=0).metadata
+    return fn, info, dict(meta.get("training") or {})
+
+
+def heldout_records(data_dir: Path, training: dict, records_file: Path | None = None) -> list[int]:
+    """Records to evaluate: those in ``records_file``, else every record in ``data_dir`` the model never
+    trained or validated on (its checkpoint lists them)."""
+    present = list_records(data_dir)
+    if records_file is not None:
+        try:
+            ids = [int(t) for t in Path(records_file).read_text().replace(",", " ").split()
+                   if t.strip() and not t.startswith("#")]
+        except ValueError as e:
+            raise InputError(f"{records_file}: expected record ids separated by spaces, commas or lines ({e})") from e
+        missing = sorted(set(ids) - set(present))
+        if missing:
+            raise InputError(f"records {missing[:10]} are not in {data_dir}")
+        return ids
+    seen = set(training.get("train_records", [])) | set(training.get("val_records", []))
+    ids = [i for i in present if i not in seen]
+    if not ids:
+        raise InputError(f"every record in {data_dir} was used to train this model; pass --records FILE")
+    return ids
+
+
+def score_to_json(scores: dict[str, DelineationScore]) -> dict[str, Any]:
+    return {lead: s.summary() for lead, s in scores.items()}
+
+
+def evaluate_ecg(model: str | Path, data_dir: str | Path, *, leads: tuple[str, ...] = ("ii",),
+                 records_file: Path | None = None, threads: int = 1, progress: bool = True) -> dict[str, Any]:
+    """Evaluate a model on held-out LUDB records; returns a JSON-able dict."""
+    from edgewise.models.ecg.evaluate import evaluate_records
+
+    fn, info, training = load_model_fn(model, threads=threads)
+    ids = heldout_records(Path(data_dir), training, records_file)
+    recs = load_records(data_dir, ids, progress=progress)
+    t0 = time.time()
+    scores = evaluate_records(recs, fn, leads=leads, window=info.window, hop=info.hop, progress=progress)
+    return {"model": str(model), "format": info.format, "precision": info.precision, "data": str(data_dir),
+            "records": ids, "leads": list(leads), "seconds": round(time.time() - t0, 2),
+            "scores": score_to_json(scores)}
+
+
+def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60, synthetic_fraction: float = 0.0,
+              seed: int = 0, threads: int = 1, progress: bool = True, log=print) -> Path:
+    """Train the single-lead U-Net on LUDB (or on SYNTHETIC ECG when ``data_dir`` is None).
+
+    Split by record (``split_records``: 70 % train, 10 % validation for epoch selection, 20 % test).
+    Writes ``ecg-unet.pt`` (+ ``.json`` facts) and ``MODEL_CARD.md`` into ``out``; returns the checkpoint path.
+    """
+    from edgewise.models.checkpoint import save_checkpoint
+    from edgewise.models.ecg.dataset import lead_examples
+    from edgewise.models.ecg.evaluate import evaluate_records, torch_model_fn
+    from edgewise.models.ecg.model_card import write_model_card
+    from edgewise.models.ecg.spec import ECG_SPEC
+    from edgewise.models.ecg.train import TrainConfig, config_dict, train_unet
+
+    out = Path(out)
+    cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads,
+                      synthetic_fraction=1.0 if data_dir is None else synthetic_fraction,
+                      val_every=max(1, min(5, epochs // 4)))
+    training: dict[str, Any] = {"config": config_dict(cfg)}
+    if data_dir is None:
+        log("no LUDB folder given: training on SYNTHETIC ECG only (a demo model, not for real use)")
+        model, hist = train_unet([], None, config=cfg, progress=progress, log=log)
+        training.update(data="SYNTHETIC ECG (edgewise.data.synthetic_ecg)", split="none")
+        metrics: dict[str, Any] = {}
+    else:
+        split = split_records(list_records(data_dir))
+        train_recs = load_records(data_dir, split.train, progress=progress)
+        val_recs = load_records(data_dir, split.val, progress=progress)
+
+        def val_fn(m) -> float:
+            s = evaluate_records(val_recs, torch_model_fn(m), leads=ALL_LEADS)["all"]
+            return float(np.mean([s.wave_f1(k) for k in ("P", "QRS", "T")]))
+
+        model, hist = train_unet(lead_examples(train_recs), val_fn, config=cfg, progress=progress, log=log)
+        test_recs = load_records(data_dir, split.test, progress=progress)
+        scores = evaluate_records(test_recs, torch_model_fn(model), leads=ALL_LEADS, progress=progress)
+        metrics = {"test_lead_ii": scores["ii"].summary(), "test_all_leads": scores["all"].summary(),
+                   "test_records": list(split.test)}
+        training.update(data=f"LUDB 1.0.1 ({len(split.train) + len(split.val) + len(split.test)} records in {data_dir})",
+                        split=f"by record, seed {split_records.__defaults__ and 20201}: "
+                              f"{len(split.train)} train / {len(split.val)} val / {len(split.test)} test",
+                        train_records=list(split.train), val_records=list(split.val), test_records=list(split.test),
+                        licence="LUDB: ODC-By 1.0 (Kalyakulina et al., PhysioNet doi:10.13026/eegm-h675)")
+    training["history"] = hist
+    ckpt = out / "ecg-unet.pt"
+    save_checkpoint(ckpt, spec=ECG_SPEC, model=model, model_kwargs={"widths": list(cfg.widths), "kernel": cfg.kernel},
+                    training=training, metrics=metrics)
+    write_model_card(out / "MODEL_CARD.md", ckpt)
+    return ckpt
+
+
+def facts(path: Path) -> dict:
+    side = Path(path).with_suffix(".json")
+    return json.loads(side.read_text()) if side.is_file() else {}

@@ -1,0 +1,127 @@
+"""The mosquito jobs as library calls: train, evaluate, detect (the CLI and the pipeline call these)."""
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgewise.data.mosquito import Recording, WindowConfig, load_recording_audio, read_recordings, split_recordings
+from edgewise.models.mosquito.evaluate import hysteresis_for, metrics_from_clips, score_clips, window_probabilities
+from edgewise.models.mosquito.train import TrainConfig, build_window_set, train_model
+from edgewise.runtime.errors import InputError
+
+__all__ = ["PRETRAINED", "DEFAULT_CACHE", "load_split", "train_detector", "evaluate_detector", "detect_file",
+           "load_detector"]
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "mosquito" / "mosquito-dscnn.pt"
+DEFAULT_CACHE = Path("/tmp/edgewise-cache/mosquito")
+SPLIT = {"val": 0.2, "test": 0.25}
+
+
+def load_split(data_dir: str | Path, *, sample_rate: int = 8000, seed: int = 0, cache_dir: str | Path | None = DEFAULT_CACHE,
+               parts: tuple[str, ...] = ("train", "val", "test")) -> dict[str, tuple[list[Recording], list[np.ndarray]]]:
+    """Read the dataset, split by recording, decode the requested parts at ``sample_rate``.
+
+    Files that cannot be decoded are skipped with a warning naming them.
+    """
+    split = split_recordings(read_recordings(data_dir), seed=seed, **SPLIT)
+    out = {}
+    for part in parts:
+        recs, audio = [], []
+        for r in split[part]:
+            try:
+                audio.append(load_recording_audio(r, sample_rate, cache_dir=cache_dir))
+                recs.append(r)
+            except (InputError, OSError) as e:
+                warnings.warn(f"skipping {r.rel}: {e}", stacklevel=2)
+        out[part] = (recs, audio)
+    return out
+
+
+def _progress(step: int, loss: float, auc: float) -> None:
+    print(f"  step {step:5d}  loss {loss:.4f}  val window ROC-AUC {auc:.4f}", file=sys.stderr, flush=True)
+
+
+def train_detector(data_dir: str | Path, cfg: TrainConfig, *, out: str | Path | None = None, seed: int = 0,
+                   cache_dir: str | Path | None = DEFAULT_CACHE, threshold: float = 0.5,
+                   progress: Callable[[int, float, float], None] | None = _progress) -> dict[str, Any]:
+    """Train on the train recordings, calibrate on val, measure on test; save a checkpoint if ``out``.
+
+    Returns:
+        ``{"model", "spec", "metrics" (held-out test), "training"}``.
+    """
+    from edgewise.models.checkpoint import save_checkpoint
+
+    spec = cfg.spec
+    data = load_split(data_dir, sample_rate=spec.sample_rate, seed=seed, cache_dir=cache_dir)
+    wcfg = WindowConfig(sample_rate=spec.sample_rate, window_s=spec.window / spec.sample_rate, hop_s=cfg.train_hop_s)
+    train = build_window_set(*data["train"], wcfg)
+    val = build_window_set(*data["val"], WindowConfig(sample_rate=spec.sample_rate,
+                                                      window_s=spec.window / spec.sample_rate,
+                                                      hop_s=spec.hop / spec.sample_rate))
+    model, log = train_model(cfg, train, val, progress=progress)
+    clips = score_clips(model, spec, *data["test"], threshold=threshold)
+    metrics = metrics_from_clips(clips, threshold=threshold)
+    training = {
+        "data": f"{Path(data_dir).name}: labels.csv + segments.csv (weak-label policy of edgewise.data.mosquito)",
+        "split": f"by recording, stratified by (set, label), seed {seed}, val {SPLIT['val']}, test {SPLIT['test']}",
+        "split_recordings": {k: [r.rel for r in v[0]] for k, v in data.items()},
+        "config": {k: v for k, v in cfg.__dict__.items()}, "threshold": threshold, "seed": seed, **log,
+    }
+    if out is not None:
+        save_checkpoint(out, spec=spec, model=model, model_kwargs=dict(cfg.model_kwargs), training=training,
+                        metrics=metrics)
+    return {"model": model, "spec": spec, "metrics": metrics, "training": training, "clips": clips}
+
+
+def load_detector(path: str | Path | None = None):
+    """Load a mosquito checkpoint (default: the shipped one). Returns ``edgewise.models.checkpoint.Checkpoint``."""
+    from edgewise.models.checkpoint import load_checkpoint
+    from edgewise.models.spec import Task
+
+    path = Path(path) if path is not None else PRETRAINED
+    if not path.is_file():
+        raise InputError(f"no mosquito model at {path}; train one with `edgewise train mosquito --out {path}`")
+    ckpt = load_checkpoint(path)
+    if ckpt.spec.task is not Task.MOSQUITO_DETECTION:
+        raise InputError(f"{path} is a {ckpt.spec.task.value} model, not a mosquito detector")
+    return ckpt
+
+
+def evaluate_detector(data_dir: str | Path, *, model_path: str | Path | None = None, seed: int | None = None,
+                      cache_dir: str | Path | None = DEFAULT_CACHE) -> dict[str, Any]:
+    """Evaluate a checkpoint on the held-out test recordings of its own split (seed from the checkpoint)."""
+    ckpt = load_detector(model_path)
+    seed = int(ckpt.training.get("seed", 0)) if seed is None else seed
+    threshold = float(ckpt.training.get("threshold", 0.5))
+    data = load_split(data_dir, sample_rate=ckpt.spec.sample_rate, seed=seed, cache_dir=cache_dir, parts=("test",))
+    clips = score_clips(ckpt.model, ckpt.spec, *data["test"], threshold=threshold)
+    return {"model": ckpt.spec.name, "checkpoint": str(ckpt.path), "seed": seed,
+            "metrics": metrics_from_clips(clips, threshold=threshold), "clips": clips}
+
+
+def detect_file(path: str | Path, ckpt: Any, *, threshold: float | None = None) -> dict[str, Any]:
+    """Detect mosquito flight tones in one audio file.
+
+    Returns:
+        ``{"input", "sample_rate" (of the file), "windows": [{start_s, end_s, p}], "events": [...],
+        "flags": [...]}``; flags name short (padded), silent or clipped inputs.
+    """
+    from edgewise.data.audio import load_audio
+
+    spec = ckpt.spec
+    threshold = float(ckpt.training.get("threshold", 0.5)) if threshold is None else threshold
+    audio = load_audio(path, spec.sample_rate, min_samples=spec.window)
+    p, times = window_probabilities(ckpt.model, spec, audio.samples)
+    from edgewise.runtime.events import merge_events
+
+    events = merge_events(p, times, hysteresis_for(threshold))
+    return {
+        "input": str(path), "sample_rate": int(audio.source_rate),
+        "windows": [{"start_s": round(float(a), 4), "end_s": round(float(b), 4), "p": round(float(q), 4)}
+                    for (a, b), q in zip(times, p)],
+        "events": [e.to_dict() for e in events], "flags": list(audio.flags),
+    }

@@ -1,0 +1,101 @@
+"""Per-sample class probabilities -> waves with onset/offset (numpy only; runs on the device).
+
+Steps: argmax; fill background gaps shorter than ``min_gap_ms`` inside a wave (Moskalenko et al. fill
+gaps shorter than 10 samples at 500 Hz); drop waves shorter than a plausible minimum duration; and,
+where the rhythm allows, enforce P–QRS–T order: a T wave needs a QRS before it, a P wave needs a QRS
+after it (within physiological intervals). Complete heart block (P waves without QRS) is kept when P
+waves come at a regular rate of their own, so the order rule never erases a real rhythm.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgewise.runtime.ecg.waves import Wave, mask_to_waves
+
+__all__ = ["PostprocessConfig", "probabilities_to_waves", "clean_mask", "clean_waves"]
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    """Durations in milliseconds."""
+
+    min_gap_ms: float = 20.0
+    min_duration_ms: tuple[tuple[str, float], ...] = (("P", 30.0), ("QRS", 30.0), ("T", 50.0))
+    enforce_order: bool = True
+    max_pr_ms: float = 400.0          # P onset to next QRS onset
+    max_qt_ms: float = 700.0          # QRS onset to T offset
+
+    def __post_init__(self) -> None:
+        if self.min_gap_ms < 0:
+            raise ValueError(f"min_gap_ms must be >= 0, got {self.min_gap_ms}")
+
+
+def clean_mask(mask: np.ndarray, fs: float, config: PostprocessConfig = PostprocessConfig()) -> np.ndarray:
+    """Fill short background gaps between two runs of the same wave class."""
+    mask = np.asarray(mask).copy()
+    max_gap = int(round(config.min_gap_ms * fs / 1000))
+    if max_gap <= 0 or mask.size == 0:
+        return mask
+    change = np.flatnonzero(np.diff(mask)) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [mask.size]])
+    for i in range(1, len(starts) - 1):
+        s, e = starts[i], ends[i]
+        if mask[s] == 0 and e - s < max_gap and mask[starts[i - 1]] == mask[starts[i + 1]] != 0:
+            mask[s:e] = mask[starts[i - 1]]
+    return mask
+
+
+def clean_waves(waves: list[Wave], fs: float, config: PostprocessConfig = PostprocessConfig(),
+                n: int | None = None) -> list[Wave]:
+    """Drop implausibly short waves and, where the rhythm allows, waves out of P–QRS–T order.
+
+    Waves touching the signal's ends (sample 0 or ``n - 1``) are partial; they are dropped, since their
+    cut boundary is not a real onset/offset.
+    """
+    min_dur = dict(config.min_duration_ms)
+    out = [w for w in waves if (w.offset - w.onset + 1) * 1000 / fs >= min_dur.get(w.kind, 0.0)]
+    if n is not None:
+        out = [w for w in out if w.onset > 0 and w.offset < n - 1]
+    if not config.enforce_order:
+        return out
+    qrs_on = np.array([w.onset for w in out if w.kind == "QRS"])
+    if qrs_on.size == 0:
+        return [w for w in out if w.kind == "QRS"] if out else out
+    max_pr = config.max_pr_ms * fs / 1000
+    max_qt = config.max_qt_ms * fs / 1000
+    p_waves = [w for w in out if w.kind == "P"]
+    keep_all_p = _p_regular(p_waves, fs) and len(p_waves) >= 1.3 * qrs_on.size  # dissociated P (AV block)
+    kept = []
+    for w in out:
+        if w.kind == "T":
+            prev = qrs_on[qrs_on < w.onset]
+            if prev.size == 0 or w.offset - prev[-1] > max_qt:
+                if w.onset > max_qt:  # near the start, the QRS may lie before the signal
+                    continue
+        elif w.kind == "P" and not keep_all_p:
+            nxt = qrs_on[qrs_on > w.offset]
+            if nxt.size == 0 or nxt[0] - w.onset > max_pr:
+                if n is None or n - w.onset > max_pr:  # near the end, the QRS may lie after the signal
+                    continue
+        kept.append(w)
+    return kept
+
+
+def _p_regular(p_waves: list[Wave], fs: float) -> bool:
+    if len(p_waves) < 4:
+        return False
+    pp = np.diff([w.onset for w in p_waves]) / fs
+    return bool(np.std(pp) < 0.1 * np.mean(pp))
+
+
+def probabilities_to_waves(probs: np.ndarray, fs: float, config: PostprocessConfig = PostprocessConfig()
+                           ) -> list[Wave]:
+    """float [4, n] per-sample class probabilities (or logits) -> cleaned waves in time order."""
+    probs = np.asarray(probs)
+    if probs.ndim != 2 or probs.shape[0] != 4:
+        raise ValueError(f"expected [4, samples] class scores, got shape {probs.shape}")
+    mask = clean_mask(np.argmax(probs, axis=0), fs, config)
+    return clean_waves(mask_to_waves(mask), fs, config, n=probs.shape[1])

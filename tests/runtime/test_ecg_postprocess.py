@@ -1,0 +1,82 @@
+"""Post-processing: masks -> waves, gap filling, implausible durations, P-QRS-T order (numpy only)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgewise.runtime.ecg.postprocess import PostprocessConfig, clean_mask, clean_waves, probabilities_to_waves
+from edgewise.runtime.ecg.waves import Wave, mask_to_waves, waves_to_mask
+
+FS = 500
+
+
+def _probs(mask: np.ndarray) -> np.ndarray:
+    return np.eye(4, dtype=np.float32)[mask].T
+
+
+def _beat(t: int) -> list[Wave]:
+    return [Wave("P", t, t + 45), Wave("QRS", t + 80, t + 130), Wave("T", t + 200, t + 300)]
+
+
+def test_mask_wave_round_trip():
+    waves = _beat(100) + _beat(600)
+    mask = waves_to_mask(waves, 1000)
+    assert mask_to_waves(mask) == waves
+
+
+def test_short_gap_inside_a_wave_is_filled():
+    mask = waves_to_mask([Wave("QRS", 100, 150)], 400)
+    mask[120:125] = 0  # 5 samples = 10 ms < 20 ms
+    assert mask_to_waves(clean_mask(mask, FS)) == [Wave("QRS", 100, 150)]
+    mask[110:140] = 0  # 60 ms: a real gap stays
+    assert len(mask_to_waves(clean_mask(mask, FS))) == 2
+
+
+def test_gap_between_different_waves_is_not_filled():
+    mask = waves_to_mask([Wave("QRS", 100, 150), Wave("T", 153, 250)], 400)
+    assert [w.kind for w in mask_to_waves(clean_mask(mask, FS))] == ["QRS", "T"]
+
+
+def test_implausibly_short_waves_are_dropped():
+    waves = _beat(100) + [Wave("P", 500, 505)]  # a 12 ms "P wave"
+    assert clean_waves(waves, FS, n=1000) == _beat(100)
+
+
+def test_partial_waves_at_signal_ends_are_dropped():
+    waves = [Wave("T", 0, 80)] + _beat(200) + [Wave("P", 950, 999)]
+    assert clean_waves(waves, FS, n=1000) == _beat(200)
+
+
+def test_p_without_following_qrs_is_dropped_in_sinus_rhythm():
+    stray = Wave("P", 2600, 2640)  # no QRS follows within 400 ms, and 720 ms from the end
+    waves = _beat(100) + _beat(800) + _beat(1500) + _beat(2200)[:2] + [stray]
+    out = clean_waves(waves, FS, n=3000)
+    assert stray not in out and len(out) == len(waves) - 1
+
+
+def test_t_without_preceding_qrs_is_dropped():
+    stray = Wave("T", 1500, 1600)  # nearest QRS onset 1300 samples before: > 700 ms QT
+    waves = _beat(100) + [stray] + _beat(2000)
+    assert stray not in clean_waves(waves, FS, n=3000)
+
+
+def test_dissociated_p_waves_are_kept_in_av_block():
+    # complete heart block: P waves regular at 100 bpm, QRS at 40 bpm, independent
+    p = [Wave("P", s, s + 45) for s in range(100, 4900, 300)]
+    q = [Wave("QRS", s, s + 60) for s in range(250, 4900, 750)]
+    out = clean_waves(sorted(p + q, key=lambda w: w.onset), FS, n=5000)
+    assert sum(w.kind == "P" for w in out) == len(p)
+
+
+def test_order_rules_can_be_turned_off():
+    stray = Wave("P", 1400, 1440)
+    waves = _beat(100) + [stray] + _beat(2000)
+    assert stray in clean_waves(waves, FS, PostprocessConfig(enforce_order=False), n=3000)
+
+
+def test_probabilities_to_waves_and_flat_line():
+    waves = _beat(100) + _beat(700)
+    assert probabilities_to_waves(_probs(waves_to_mask(waves, 1200)), FS) == waves
+    assert probabilities_to_waves(_probs(np.zeros(1200, np.int64)), FS) == []
+    with pytest.raises(ValueError, match=r"\[4, samples\]"):
+        probabilities_to_waves(np.zeros((3, 10)), FS)
