@@ -16,8 +16,16 @@ import numpy as np
 from edgewise.export.metadata import Format, Precision, build_metadata
 from edgewise.export.parity import PostProcess, check_parity, raise_for
 
-__all__ = ["ExportedArtifact", "Format", "Precision", "build_metadata", "check_parity", "export_checkpoint",
-           "representative_inputs"]
+__all__ = [
+    "ExportedArtifact",
+    "Format",
+    "Precision",
+    "build_metadata",
+    "check_parity",
+    "export_checkpoint",
+    "parse_formats",
+    "representative_inputs",
+]
 
 FILE_NAMES = {Format.ONNX: "model.onnx", Format.TFLITE: "model.tflite"}
 
@@ -34,7 +42,7 @@ class ExportedArtifact:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def _formats(to: str | Sequence[str]) -> list[Format]:
+def parse_formats(to: str | Sequence[str]) -> list[Format]:
     items = [t.strip() for t in (to.split(",") if isinstance(to, str) else to) if t.strip()]
     allowed = [f.value for f in Format]
     bad = [t for t in items if t not in allowed]
@@ -92,7 +100,7 @@ def export_checkpoint(checkpoint: Any, *, to: str | Sequence[str] = ("onnx", "tf
     from edgewise.export.tflite import export_tflite
     from edgewise.runtime.artifact import read_metadata, sha256_file, write_manifest
 
-    formats = _formats(to)
+    formats = parse_formats(to)
     ckpt = _load(checkpoint)
     spec, out = ckpt.spec, Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ JSON in ``metadata_props["edgewise"]``.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,13 @@ def export_onnx(model: Any, path: str | Path, *, input_shape: tuple[int, ...], o
     dummy = np.zeros((1, *input_shape), np.float32)
     outs = torch_outputs(model, dummy)
     names, ranks = list(outs), [v.ndim for v in outs.values()]
-    torch.onnx.export(
-        model, (torch.from_numpy(dummy),), str(path), dynamo=False, opset_version=opset,
-        input_names=[INPUT_NAME], output_names=names, do_constant_folding=True,
-        dynamic_axes={n: {0: "batch"} for n in [INPUT_NAME, *names]},
-    )
+    with warnings.catch_warnings():  # the TorchScript exporter is chosen on purpose (see module docstring)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model, (torch.from_numpy(dummy),), str(path), dynamo=False, opset_version=opset,
+            input_names=[INPUT_NAME], output_names=names, do_constant_folding=True,
+            dynamic_axes={n: {0: "batch"} for n in [INPUT_NAME, *names]},
+        )
     proto = onnx.load(str(path), load_external_data=False)
     got = {o.domain or "": o.version for o in proto.opset_import}.get("", None)
     if got != opset:
