@@ -1,0 +1,125 @@
+"""CLI leaves for mosquito detection: pipeline, train, evaluate, detect."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _data_dir(given: Path | None) -> Path:
+    from edgewise.data.paths import default_dataset_dir
+
+    data = given or default_dataset_dir("mosquito")
+    if data is None:
+        raise FileNotFoundError("no mosquito data folder: pass --data DIR (a folder with labels.csv and segments.csv)")
+    return data
+
+
+def pipeline_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("out/mosquito"), help="report folder (default out/mosquito)")
+    p.add_argument("--data", type=Path, help="mosquito data folder (default: ../shared/data/mosquito if present)")
+    p.add_argument("--model", type=Path, help="checkpoint to use (default: the shipped one)")
+    p.add_argument("--train", action="store_true", help="train a new detector instead of loading the shipped one")
+    p.add_argument("--steps", type=int, default=1500, help="training steps with --train (default 1500)")
+    p.add_argument("--no-export", action="store_true", help="skip the ONNX/TFLite export stage")
+
+
+def pipeline(args: argparse.Namespace) -> int:
+    """detect mosquitoes end to end: model, held-out evaluation, detections, export, report"""
+    from edgewise.pipelines.mosquito import run_pipeline
+
+    report = run_pipeline(args.out, data_dir=args.data, model_path=args.model, train=args.train, steps=args.steps,
+                          export=not args.no_export)
+    print(f"wrote {report}")
+    return 0
+
+
+def train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, help="mosquito data folder (default: ../shared/data/mosquito)")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint path to write (.pt)")
+    p.add_argument("--arch", choices=("dscnn", "humbug"), default="dscnn",
+                   help="dscnn (small depthwise-separable, shipped) or humbug (HumBug baseline CNN)")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="seeds the split by recording and the training")
+    p.add_argument("--json", action="store_true", help="print held-out metrics as one JSON object")
+
+
+def train(args: argparse.Namespace) -> int:
+    """train a mosquito detector on real recordings (split by recording) and write a checkpoint"""
+    import torch
+
+    from edgewise._cli._common import print_json_line
+    from edgewise.models.mosquito.api import train_detector
+    from edgewise.models.mosquito.train import TrainConfig
+
+    torch.set_num_threads(1)
+    cfg = TrainConfig(arch=args.arch, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    res = train_detector(_data_dir(args.data), cfg, out=args.out, seed=args.seed)
+    if args.json:
+        print_json_line({"checkpoint": str(args.out), "metrics": res["metrics"]})
+    else:
+        _print_metrics(res["metrics"])
+        print(f"wrote {args.out}")
+    return 0
+
+
+def evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, help="mosquito data folder (default: ../shared/data/mosquito)")
+    p.add_argument("--model", type=Path, help="checkpoint (default: the shipped one)")
+    p.add_argument("--seed", type=int, help="split seed (default: the one the checkpoint was trained with)")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+
+
+def _print_metrics(m: dict) -> None:
+    print(f"held-out: window ROC-AUC {m['window_roc_auc']:.4f}  PR-AUC {m['window_pr_auc']:.4f} | "
+          f"clip ROC-AUC {m['clip_roc_auc']:.4f}  PR-AUC {m['clip_pr_auc']:.4f} | "
+          f"false alarms/h {m['false_alarms_per_hour']:.1f} at p >= {m['threshold']} "
+          f"({m['n_clips']['mosquito']} mosquito / {m['n_clips']['other']} other clips)")
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """evaluate a mosquito detector on held-out recordings (ROC/PR-AUC per window and clip, false alarms/h)"""
+    from edgewise._cli._common import print_json_line
+    from edgewise.models.mosquito.api import evaluate_detector
+
+    res = evaluate_detector(_data_dir(args.data), model_path=args.model, seed=args.seed)
+    if args.json:
+        print_json_line({k: v for k, v in res.items() if k != "clips"})
+    else:
+        _print_metrics(res["metrics"])
+    return 0
+
+
+def detect_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("audio", nargs="+", type=Path, metavar="AUDIO", help="wav/flac/mp3 files (any rate, channels, depth)")
+    p.add_argument("--model", type=Path, help="checkpoint (default: the shipped one)")
+    p.add_argument("--threshold", type=float, help="operating threshold (default: the model's)")
+    p.add_argument("--json", action="store_true", help="one JSON object per input and line")
+
+
+def detect(args: argparse.Namespace) -> int:
+    """detect mosquito flight tones in audio files (per-window probabilities and events)"""
+    import torch
+
+    from edgewise._cli._common import print_json_line
+    from edgewise.models.mosquito.api import detect_file, load_detector
+    from edgewise.runtime.errors import EdgewiseError
+
+    torch.set_num_threads(1)
+    ckpt = load_detector(args.model)
+    failed = 0
+    for path in args.audio:
+        try:
+            res = detect_file(path, ckpt, threshold=args.threshold)
+        except (EdgewiseError, ValueError, OSError) as e:
+            failed += 1
+            print(f"edgewise: error: {path}: {e}", file=sys.stderr)
+            continue
+        if args.json:
+            print_json_line(res)
+        else:
+            ev = ", ".join(f"{e['start_s']:.1f}-{e['end_s']:.1f} s (p {e['p']:.2f})" for e in res["events"]) or "none"
+            flags = f" [{', '.join(res['flags'])}]" if res["flags"] else ""
+            print(f"{path}: {len(res['windows'])} windows, events: {ev}{flags}")
+    return 2 if failed else 0

@@ -1,0 +1,157 @@
+"""Mosquito detectors: specs, architectures, temperature scaling, metrics, a tiny training run, checkpoints."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from edgewise.data.mosquito import ClipLabel, Recording, WindowConfig, synthetic_recordings  # noqa: E402
+from edgewise.models.mosquito import DSCNN_SPEC, HUMBUG_SPEC, DSCNN, HumBugCNN, frontend  # noqa: E402
+from edgewise.models.mosquito.evaluate import ClipResult, metrics_from_clips  # noqa: E402
+from edgewise.models.mosquito.train import TrainConfig, build_window_set, fit_temperature, train_model  # noqa: E402
+from edgewise.models.spec import build_model, get_spec  # noqa: E402
+from edgewise.runtime.events import Event  # noqa: E402
+
+TINY = {"widths": (8, 12, 16)}
+
+
+def tiny_synthetic_sets(n_train: int = 12, n_val: int = 6, seconds: float = 8.0):
+    """Window sets of SYNTHETIC clips (flight tone in noise vs noise) for fast, deterministic training."""
+    def make(n, seed):
+        clips = synthetic_recordings(n, duration_s=seconds, seed=seed)
+        recs = [Recording(path=Path(name), rel=name, label=ClipLabel.WEAK if present else ClipLabel.NEGATIVE,
+                          set_name="synthetic", species="", duration_s=seconds, licence="", segments=segs)
+                for name, _, present, segs in clips]
+        return recs, [y for _, y, _, _ in clips]
+
+    wcfg = WindowConfig(window_s=2.0, hop_s=0.5)
+    tr, va = make(n_train, 1), make(n_val, 2)
+    return build_window_set(*tr, wcfg), build_window_set(*va, WindowConfig(window_s=2.0, hop_s=1.0)), va
+
+
+def train_tiny(steps: int = 40):
+    train, val, _ = tiny_synthetic_sets()
+    cfg = TrainConfig(arch="dscnn", steps=steps, batch_size=16, lr=1e-2, eval_every=20, p_mix=0.2, p_synth=0.0,
+                      model_kwargs=TINY)
+    return train_model(cfg, train, val)
+
+
+def test_specs_registered_and_consistent():
+    for spec in (DSCNN_SPEC, HUMBUG_SPEC):
+        assert get_spec(spec.name) is spec
+        fe = frontend(spec)
+        assert spec.input_shape == (1, fe.n_mels, fe.n_frames(spec.window))
+        assert spec.sample_rate == fe.sample_rate == 8000 and spec.classes == ("background", "mosquito")
+        meta = spec.to_metadata()
+        assert meta["preprocessing"]["kind"] == "logmel" and meta["input_layout"] == "NCHW"
+    assert HUMBUG_SPEC.input_shape == (1, 128, 21)  # HumBug: 128 mels, hop 800 at 8 kHz
+
+
+@pytest.mark.parametrize("name", ["mosquito-dscnn", "mosquito-humbug-cnn"])
+def test_models_forward_and_stay_pi_sized(name):
+    spec = get_spec(name)
+    model = build_model(name).eval()
+    x = torch.randn(3, *spec.input_shape)
+    assert model(x).shape == (3, 2)
+    n = sum(p.numel() for p in model.parameters())
+    assert n < 1_000_000, n
+    if name == "mosquito-humbug-cnn":  # conv32 - conv64 - dense128 - dense2, as in the paper
+        convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+        linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+        assert [c.out_channels for c in convs] == [32, 64] and [lin.out_features for lin in linears] == [128, 2]
+
+
+def test_buffers_normalise_and_temperature_scales():
+    model = DSCNN(widths=(4, 8)).eval()
+    x = torch.randn(2, 1, 64, 63)
+    base = model(x)
+    model.temperature.fill_(2.0)
+    np.testing.assert_allclose(model(x).detach().numpy(), base.detach().numpy() / 2, rtol=1e-5)
+    model.in_mean.fill_(3.0)
+    model.in_std.fill_(2.0)
+    np.testing.assert_allclose(model(x * 2 + 3).detach().numpy(), base.detach().numpy() / 2, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="too small"):
+        HumBugCNN(n_mels=8, n_frames=8)
+
+
+def test_fit_temperature_recovers_the_true_temperature():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 4, size=(20000, 2))
+    z = logits / 2.5
+    p1 = np.exp(z[:, 1]) / np.exp(z).sum(1)
+    y = (rng.random(20000) < p1).astype(int)
+    np.testing.assert_allclose(fit_temperature(logits, y), 2.5, rtol=0.06)
+    assert fit_temperature(logits, np.zeros(20000, int)) == 1.0  # one class only: nothing to calibrate
+
+
+def _clip(name, mosquito, p, labels, events=(), dur=10.0):
+    p = np.asarray(p, float)
+    return ClipResult(name=name, mosquito=mosquito, duration_s=dur, p=p, times=np.zeros((p.size, 2)),
+                      labels=np.asarray(labels, float), events=list(events))
+
+
+def test_metrics_against_hand_computed_values():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    clips = [
+        _clip("a", True, [0.9, 0.2, 0.7], [1, np.nan, 1]),
+        _clip("b", True, [0.4, 0.3], [np.nan, np.nan]),
+        _clip("c", False, [0.5, 0.1], [0, 0], events=[Event(0, 2, 0.5)], dur=1800.0),
+        _clip("d", False, [0.35, 0.05], [0, 0], dur=1800.0),
+    ]
+    m = metrics_from_clips(clips, threshold=0.5)
+    np.testing.assert_allclose(m["window_roc_auc"], 1.0)  # labelled windows: 0.9, 0.7 vs 0.5, 0.1, 0.35, 0.05
+    np.testing.assert_allclose(m["clip_roc_auc"], roc_auc_score([1, 1, 0, 0], [0.9, 0.4, 0.5, 0.35]))
+    np.testing.assert_allclose(m["clip_pr_auc"], average_precision_score([1, 1, 0, 0], [0.9, 0.4, 0.5, 0.35]))
+    np.testing.assert_allclose(m["false_alarms_per_hour"], 1.0)  # one event in one hour of negatives
+    assert m["n_windows"] == {"mosquito": 2, "other": 4, "unlabelled": 3}
+    np.testing.assert_allclose(m["clip_recall_at_threshold"], 0.5)
+
+
+def test_tiny_training_learns_synthetic_tones():
+    from edgewise.models.mosquito.train import predict_logits
+
+    model, log = train_tiny()
+    assert log["val_window_roc_auc"] > 0.9, log
+    _, val, _ = tiny_synthetic_sets()
+    logits = predict_logits(model, DSCNN_SPEC, val.take(np.arange(len(val)))).astype(np.float64) * log["temperature"]
+
+    def nll(t):
+        z = logits / t
+        z = z - z.max(1, keepdims=True)
+        return np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(val)), val.y.astype(int)])
+
+    assert nll(log["temperature"]) <= nll(1.0) + 1e-9  # calibration never worsens validation NLL
+    assert log["train_windows"]["positive"] > 0 and log["train_windows"]["negative"] > 0
+
+
+def test_training_needs_both_classes():
+    train, val, _ = tiny_synthetic_sets(n_train=2, n_val=2)
+    train.y[:] = 0
+    with pytest.raises(ValueError, match="positive and negative"):
+        train_model(TrainConfig(steps=1, model_kwargs=TINY), train, val)
+    with pytest.raises(ValueError, match="unknown arch"):
+        TrainConfig(arch="resnet")
+
+
+def test_checkpoint_round_trip_and_detect_file(tmp_path):
+    sf = pytest.importorskip("soundfile")
+    from edgewise.models.checkpoint import save_checkpoint
+    from edgewise.models.mosquito.api import detect_file, load_detector
+
+    model, log = train_tiny(steps=20)
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(path, spec=DSCNN_SPEC, model=model, model_kwargs=TINY, training={"threshold": 0.5, **log})
+    ckpt = load_detector(path)
+    x = torch.randn(2, *DSCNN_SPEC.input_shape)
+    np.testing.assert_allclose(ckpt.model(x).detach().numpy(), model(x).detach().numpy(), rtol=1e-6, atol=1e-6)
+    _, y, _, _ = synthetic_recordings(2, duration_s=5.0, seed=5)[1]
+    sf.write(tmp_path / "clip.wav", np.stack([y, y], 1), 8000, subtype="PCM_16")
+    res = detect_file(tmp_path / "clip.wav", ckpt)
+    assert set(res) == {"input", "sample_rate", "windows", "events", "flags"} and res["sample_rate"] == 8000
+    assert [w["start_s"] for w in res["windows"]] == [0.0, 1.0, 2.0, 3.0]
+    assert all(0 <= w["p"] <= 1 and w["end_s"] <= 5.0 for w in res["windows"])
