@@ -50,3 +50,10 @@ def test_table_compares_with_cse():
     assert rows["QRS on"]["sd_ms"] == 2.0 and rows["QRS on"]["meets_cse"]  # 2*SD = 4 ms <= 6.5
     assert rows["QRS on"]["cse_2sd_ms"] == CSE_2SD_MS["QRS on"]
     assert rows["T on"]["cse_2sd_ms"] is None
+
+
+def test_prediction_just_before_the_span_still_matches():
+    # LUDB spans start at the first annotated onset: a prediction 2 samples earlier is a hit, not a miss
+    true = [Wave("QRS", 644, 682)]
+    s = score_waves(true, [Wave("QRS", 642, 682)], 500, span=(644, 3996))
+    assert s.counts["QRS on"].tp == 1 and s.counts["QRS on"].fn == 0 and s.counts["QRS on"].fp == 0

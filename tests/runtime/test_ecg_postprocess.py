@@ -80,3 +80,24 @@ def test_probabilities_to_waves_and_flat_line():
     assert probabilities_to_waves(_probs(np.zeros(1200, np.int64)), FS) == []
     with pytest.raises(ValueError, match=r"\[4, samples\]"):
         probabilities_to_waves(np.zeros((3, 10)), FS)
+
+
+def test_flutter_waves_are_not_p_waves():
+    # atrial flutter 2:1: "P" every 200 ms (300/min), QRS every 400 ms
+    f = [Wave("P", s, s + 40) for s in range(100, 4800, 100)]
+    q = [Wave("QRS", s, s + 45) for s in range(145, 4800, 200)]
+    out = clean_waves(sorted(f + q, key=lambda w: w.onset), FS, n=5000)
+    assert not any(w.kind == "P" for w in out) and sum(w.kind == "QRS" for w in out) == len(q)
+
+
+def test_fibrillation_drops_scattered_p_but_sinus_arrhythmia_keeps_p():
+    rng = np.random.default_rng(0)
+    qrs = np.cumsum(rng.uniform(250, 550, 12)).astype(int)  # irregularly irregular, RR CV > 0.15
+    q = [Wave("QRS", int(s), int(s) + 45) for s in qrs]
+    stray = [Wave("P", int(qrs[i]) - 150, int(qrs[i]) - 110) for i in (3, 8)]  # 2 "P" for 12 beats
+    out = clean_waves(sorted(q + stray, key=lambda w: w.onset), FS, n=int(qrs[-1]) + 500)
+    assert not any(w.kind == "P" for w in out)
+    # the same irregular RR with a P wave before every QRS at a constant PR is sinus arrhythmia: keep them
+    p = [Wave("P", int(s) - 80, int(s) - 40) for s in qrs[1:]]
+    out = clean_waves(sorted(q + p, key=lambda w: w.onset), FS, n=int(qrs[-1]) + 500)
+    assert sum(w.kind == "P" for w in out) == len(p)

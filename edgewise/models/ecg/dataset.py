@@ -19,14 +19,47 @@ class Split:
     test: tuple[int, ...]
 
 
-def split_records(ids: list[int], *, seed: int = SPLIT_SEED, val: float = 0.1, test: float = 0.2) -> Split:
-    """Shuffle record ids with a fixed seed; returns train/val/test (sorted)."""
-    ids = sorted(ids)
+def split_records(ids: list[int], *, seed: int = SPLIT_SEED, val: float = 0.1, test: float = 0.2,
+                  strata: dict[int, str] | None = None) -> Split:
+    """Shuffle record ids with a fixed seed; returns train/val/test (sorted).
+
+    With ``strata`` (record -> group, e.g. the rhythm), each group is split in the same proportions, so
+    rare rhythms (atrial flutter: 3 of LUDB's 200 records) reach the training set too.
+    """
     rng = np.random.default_rng(seed)
-    perm = list(rng.permutation(ids))
-    n_test, n_val = int(round(test * len(ids))), int(round(val * len(ids)))
-    return Split(tuple(sorted(perm[n_test + n_val:])), tuple(sorted(perm[n_test:n_test + n_val])),
-                 tuple(sorted(perm[:n_test])))
+    groups: dict[str, list[int]] = {}
+    for i in sorted(ids):
+        groups.setdefault((strata or {}).get(i, "all"), []).append(i)
+    train, val_ids, test_ids = [], [], []
+    for _, members in sorted(groups.items()):
+        perm = list(rng.permutation(members))
+        n_test, n_val = int(round(test * len(perm))), int(round(val * len(perm)))
+        if len(perm) >= 2 and n_test + n_val >= len(perm):  # keep at least one for training
+            n_val = max(0, len(perm) - 1 - n_test)
+        test_ids += perm[:n_test]
+        val_ids += perm[n_test : n_test + n_val]
+        train += perm[n_test + n_val :]
+    return Split(tuple(sorted(train)), tuple(sorted(val_ids)), tuple(sorted(test_ids)))
+
+
+def rhythm_strata(root: str | Path) -> dict[int, str]:
+    """LUDB record -> coarse rhythm group (sinus / atrial fibrillation / atrial flutter / other) from ludb.csv."""
+    import csv
+
+    path = Path(root) / "ludb.csv"
+    if not path.is_file():
+        return {}
+    out = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            rh = (row.get("Rhythms") or "").lower()
+            group = ("atrial flutter" if "flutter" in rh else "atrial fibrillation" if "fibrillation" in rh
+                     else "sinus" if "sinus" in rh else "other")
+            try:
+                out[int(row["ID"])] = group
+            except (KeyError, ValueError):
+                continue
+    return out
 
 
 def load_records(root: str | Path, ids: list[int] | tuple[int, ...] | None = None, progress: bool = False

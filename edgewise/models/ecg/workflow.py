@@ -9,7 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgewise.data.ludb import list_records
-from edgewise.models.ecg.dataset import load_records, split_records
+from edgewise.models.ecg.dataset import SPLIT_SEED, load_records, rhythm_strata, split_records
 from edgewise.runtime.ecg.metrics import DelineationScore
 from edgewise.runtime.ecg.model import EcgModelInfo, load_artifact_fn
 from edgewise.runtime.errors import InputError
@@ -100,7 +100,7 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
         training.update(data="SYNTHETIC ECG (edgewise.data.synthetic_ecg)", split="none")
         metrics: dict[str, Any] = {}
     else:
-        split = split_records(list_records(data_dir))
+        split = split_records(list_records(data_dir), strata=rhythm_strata(data_dir))
         train_recs = load_records(data_dir, split.train, progress=progress)
         val_recs = load_records(data_dir, split.val, progress=progress)
 
@@ -108,14 +108,19 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
             s = evaluate_records(val_recs, torch_model_fn(m), leads=ALL_LEADS)["all"]
             return float(np.mean([s.wave_f1(k) for k in ("P", "QRS", "T")]))
 
-        model, hist = train_unet(lead_examples(train_recs), val_fn, config=cfg, progress=progress, log=log)
+        strata = rhythm_strata(data_dir)
+        examples = lead_examples(train_recs)
+        # rare rhythms (AF, flutter: no P waves annotated) are oversampled 3x so the model learns them
+        examples += [e for e in examples if strata.get(e.record_id, "sinus") != "sinus"] * 2
+        model, hist = train_unet(examples, val_fn, config=cfg, progress=progress, log=log)
         test_recs = load_records(data_dir, split.test, progress=progress)
         scores = evaluate_records(test_recs, torch_model_fn(model), leads=ALL_LEADS, progress=progress)
         metrics = {"test_lead_ii": scores["ii"].summary(), "test_all_leads": scores["all"].summary(),
                    "test_records": list(split.test)}
         training.update(data=f"LUDB 1.0.1 ({len(split.train) + len(split.val) + len(split.test)} records in {data_dir})",
-                        split=f"by record, seed {split_records.__defaults__ and 20201}: "
+                        split=f"by record (= subject), stratified by rhythm (ludb.csv), seed {SPLIT_SEED}: "
                               f"{len(split.train)} train / {len(split.val)} val / {len(split.test)} test",
+                        oversampled="records with atrial fibrillation/flutter/other rhythms x3",
                         train_records=list(split.train), val_records=list(split.val), test_records=list(split.test),
                         licence="LUDB: ODC-By 1.0 (Kalyakulina et al., PhysioNet doi:10.13026/eegm-h675)")
     training["history"] = hist

@@ -2,9 +2,9 @@
 
 Protocol after Moskalenko et al. (arXiv 2001.04689) and LUDB practice: each boundary type (P/QRS/T
 onset and offset) is scored separately. True boundaries inside the lead's annotated span and predicted
-boundaries inside the same span are matched one-to-one, nearest first, within a tolerance (±150 ms);
-matched pairs are true positives, unmatched predictions false positives, unmatched truths false
-negatives. Sensitivity, PPV and F1 per boundary; a wave's F1 pools its onset and offset counts. Boundary
+all predicted boundaries are matched one-to-one, nearest first, within a tolerance (±150 ms);
+matched pairs are true positives, unmatched truths false negatives, and unmatched predictions inside
+the span false positives (outside it nothing was annotated, so nothing there can be called false). Sensitivity, PPV and F1 per boundary; a wave's F1 pools its onset and offset counts. Boundary
 errors (prediction − truth, ms) give mean and SD, compared with the CSE tolerances (2·SD).
 """
 from __future__ import annotations
@@ -110,7 +110,12 @@ def match_boundaries(true: np.ndarray, pred: np.ndarray, tol: float) -> tuple[li
 
 def score_waves(true: list[Wave], pred: list[Wave], fs: float, *, span: tuple[int, int] | None = None,
                 tol_ms: float = 150.0) -> DelineationScore:
-    """Score predicted waves against true ones inside ``span`` (inclusive sample range)."""
+    """Score predicted waves against true ones inside ``span`` (inclusive sample range).
+
+    True boundaries count when inside the span. Predictions are matched wherever they lie (a
+    prediction a few samples before the span's first annotated onset is a hit, not a miss), but an
+    unmatched prediction is a false positive only inside the span, where annotators marked every wave.
+    """
     score = DelineationScore()
     lo, hi = span if span is not None else (-np.inf, np.inf)
     tol = tol_ms * fs / 1000
@@ -118,8 +123,10 @@ def score_waves(true: list[Wave], pred: list[Wave], fs: float, *, span: tuple[in
         for end in ("on", "off"):
             get = (lambda w: w.onset) if end == "on" else (lambda w: w.offset)
             t = np.sort([get(w) for w in true if w.kind == kind and lo <= get(w) <= hi])
-            p = np.sort([get(w) for w in pred if w.kind == kind and lo <= get(w) <= hi])
-            pairs, fn, fp = match_boundaries(t, p, tol)
+            p = np.sort([get(w) for w in pred if w.kind == kind])
+            pairs, fn, _ = match_boundaries(t, p, tol)
+            matched = {pj for _, pj in pairs}
+            fp = sum(1 for v in p if lo <= v <= hi) - sum(1 for v in matched if lo <= v <= hi)
             c = score.counts[f"{kind} {end}"]
             c.tp, c.fn, c.fp = len(pairs), fn, fp
             c.errors = [(pj - ti) * 1000 / fs for ti, pj in pairs]

@@ -4,7 +4,9 @@ Steps: argmax; fill background gaps shorter than ``min_gap_ms`` inside a wave (M
 gaps shorter than 10 samples at 500 Hz); drop waves shorter than a plausible minimum duration; and,
 where the rhythm allows, enforce P–QRS–T order: a T wave needs a QRS before it, a P wave needs a QRS
 after it (within physiological intervals). Complete heart block (P waves without QRS) is kept when P
-waves come at a regular rate of their own, so the order rule never erases a real rhythm.
+waves come at a regular rate of their own, so the order rule never erases a real rhythm. In atrial
+flutter or fibrillation, what looks like P waves are flutter/fibrillation waves, which annotators do
+not mark as P: they are dropped (``enforce_rhythm``).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class PostprocessConfig:
     min_gap_ms: float = 20.0
     min_duration_ms: tuple[tuple[str, float], ...] = (("P", 30.0), ("QRS", 30.0), ("T", 50.0))
     enforce_order: bool = True
+    enforce_rhythm: bool = True       # drop "P waves" in atrial flutter/fibrillation
     max_pr_ms: float = 400.0          # P onset to next QRS onset
     max_qt_ms: float = 700.0          # QRS onset to T offset
 
@@ -67,6 +70,9 @@ def clean_waves(waves: list[Wave], fs: float, config: PostprocessConfig = Postpr
     max_pr = config.max_pr_ms * fs / 1000
     max_qt = config.max_qt_ms * fs / 1000
     p_waves = [w for w in out if w.kind == "P"]
+    if config.enforce_rhythm and _atrial_fibrillation_or_flutter(p_waves, qrs_on, fs, max_pr):
+        out = [w for w in out if w.kind != "P"]
+        p_waves = []
     keep_all_p = _p_regular(p_waves, fs) and len(p_waves) >= 1.3 * qrs_on.size  # dissociated P (AV block)
     kept = []
     for w in out:
@@ -82,6 +88,30 @@ def clean_waves(waves: list[Wave], fs: float, config: PostprocessConfig = Postpr
                     continue
         kept.append(w)
     return kept
+
+
+def _atrial_fibrillation_or_flutter(p_waves: list[Wave], qrs_on: np.ndarray, fs: float, max_pr: float) -> bool:
+    """True when the "P waves" are flutter/fibrillation waves, which LUDB (and clinicians) do not call P waves.
+
+    Flutter: atrial activity faster than 200/min (median P-P interval < 300 ms). Fibrillation: an
+    irregular ventricular rhythm (RR coefficient of variation > 0.15) in which fewer than half the
+    QRS complexes have a P wave before them at a consistent PR interval.
+    """
+    if len(p_waves) >= 4 and np.median(np.diff([w.onset for w in p_waves])) < 0.3 * fs:
+        return True
+    if qrs_on.size < 5:
+        return False
+    rr = np.diff(qrs_on)
+    if np.std(rr) / np.mean(rr) <= 0.15:
+        return False
+    p_on = np.array([w.onset for w in p_waves])
+    pr = []
+    for q in qrs_on[1:]:
+        before = p_on[(p_on < q) & (q - p_on <= max_pr)]
+        if before.size:
+            pr.append(q - before[-1])
+    consistent = len(pr) >= 0.5 * (qrs_on.size - 1) and (len(pr) < 2 or np.std(pr) <= 0.05 * fs)
+    return not consistent
 
 
 def _p_regular(p_waves: list[Wave], fs: float) -> bool:
