@@ -72,8 +72,11 @@ def _synthetic_batch(rng: np.random.Generator, k: int, crop: int, fs: int):
 
 
 def train_unet(train: list[LeadExample], val_fn=None, *, config: TrainConfig = TrainConfig(), fs: int = 500,
-               out: Path | None = None, progress: bool = True, log=print):
+               out: Path | None = None, progress: bool = True, log=print, model=None, loss_hook=None):
     """Train a UNet1d; ``val_fn(model) -> float`` (higher is better) selects the best epoch.
+
+    Pass ``model`` to fine-tune an existing network (e.g. after pruning) instead of a fresh one;
+    ``loss_hook(model, x, logits) -> tensor`` adds a term to the loss (e.g. distillation).
 
     Returns:
         (model in eval mode with the best weights, history list of dicts).
@@ -86,7 +89,8 @@ def train_unet(train: list[LeadExample], val_fn=None, *, config: TrainConfig = T
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
-    model = UNet1d(1, 4, widths=config.widths, kernel=config.kernel)
+    if model is None:
+        model = UNet1d(1, 4, widths=config.widths, kernel=config.kernel)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n_real = len(train) * config.crops_per_example
     if config.synthetic_fraction >= 1 or not train:
@@ -124,7 +128,10 @@ def train_unet(train: list[LeadExample], val_fn=None, *, config: TrainConfig = T
             x = torch.from_numpy(np.stack(xs)[:, None])
             y = torch.from_numpy(np.stack(ms))
             w = torch.from_numpy(np.stack(ws))
-            loss = (F.cross_entropy(model(x), y, reduction="none") * w).sum() / w.sum().clamp_min(1)
+            logits = model(x)
+            loss = (F.cross_entropy(logits, y, reduction="none") * w).sum() / w.sum().clamp_min(1)
+            if loss_hook is not None:
+                loss = loss + loss_hook(model, x, logits)
             opt.zero_grad()
             loss.backward()
             opt.step()
