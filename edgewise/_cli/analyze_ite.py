@@ -24,13 +24,14 @@ def ite_args(parser: argparse.ArgumentParser) -> None:
 def ite(args: argparse.Namespace) -> int:
     """benchmark DKLITE and baselines for individualized treatment effects on IHDP"""
     import torch
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
     from edgewise._cli._common import print_json_line
     from edgewise.analysis.ite.benchmark import BenchmarkConfig, format_table, run_ihdp, to_json, write_report
     from edgewise.data.paths import default_dataset_dir
     from edgewise.runtime.errors import InputError
 
-    torch.set_num_threads(1)  # the networks are tiny: threads cost more than they give
+    torch.set_num_threads(1)  # tiny networks and matrices: threads cost more than they give
     data = args.data or default_dataset_dir("ihdp")
     if data is None:
         raise InputError("no IHDP data found: pass --data DIR, a folder of ihdp_npci_<k>.csv files")
@@ -38,7 +39,8 @@ def ite(args: argparse.Namespace) -> int:
     if args.methods:
         kwargs["methods"] = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     config = BenchmarkConfig(**kwargs)
-    result = run_ihdp(data, args.replications, config, progress=not args.json)
+    with threadpool_limits(1):
+        result = run_ihdp(data, args.replications, config, progress=not args.json)
     report = write_report(result, args.out)
     if args.json:
         print_json_line(to_json(result, methods_only=True))

@@ -94,7 +94,8 @@ def list_replications(folder: str | Path) -> dict[int, Path]:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(f"IHDP folder {folder} does not exist; pass a folder of ihdp_npci_<k>.csv files")
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"IHDP folder {folder} {what}; pass a folder of ihdp_npci_<k>.csv files")
     found = {int(m.group(1)): p for p in folder.iterdir() if (m := _PATTERN.match(p.name))}
     if not found:
         raise InputError(f"no ihdp_npci_<k>.csv files in {folder}; expected the NPCI CSV replications")
