@@ -1,6 +1,7 @@
 """Mosquito detectors: specs, architectures, temperature scaling, metrics, a tiny training run, checkpoints."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ def tiny_synthetic_sets(n_train: int = 12, n_val: int = 6, seconds: float = 8.0)
     return build_window_set(*tr, wcfg), build_window_set(*va, WindowConfig(window_s=2.0, hop_s=1.0)), va
 
 
+@functools.lru_cache(maxsize=2)  # shared by several tests (and tests/cli): do not mutate the model
 def train_tiny(steps: int = 40):
     train, val, _ = tiny_synthetic_sets()
     cfg = TrainConfig(arch="dscnn", steps=steps, batch_size=16, lr=1e-2, eval_every=20, p_mix=0.2, p_synth=0.0,
@@ -155,3 +157,24 @@ def test_checkpoint_round_trip_and_detect_file(tmp_path):
     assert set(res) == {"input", "sample_rate", "windows", "events", "flags"} and res["sample_rate"] == 8000
     assert [w["start_s"] for w in res["windows"]] == [0.0, 1.0, 2.0, 3.0]
     assert all(0 <= w["p"] <= 1 and w["end_s"] <= 5.0 for w in res["windows"])
+
+
+def test_onnx_artifact_detects_like_torch(tmp_path):
+    """The device path swaps only the model call: same front end, same events, same probabilities."""
+    pytest.importorskip("onnxruntime")
+    from edgewise.export import export_checkpoint
+    from edgewise.models.checkpoint import save_checkpoint
+    from edgewise.models.mosquito.api import load_detector
+    from edgewise.models.mosquito.evaluate import window_probabilities
+
+    model, log = train_tiny(steps=20)
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(path, spec=DSCNN_SPEC, model=model, model_kwargs=TINY, training={"threshold": 0.5, **log})
+    export_checkpoint(path, to="onnx", out=tmp_path / "art")
+    art = load_detector(tmp_path / "art" / "model.onnx")
+    assert art.spec == DSCNN_SPEC and art.training["threshold"] == 0.5
+    _, y, _, _ = synthetic_recordings(2, duration_s=6.0, seed=7)[1]
+    p_torch, t_torch = window_probabilities(model, DSCNN_SPEC, y)
+    p_onnx, t_onnx = window_probabilities(art.model, art.spec, y)
+    np.testing.assert_allclose(t_onnx, t_torch)
+    np.testing.assert_allclose(p_onnx, p_torch, atol=1e-5)  # fp32 graph vs eager: rounding only

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,7 +14,7 @@ from edgewise.models.mosquito.evaluate import hysteresis_for, metrics_from_clips
 from edgewise.models.mosquito.train import TrainConfig, build_window_set, train_model
 from edgewise.runtime.errors import InputError
 
-__all__ = ["PRETRAINED", "DEFAULT_CACHE", "load_split", "train_detector", "evaluate_detector", "detect_file",
+__all__ = ["ArtifactDetector", "PRETRAINED", "DEFAULT_CACHE", "load_split", "train_detector", "evaluate_detector", "detect_file",
            "load_detector"]
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "mosquito" / "mosquito-dscnn.pt"
@@ -77,15 +78,48 @@ def train_detector(data_dir: str | Path, cfg: TrainConfig, *, out: str | Path | 
     return {"model": model, "spec": spec, "metrics": metrics, "training": training, "clips": clips}
 
 
+@dataclass
+class ArtifactDetector:
+    """A device artifact (.onnx/.tflite) opened through ``edgewise.runtime``, shaped like a checkpoint."""
+
+    spec: Any
+    model: Callable[[np.ndarray], np.ndarray]
+    training: dict[str, Any]
+    path: Path
+
+
+def _load_artifact(path: Path) -> ArtifactDetector:
+    from dataclasses import fields
+
+    from edgewise.models.spec import ModelSpec
+    from edgewise.runtime.backends import load_model
+
+    rt = load_model(path)
+    meta = rt.metadata
+    try:
+        spec = ModelSpec(**{f.name: meta[f.name] for f in fields(ModelSpec) if f.name in meta})
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{path} does not carry a usable model spec in its metadata ({e}); re-export it") from e
+    spec = ModelSpec(**{**spec.__dict__, "input_shape": tuple(spec.input_shape), "classes": tuple(spec.classes)})
+    training = dict(meta.get("training") or {})
+    return ArtifactDetector(spec=spec, model=lambda x: rt.run(np.ascontiguousarray(x, dtype=np.float32)),
+                            training=training, path=path)
+
+
 def load_detector(path: str | Path | None = None):
-    """Load a mosquito checkpoint (default: the shipped one). Returns ``edgewise.models.checkpoint.Checkpoint``."""
+    """Load a mosquito detector: a checkpoint (default: the shipped one) or an exported .onnx/.tflite artifact.
+
+    Returns:
+        ``edgewise.models.checkpoint.Checkpoint`` (torch) or ``ArtifactDetector`` (device runtime); both have
+        ``spec``, ``model``, ``training``, ``path``.
+    """
     from edgewise.models.checkpoint import load_checkpoint
     from edgewise.models.spec import Task
 
     path = Path(path) if path is not None else PRETRAINED
     if not path.is_file():
         raise InputError(f"no mosquito model at {path}; train one with `edgewise train mosquito --out {path}`")
-    ckpt = load_checkpoint(path)
+    ckpt = _load_artifact(path) if path.suffix.lower() in (".onnx", ".tflite") else load_checkpoint(path)
     if ckpt.spec.task is not Task.MOSQUITO_DETECTION:
         raise InputError(f"{path} is a {ckpt.spec.task.value} model, not a mosquito detector")
     return ckpt

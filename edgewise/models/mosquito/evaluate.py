@@ -49,12 +49,21 @@ def window_probabilities(model: torch.nn.Module, spec: ModelSpec, y: np.ndarray,
                          hop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mosquito probability per window of ``y`` (mono float32 at ``spec.sample_rate``).
 
+    ``model`` is a torch module, or for a device artifact any callable mapping log-Mel features
+    ``[n, 1, n_mels, frames]`` to logits ``[n, 2]`` (only the model call differs; front end and events do not).
+
     Returns:
         ``p`` float ``[n_windows]`` and ``times`` float ``[n_windows, 2]`` (start, end seconds).
     """
     hop = spec.hop if hop is None else hop
     w = frame_windows(y, spec.window, hop)
-    logits = predict_logits(model, spec, w.x).astype(np.float64)
+    if isinstance(model, torch.nn.Module):
+        logits = predict_logits(model, spec, w.x).astype(np.float64)
+    else:  # a device artifact: features -> logits callable (edgewise.runtime model)
+        from edgewise.models.mosquito.specs import frontend
+        from edgewise.runtime.features.logmel import log_mel
+
+        logits = np.asarray(model(log_mel(w.x, frontend(spec))[:, None]), dtype=np.float64)
     z = logits - logits.max(axis=1, keepdims=True)
     p = np.exp(z[:, 1]) / np.exp(z).sum(axis=1)
     times = window_times(len(p), spec.window / spec.sample_rate, hop / spec.sample_rate,
