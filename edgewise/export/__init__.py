@@ -67,11 +67,24 @@ def representative_inputs(spec: Any, inputs: np.ndarray | None = None, *, n: int
     return x, f"given: {len(x)} inputs"
 
 
+def _register_model_packages() -> None:
+    """Import every model package under ``edgewise.models`` so their specs are registered."""
+    import importlib
+    import pkgutil
+
+    import edgewise.models
+
+    for info in pkgutil.iter_modules(edgewise.models.__path__):
+        if info.ispkg and info.name != "pretrained":
+            importlib.import_module(f"edgewise.models.{info.name}")
+
+
 def _load(checkpoint: Any) -> Any:
     from edgewise.models.checkpoint import Checkpoint, load_checkpoint
 
     if isinstance(checkpoint, Checkpoint):
         return checkpoint
+    _register_model_packages()
     return load_checkpoint(checkpoint)
 
 
