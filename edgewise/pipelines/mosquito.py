@@ -26,7 +26,7 @@ def metric_row(m: dict[str, Any]) -> list[Any]:
 
 
 def plot_detections(path: Path, y: np.ndarray, spec: Any, p: np.ndarray, times: np.ndarray, events: list, *,
-                    truth: tuple[tuple[float, float], ...] = (), title: str = "") -> Path:
+                    truth: tuple[tuple[float, float], ...] = (), title: str = "", threshold: float | None = None) -> Path:
     """Log-Mel spectrogram (runtime front end) with detected events shaded and the probability trace below."""
     import matplotlib
 
@@ -47,14 +47,18 @@ def plot_detections(path: Path, y: np.ndarray, spec: Any, p: np.ndarray, times: 
     a0.set_yticks(mel_pos * fe.n_mels, [f"{t}" for t in ticks])
     a0.set_ylabel("Hz (mel scale)")
     for e in events:
-        a0.axvspan(e.start_s, e.end_s, color="cyan", alpha=0.25, lw=0)
-        a0.text(e.start_s, fe.n_mels * 0.92, f"p={e.p:.2f}", color="cyan", fontsize=8)
+        a0.axvspan(e.start_s, e.end_s, ymin=0.94, ymax=1.0, color="cyan", alpha=0.9, lw=0)
+        a0.axvline(e.start_s, color="cyan", lw=1, ls="--")
+        a0.axvline(e.end_s, color="cyan", lw=1, ls="--")
+        a0.text(e.start_s + 0.05, fe.n_mels * 0.86, f"p={e.p:.2f}", color="cyan", fontsize=8)
     for s, e in truth:
         a0.plot([s, e], [1, 1], color="lime", lw=4, solid_capstyle="butt")
-    a0.set_title(title + "  (cyan: detected events; green bar: labelled mosquito segments)", fontsize=9)
+    a0.set_title(title + "\ncyan: detected events (hysteresis); green bar: labelled mosquito segments", fontsize=9)
     mid = times.mean(axis=1) if len(times) else np.zeros(0)
-    a1.step(mid, p, where="mid", color="k")
-    a1.set_ylim(0, 1)
+    a1.plot(mid, p, "o-", color="k", ms=3)
+    if threshold is not None:
+        a1.axhline(threshold, color="r", lw=0.8, ls=":")
+    a1.set_ylim(-0.03, 1.03)
     a1.set_ylabel("p(mosquito)")
     a1.set_xlabel("time (s)")
     fig.tight_layout()
@@ -134,7 +138,8 @@ def _sample_plots(ckpt: Any, recs: list, audio: list, clips: list, rep: Report, 
         c = clips[i]
         truth = recs[i].segments if hasattr(recs[i], "segments") else tuple(recs[i])
         png = plot_detections(out / f"detections_{k}.png", audio[i], ckpt.spec, c.p, c.times, c.events, truth=truth,
-                              title=f"{c.name} ({'mosquito' if c.mosquito else 'no mosquito'})")
+                              title=f"{c.name} ({'mosquito' if c.mosquito else 'no mosquito'})",
+                              threshold=float(ckpt.training.get("threshold", 0.5)))
         rep.image(png, caption=f"{c.name}: {len(c.events)} event(s)")
     rep.data["samples"] = [clips[i].name for i in picks]
 
