@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from edgewise.runtime.artifact import METADATA_KEY
+
 INPUT_NAME = "input"
 
 
@@ -76,9 +78,24 @@ def export_onnx(model: Any, path: str | Path, *, input_shape: tuple[int, ...], o
         raise ValueError(f"{path}: weights were written to a side file; edgewise artifacts are one file")
     meta = dict(metadata or {})
     meta.setdefault("io", identity_io(INPUT_NAME, names, len(input_shape) + 1, ranks))
+    write_onnx_metadata(path, meta, proto=proto)
+    return path
+
+
+def write_onnx_metadata(path: str | Path, metadata: dict[str, Any], *, proto: Any = None) -> Path:
+    """Embed ``metadata`` as JSON in ``metadata_props["edgewise"]`` of an ONNX file (in place, one file).
+
+    Also for artifacts made elsewhere (e.g. a quantised ONNX), so that they become self-describing.
+    """
+    import onnx
+
+    path = Path(path)
+    proto = onnx.load(str(path)) if proto is None else proto
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key != METADATA_KEY]
     del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "edgewise", json.dumps(meta, sort_keys=True)
+    for key, value in [*kept, (METADATA_KEY, json.dumps(metadata, sort_keys=True))]:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
     return path

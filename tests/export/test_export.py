@@ -151,3 +151,19 @@ def test_cli_user_errors_are_one_line(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("edgewise: error:") and message in err and "\n" not in err
+
+
+def test_metadata_can_be_added_to_an_onnx_made_elsewhere(tmp_path):
+    from edgewise.export.onnx import write_onnx_metadata
+
+    fix = Path(__file__).resolve().parents[1] / "runtime" / "fixtures"
+    path = tmp_path / "other.onnx"
+    proto = onnx.load(str(fix / "tiny_nometa.onnx"))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "producer_note", "kept"
+    onnx.save(proto, str(path))
+    meta = read_metadata(fix / "tiny.onnx")
+    write_onnx_metadata(path, {**meta, "precision": "int8"})
+    assert read_metadata(path) == {**meta, "precision": "int8"}
+    assert {p.key: p.value for p in onnx.load(str(path)).metadata_props}["producer_note"] == "kept"
+    assert load_model(path).metadata["precision"] == "int8"

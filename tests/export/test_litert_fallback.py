@@ -18,6 +18,7 @@ from edgewise.runtime.backends import interpreter_class, load_model  # noqa: E40
 FIX = Path(__file__).resolve().parents[1] / "runtime" / "fixtures"
 
 
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")  # the very fallback under test
 @pytest.mark.parametrize("name", ["tiny.tflite", "tiny_int8.tflite"])
 def test_tf_lite_fallback_runs_the_fixture(monkeypatch, name):
     for mod in ("ai_edge_litert", "ai_edge_litert.interpreter", "tflite_runtime", "tflite_runtime.interpreter"):

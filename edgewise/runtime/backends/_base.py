@@ -292,6 +292,9 @@ def load_model(path: str | Path, *, backend: str | None = None, threads: int = 1
         session = impl.open(path, threads=threads)
     except (BackendMissingError, ArtifactError):
         raise
+    except ImportError as e:  # a runtime that is installed but broken (missing shared library, ABI)
+        raise BackendMissingError(f"{impl.name} is installed but cannot be imported ({e}); reinstall it, "
+                                  "e.g. pip install --force-reinstall onnxruntime ai-edge-litert") from e
     except Exception as e:  # runtimes raise their own types (RuntimeError, ValueError, InvalidProtobuf, ...)
         raise ArtifactError(f"{impl.name} cannot load {path} ({type(e).__name__}: {str(e).strip()[:300]}); "
                             "the file is corrupt, truncated or uses an unsupported operator") from e
