@@ -11,7 +11,8 @@ def export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: out/export/<model name>)")
     p.add_argument("--inputs", type=Path,
                    help="representative inputs for the parity check: .npy, or .npz with an 'inputs' array, "
-                        "float32 [batch, *input_shape] (default: seeded Gaussian inputs, recorded as synthetic)")
+                        "float32 [batch, *input_shape] (default: real windows of the task's data if present, "
+                        "e.g. LUDB for ECG; else seeded Gaussian inputs, recorded as synthetic)")
     p.add_argument("--atol", type=float, help="parity tolerance on every output (default: the model spec's)")
     p.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
 

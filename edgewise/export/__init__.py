@@ -51,11 +51,17 @@ def parse_formats(to: str | Sequence[str]) -> list[Format]:
     return [Format(t) for t in dict.fromkeys(items)]
 
 
-def representative_inputs(spec: Any, inputs: np.ndarray | None = None, *, n: int = 8,
-                          seed: int = 0) -> tuple[np.ndarray, str]:
-    """Validate given inputs, or make ``n`` seeded unit-Gaussian ones; returns ``(inputs, source note)``."""
+def representative_inputs(spec: Any, inputs: np.ndarray | None = None, *, training: dict[str, Any] | None = None,
+                          n: int = 8, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Validate given inputs, else real windows of the task's data if present (ECG: LUDB), else ``n``
+    seeded unit-Gaussian inputs; returns ``(float32 [batch, *input_shape], source note)``."""
+    from edgewise.export._inputs import task_inputs
+
     shape = tuple(spec.input_shape)
     if inputs is None:
+        real = task_inputs(spec, training or {})
+        if real is not None:
+            return real
         x = np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
         return x, f"synthetic: {n} seeded unit-Gaussian inputs (pass real windows for a representative check)"
     x = np.asarray(inputs, dtype=np.float32)
@@ -98,7 +104,8 @@ def export_checkpoint(checkpoint: Any, *, to: str | Sequence[str] = ("onnx", "tf
         to: formats, ``("onnx", "tflite")`` or ``"onnx,tflite"``.
         out: folder for ``model.onnx``, ``model.tflite`` and ``manifest.json``.
         inputs: float32 ``[batch, *spec.input_shape]`` representative (real) inputs for the parity
-            check; default: seeded Gaussian inputs, recorded as synthetic.
+            check; default: real windows of the task's data when present (ECG: LUDB test records),
+            else seeded Gaussian inputs, recorded as synthetic.
         postprocess: see ``check_parity`` (results must be identical to torch's).
         atol: parity tolerance; default the spec's ``export_atol``.
 
@@ -117,7 +124,7 @@ def export_checkpoint(checkpoint: Any, *, to: str | Sequence[str] = ("onnx", "tf
     ckpt = _load(checkpoint)
     spec, out = ckpt.spec, Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    x, source = representative_inputs(spec, inputs)
+    x, source = representative_inputs(spec, inputs, training=ckpt.training)
     written: dict[Format, tuple[Path, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="edgewise-export-") as tmp:
         onnx_path = out / FILE_NAMES[Format.ONNX] if Format.ONNX in formats else Path(tmp) / "model.onnx"

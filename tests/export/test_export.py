@@ -133,13 +133,35 @@ def test_bad_format_and_inputs():
         representative_inputs(register_tiny(), np.zeros((2, 64, 1)))
 
 
-def test_cli_export_onnx(exported, tmp_path, capsys):
+def test_cli_export_onnx_checks_parity_on_real_windows(exported, tmp_path, capsys, ludb_dir):
     rc = main(["export", str(exported["ckpt"]), "--to", "onnx", "--out", str(tmp_path / "cli"), "--json"])
     assert rc == 0
     line = json.loads(capsys.readouterr().out)
     assert [a["format"] for a in line["artifacts"]] == ["onnx"] and line["artifacts"][0]["parity"]["ok"]
-    assert "synthetic" in line["artifacts"][0]["parity"]["inputs"]["source"]
+    parity = line["artifacts"][0]["parity"]
+    # the tiny model is an ECG model: parity runs on LUDB lead II cut into its 64-sample windows
+    assert parity["inputs"]["source"].startswith("real:") and "lead II" in parity["inputs"]["source"]
+    assert parity["inputs"]["shape"][1:] == [1, 64] and parity["inputs"]["shape"][0] > 100
     verify_manifest(tmp_path / "cli")
+
+
+def test_cli_export_with_given_inputs(exported, tmp_path, capsys):
+    np.savez(tmp_path / "x.npz", inputs=inputs(3, seed=5))
+    rc = main(["export", str(exported["ckpt"]), "--to", "onnx", "--out", str(tmp_path / "cli"),
+               "--inputs", str(tmp_path / "x.npz")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "parity on given: 3 inputs" in out and " ok " in out
+
+
+def test_synthetic_inputs_without_task_data():
+    from edgewise.export import representative_inputs
+    from tests.runtime.fixtures.make_fixtures import register_tiny
+
+    spec = register_tiny()
+    x, note = representative_inputs(spec.__class__(**{**spec.__dict__, "task": "mosquito-detection"}))
+    assert x.shape == (8, 1, 64) and note.startswith("synthetic")
+    np.testing.assert_allclose(x, np.random.default_rng(0).standard_normal((8, 1, 64)).astype(np.float32))
 
 
 @pytest.mark.parametrize("argv,message", [
