@@ -53,14 +53,13 @@ def match_io(onnx_path: Path, tflite_path: Path, *, input_shape: tuple[int, ...]
     Returns:
         ``(io, worst max-abs difference of the chosen mapping)``; ``io`` as in ``build_metadata``.
     """
-    from edgewise.runtime.backends import dequantize, load_model, quantize
+    from edgewise.runtime.backends import dequantize, get_backend, load_model, quantize
 
     ref_model = load_model(onnx_path, require_metadata=False, warmup=0)
-    lite = load_model(tflite_path, require_metadata=False, warmup=0)
+    session = get_backend("litert").open(Path(tflite_path), threads=1)
     probe = np.random.default_rng(seed).standard_normal((1, *input_shape)).astype(np.float32)
     ref = ref_model.run(probe)
     ref = ref if isinstance(ref, dict) else {ref_model.output_names[0]: ref}
-    session = lite._session
     native_in = session.inputs[0]
     best: tuple[float, dict[str, Any]] | None = None
     for perm in _candidate_perms(probe.ndim):

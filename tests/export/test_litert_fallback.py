@@ -25,7 +25,7 @@ def test_tf_lite_fallback_runs_the_fixture(monkeypatch, name):
         monkeypatch.setitem(sys.modules, mod, None)
     assert interpreter_class()[1] == "tf.lite"
     model = load_model(FIX / name)
-    assert model._session.impl == "tf.lite"
+    assert model.implementation == "tf.lite"
     data = np.load(FIX / "tiny_io.npz")
     # fp32: same kernels family, float rounding only; int8: a few output quantisation steps
     atol = 1e-5 if name == "tiny.tflite" else 0.02

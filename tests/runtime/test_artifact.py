@@ -169,7 +169,7 @@ def test_corrupt_tflite_header_bytes_are_artifact_errors(tmp_path: Path):
             assert path.name in str(e)
         else:  # a flip that left the graph valid must still run
             assert model.run(np.zeros((1, 1, 64), np.float32) if model.input_layout else
-                             np.zeros(model._native_in.shape, np.float32)) is not None
+                             np.zeros(model.native_input.shape, np.float32)) is not None
 
 
 @pytest.mark.parametrize("name", ["tiny_nometa.onnx", "tiny_nometa.tflite"])

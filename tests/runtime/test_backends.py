@@ -43,9 +43,10 @@ def test_fp32_artifacts_match_torch(io, name: str, threads: int):
 def test_backends_and_layouts(io):
     onnx_model, lite = load_model(FIX / "tiny.onnx"), load_model(FIX / "tiny.tflite")
     assert (onnx_model.backend, lite.backend) == ("onnxruntime", "litert")
+    assert lite.implementation == "ai_edge_litert"  # the default interpreter, not a fallback
     # the TFLite file is channels-last inside; the interface hides it
     assert lite.metadata["io"]["input"]["layout"] == "NWC"
-    assert lite._native_in.shape == (1, 64, 1)
+    assert lite.native_input.shape == (1, 64, 1)
     np.testing.assert_allclose(lite.run(io["inputs"]), onnx_model.run(io["inputs"]), atol=1e-5)
 
 
@@ -59,13 +60,13 @@ def test_one_example_without_batch_axis(io, name: str):
 
 def test_int8_artifact_quantises_transparently(io):
     model = load_model(FIX / "tiny_int8.tflite")
-    native = model._native_in
+    native = model.native_input
     assert native.dtype == np.int8 and native.scale > 0
     assert model.input_dtype == np.float32 and model.metadata["precision"] == "int8"
     y = model.run(io["inputs"])
     assert y.dtype == np.float32
     # int8 against the fp32 torch model: error of a few quantisation steps of the output tensor
-    out_scale = model._session.outputs[0].scale
+    out_scale = model.native_outputs[0].scale
     np.testing.assert_allclose(y, io["logits"], atol=max(0.02, 8 * out_scale), rtol=0)
 
 

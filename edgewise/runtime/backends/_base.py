@@ -168,6 +168,20 @@ class RuntimeModel:
         return np.dtype(np.float32) if self._native_in.scale else self._native_in.dtype
 
     @property
+    def native_input(self) -> TensorInfo:
+        """The file's own input tensor (layout, dtype and quantisation as stored)."""
+        return self._native_in
+
+    @property
+    def native_outputs(self) -> list[TensorInfo]:
+        return list(self._session.outputs)
+
+    @property
+    def implementation(self) -> str:
+        """The library actually running the file (``"ai_edge_litert"``, ``"tflite_runtime"``, ``"tf.lite"``, ...)."""
+        return str(getattr(self._session, "impl", self.backend))
+
+    @property
     def sample_rate(self) -> float | None:
         return self.metadata.get("sample_rate")
 
