@@ -43,6 +43,17 @@ GROUP_HELP = {
 }
 
 
+def _unavailable(missing: str):
+    def func(args):
+        from edgewise.runtime.errors import BackendMissingError
+
+        raise BackendMissingError(f"this command needs {missing!r}, which is not installed; "
+                                  "pip install 'edgewise[host]' (device installs carry only the runtime)")
+
+    func.__doc__ = f"(unavailable here: needs {missing})"
+    return func
+
+
 def _load(target: str):
     mod_name, func_name = target.split(":")
     try:
@@ -50,7 +61,8 @@ def _load(target: str):
     except ModuleNotFoundError as e:
         if e.name == f"edgewise._cli.{mod_name}":
             return None, None
-        raise
+        # a leaf whose module needs a host package (device install): list it, fail clearly when used
+        return _unavailable(e.name or "a host package"), None
     func = getattr(mod, func_name, None)
     if func is None:
         return None, None

@@ -12,4 +12,4 @@ if [ ! -x $V/bin/python ] || [ pyproject.toml -nt $V/.installed ]; then
   touch $V/.installed
 fi
 # run from a neutral folder so the checkout's edgewise/ is not imported instead of the installed one
-cd tests && ../$V/bin/python -m pytest -q -p no:cacheprovider -m "not device" --rootdir=. -c /dev/null runtime
+cd tests && ../$V/bin/python -m pytest -q -p no:cacheprovider -m "not device" --import-mode=importlib --rootdir=. -c /dev/null runtime

@@ -21,6 +21,7 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--synthetic-fraction", type=float, default=0.0, help="share of SYNTHETIC ECG mixed into batches")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--widths", default="8,16,24,32,48", help="U-Net channels per level, bottleneck last")
     p.add_argument("--out", type=Path, required=True, help="output folder for the checkpoint and model card")
 
 
@@ -33,7 +34,7 @@ def train(args: argparse.Namespace) -> int:
         raise FileNotFoundError("no LUDB folder: pass --data DIR, fetch it with `edgewise data fetch ludb`, "
                                 "or train a demo model with --synthetic")
     ckpt = train_ecg(args.out, data_dir=data, epochs=args.epochs, synthetic_fraction=args.synthetic_fraction,
-                     seed=args.seed, threads=args.threads, progress=True, log=lambda m: print(m, file=sys.stderr))
+                     seed=args.seed, threads=args.threads, widths=tuple(int(w) for w in args.widths.split(",")), progress=True, log=lambda m: print(m, file=sys.stderr))
     print(f"wrote {ckpt} and {ckpt.parent / 'MODEL_CARD.md'}")
     return 0
 

@@ -40,6 +40,16 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _plain(v: Any) -> Any:
+    if hasattr(v, "item"):
+        return v.item()
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    if isinstance(v, (set, tuple)):
+        return list(v)
+    return str(v)
+
+
 def save_checkpoint(path: str | Path, *, spec: ModelSpec, model: Any, model_kwargs: dict[str, Any] | None = None,
                     training: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> str:
     """Write a checkpoint; returns its sha256."""
@@ -50,6 +60,9 @@ def save_checkpoint(path: str | Path, *, spec: ModelSpec, model: Any, model_kwar
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    # plain JSON types only, so the file loads with torch.load(weights_only=True)
+    training = json.loads(json.dumps(dict(training or {}), default=_plain))
+    metrics = json.loads(json.dumps(dict(metrics or {}), default=_plain))
     torch.save(
         {"format": FORMAT, "spec": spec.to_metadata(), "model_kwargs": dict(model_kwargs or {}),
          "state_dict": state, "training": dict(training or {}), "metrics": dict(metrics or {}),

@@ -76,7 +76,8 @@ def evaluate_ecg(model: str | Path, data_dir: str | Path, *, leads: tuple[str, .
 
 
 def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60, synthetic_fraction: float = 0.0,
-              seed: int = 0, threads: int = 1, progress: bool = True, log=print) -> Path:
+              seed: int = 0, threads: int = 1, widths: tuple[int, ...] = (8, 16, 24, 32, 48), progress: bool = True,
+              log=print) -> Path:
     """Train the single-lead U-Net on LUDB (or on SYNTHETIC ECG when ``data_dir`` is None).
 
     Split by record (``split_records``: 70 % train, 10 % validation for epoch selection, 20 % test).
@@ -90,7 +91,7 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
     from edgewise.models.ecg.train import TrainConfig, config_dict, train_unet
 
     out = Path(out)
-    cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads,
+    cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, widths=tuple(widths),
                       synthetic_fraction=1.0 if data_dir is None else synthetic_fraction,
                       val_every=max(1, min(5, epochs // 4)))
     training: dict[str, Any] = {"config": config_dict(cfg)}

@@ -1,0 +1,37 @@
+"""On the device: `edgewise delineate` on the shipped .onnx and .tflite with numpy + one runtime only.
+
+Runs in the main venv (with the host stack made unimportable) and in the bare venv of scripts/test-bare.sh.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import edgewise
+
+SHIPPED = Path(edgewise.__file__).parent / "models" / "pretrained" / "ecg"
+RUN = ("import sys\nfor m in ('torch', 'tensorflow', 'onnx', 'keras', 'wfdb', 'scipy', 'nncf'):\n"
+       "    sys.modules[m] = None\nfrom edgewise.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_delineate_artifact_without_host_stack(ludb_dir, fmt):
+    if fmt == "tflite":
+        pytest.importorskip("ai_edge_litert", reason="the LiteRT interpreter is part of the device install")
+    model = SHIPPED / f"ecg-unet.{fmt}"
+    out = subprocess.run([sys.executable, "-c", RUN, "delineate", str(ludb_dir / "data" / "1"), "--model", str(model),
+                          "--json"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    obj = json.loads(out.stdout)
+    assert obj["fs"] == 500 and obj["lead"] == "ii"
+    qrs = [w for w in obj["waves"] if w["wave"] == "QRS"]
+    # record 1, lead II: the annotated QRS onsets (sinus bradycardia) are all found within 20 ms
+    from edgewise.runtime.ecg.io import read_mit_annotation
+
+    sym, samp = read_mit_annotation(ludb_dir / "data" / "1.ii")
+    true_on = [int(samp[i - 1]) for i, s in enumerate(sym) if s == "N" and i and sym[i - 1] == "("]
+    assert all(min(abs(w["onset"] - t) for w in qrs) <= 10 for t in true_on)
