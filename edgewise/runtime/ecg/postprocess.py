@@ -94,9 +94,8 @@ def _atrial_fibrillation_or_flutter(p_waves: list[Wave], qrs_on: np.ndarray, fs:
     """True when the "P waves" are flutter/fibrillation waves, which LUDB (and clinicians) do not call P waves.
 
     Flutter: atrial activity faster than 200/min (median P-P interval < 300 ms). Fibrillation: an
-    irregular ventricular rhythm (RR coefficient of variation > 0.15) in which fewer than 80 % of the
-    QRS complexes have a P wave before them at a consistent PR interval (sinus arrhythmia, the
-    irregular rhythm that does have P waves, has one before every beat).
+    irregular ventricular rhythm (RR coefficient of variation > 0.15) in which fewer than half the
+    QRS complexes have a P wave before them at a consistent PR interval.
     """
     if len(p_waves) >= 4 and np.median(np.diff([w.onset for w in p_waves])) < 0.3 * fs:
         return True
@@ -111,7 +110,7 @@ def _atrial_fibrillation_or_flutter(p_waves: list[Wave], qrs_on: np.ndarray, fs:
         before = p_on[(p_on < q) & (q - p_on <= max_pr)]
         if before.size:
             pr.append(q - before[-1])
-    consistent = len(pr) >= 0.8 * (qrs_on.size - 1) and (len(pr) < 2 or np.std(pr) <= 0.05 * fs)
+    consistent = len(pr) >= 0.5 * (qrs_on.size - 1) and (len(pr) < 2 or np.std(pr) <= 0.05 * fs)
     return not consistent
 
 
