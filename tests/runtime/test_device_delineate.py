@@ -35,3 +35,23 @@ def test_delineate_artifact_without_host_stack(ludb_dir, fmt):
     sym, samp = read_mit_annotation(ludb_dir / "data" / "1.ii")
     true_on = [int(samp[i - 1]) for i, s in enumerate(sym) if s == "N" and i and sym[i - 1] == "("]
     assert all(min(abs(w["onset"] - t) for w in qrs) <= 10 for t in true_on)
+
+
+def test_selftest_on_held_out_records(ludb_dir):
+    """The device scores held-out records by itself; QRS is found essentially perfectly on them."""
+    from edgewise.runtime.artifact import read_metadata
+    from edgewise.runtime.ecg.selftest import selftest
+
+    model = SHIPPED / "ecg-unet.onnx"
+    ids = read_metadata(model)["training"]["test_records"][:4]
+    score = selftest(model, ludb_dir, ids)
+    assert score.counts["QRS on"].tp + score.counts["QRS on"].fn > 20
+    assert score.wave_f1("QRS") > 0.98 and score.wave_f1("T") > 0.95
+
+
+def test_annotated_lead_reader_matches_record_1(ludb_dir):
+    from edgewise.runtime.ecg.selftest import read_annotated_lead
+    from edgewise.runtime.ecg.waves import Wave
+
+    waves, span = read_annotated_lead(ludb_dir / "data" / "1", "ii")
+    assert span == (644, 3996) and waves[0] == Wave("QRS", 644, 682, 662)
