@@ -36,6 +36,9 @@ class TrainConfig:
         train_hop_s: hop between training windows in seconds.
         p_mix: fraction of each batch replaced by a real positive mixed into a real negative.
         p_synth: fraction replaced by a SYNTHETIC flight tone in a real negative.
+        hard_negatives: after the first fifth of training, this share of each batch's negatives is drawn
+            in proportion to each negative window's running loss (online hard-negative mining, as in
+            Shrivastava et al., CVPR 2016), to push down false alarms on tonal insects, babies, speech.
         eval_every: steps between validation checks (best validation state is kept).
         seed: seeds numpy and torch.
         model_kwargs: passed to the model builder.
@@ -49,6 +52,7 @@ class TrainConfig:
     train_hop_s: float = 0.5
     p_mix: float = 0.3
     p_synth: float = 0.05
+    hard_negatives: float = 0.5
     eval_every: int = 250
     seed: int = 0
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -59,6 +63,8 @@ class TrainConfig:
         if self.steps < 1 or self.batch_size < 2 or self.eval_every < 1:
             raise ValueError(f"steps >= 1, batch_size >= 2, eval_every >= 1 needed, got {self.steps}, "
                              f"{self.batch_size}, {self.eval_every}")
+        if not 0 <= self.hard_negatives <= 1:
+            raise ValueError(f"hard_negatives must be in [0, 1], got {self.hard_negatives}")
         if not (0 <= self.p_mix and 0 <= self.p_synth and self.p_mix + self.p_synth <= 1):
             raise ValueError(f"p_mix and p_synth must be >= 0 with sum <= 1, got {self.p_mix}, {self.p_synth}")
 
@@ -156,6 +162,16 @@ def _set_input_stats(model: torch.nn.Module, spec: ModelSpec, train: WindowSet, 
     model.in_std.fill_(float(f.std()) + 1e-6)
 
 
+def _draw_negatives(neg_loss: np.ndarray, k: int, hard: float, rng: np.random.Generator) -> np.ndarray:
+    """Positions into the negative pool: ``hard`` share by running loss, the rest uniform."""
+    n_hard = int(round(k * hard))
+    uniform = rng.integers(neg_loss.size, size=k - n_hard)
+    if n_hard == 0:
+        return uniform
+    w = neg_loss + 1e-3
+    return np.concatenate([rng.choice(neg_loss.size, n_hard, p=w / w.sum()), uniform])
+
+
 def train_model(cfg: TrainConfig, train: WindowSet, val: WindowSet, *,
                 progress: Callable[[int, float, float], None] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train one detector on ``train``, keep the best state on ``val``, then fit its temperature on ``val``.
@@ -176,13 +192,18 @@ def train_model(cfg: TrainConfig, train: WindowSet, val: WindowSet, *,
     half = cfg.batch_size // 2
     best = (-np.inf, copy.deepcopy(model.state_dict()), 0)
     t0, loss_ema = time.time(), float("nan")
+    neg_loss = np.ones(neg.size)  # running loss of each negative window (hard-negative mining)
     for step in range(1, cfg.steps + 1):
         model.train()
-        idx = np.concatenate([rng.choice(pos, half), rng.choice(neg, cfg.batch_size - half)])
+        nj = _draw_negatives(neg_loss, cfg.batch_size - half, cfg.hard_negatives if step > cfg.steps // 5 else 0.0, rng)
+        idx = np.concatenate([rng.choice(pos, half), neg[nj]])
         x, y = augment_batch(train.take(idx), train.y[idx], rng, positives=train.take(rng.choice(pos, half)),
                              negatives=train.take(rng.choice(neg, half)), p_mix=cfg.p_mix, p_synth=cfg.p_synth,
                              sample_rate=spec.sample_rate)
-        loss = torch.nn.functional.cross_entropy(model(features(x, spec)), torch.from_numpy(y).long())
+        per = torch.nn.functional.cross_entropy(model(features(x, spec)), torch.from_numpy(y).long(), reduction="none")
+        loss = per.mean()
+        still_neg = y[half:] == 0  # negatives that augmentation did not turn into mixes
+        neg_loss[nj[still_neg]] = 0.5 * neg_loss[nj[still_neg]] + 0.5 * per.detach().numpy()[half:][still_neg]
         opt.zero_grad()
         loss.backward()
         opt.step()
