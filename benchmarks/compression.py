@@ -1,0 +1,121 @@
+"""Compression acceptance table for the ECG model, side by side in ONE run.
+
+    nice -n 10 .venv/bin/python benchmarks/compression.py [--checkpoint PT] [--compressed DIR] [--repeats 100]
+
+Rows: torch eager fp32, onnxruntime fp32, LiteRT fp32 (exported here from the checkpoint), and every
+compressed artifact — the shipped ``edgewise/models/pretrained/ecg/ecg-unet-*.onnx|tflite`` or, with
+``--compressed DIR``, every artifact a ``edgewise compress`` run wrote (its ``compression.json``).
+Columns: file size, size ratio against the original fp32 ONNX and against the artifact's own fp32
+counterpart (recorded in its metadata), wave F1 (P, QRS, T) on held-out LUDB lead II (the checkpoint's
+test records), and single-thread latency p50 of one call on the 3 model windows that cover 10 s of
+ECG (per call through ``edgewise.runtime``: ORT/torch run the 3 windows as one batch, LiteRT's
+fixed-batch file one window at a time), with ratios against torch eager and ORT fp32. Calls are
+interleaved round-robin so load changes on a shared machine hit every runtime alike.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "edgewise" / "models" / "pretrained" / "ecg"
+
+
+def _artifacts(compressed: Path | None) -> list[Path]:
+    if compressed is not None:
+        rows = json.loads((compressed / "compression.json").read_text())["rows"]
+        return [Path(r["path"]) for r in rows if r["path"] and r["step"] != "original"]
+    return sorted(p for p in SHIPPED.glob("ecg-unet-*") if p.suffix in (".onnx", ".tflite"))
+
+
+def _records(ck, data: Path):
+    from edgewise.compress.run import _split_ids
+    from edgewise.models.ecg.dataset import load_records
+
+    return load_records(data, _split_ids(ck, data)[2])
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from edgewise.compress.report import WAVES, wave_f1
+    from edgewise.compress.run import _ten_seconds
+    from edgewise.data.paths import default_dataset_dir
+    from edgewise.export import export_checkpoint
+    from edgewise.models.checkpoint import load_checkpoint
+    from edgewise.models.ecg.evaluate import torch_model_fn
+    from edgewise.runtime.artifact import read_metadata
+    from edgewise.runtime.backends import load_model
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", type=Path, default=SHIPPED / "ecg-unet.pt")
+    p.add_argument("--compressed", type=Path, help="output folder of `edgewise compress` (default: shipped artifacts)")
+    p.add_argument("--data", type=Path, default=default_dataset_dir("ludb"))
+    p.add_argument("--repeats", type=int, default=100)
+    args = p.parse_args(argv)
+    if args.data is None:
+        raise SystemExit("no LUDB folder found; pass --data")
+    torch.set_num_threads(1)
+    ck = load_checkpoint(args.checkpoint)
+    recs = _records(ck, args.data)
+    x = _ten_seconds(recs[0].lead("ii"), ck.spec.window, ck.spec.hop)
+    print(f"checkpoint {args.checkpoint}; held-out: {len(recs)} LUDB records, lead II; latency input: "
+          f"{len(x)} windows = 10 s of record {recs[0].record_id} lead II; 1 thread; p50 of {args.repeats} calls",
+          file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="edgewise-cbench-") as tmp:
+        arts = {a.format: a.path for a in export_checkpoint(ck, out=tmp, inputs=x)}
+        entries = [("torch eager fp32", "torch", None, torch_model_fn(ck.model, 1))]
+        entries += [(f"{f} fp32 (original)", f, arts[f], None) for f in ("onnx", "tflite")]
+        entries += [(a.name, a.suffix[1:], a, None) for a in _artifacts(args.compressed)]
+        fns, rows = {}, []
+        for name, fmt, path, fn in entries:
+            if fn is None:
+                m = load_model(path, threads=1, warmup=3)
+                fn = (lambda mm: (lambda a: np.asarray(mm.run(a))))(m)
+            fns[name] = fn
+            meta = read_metadata(path) if path is not None and fmt != "torch" else {}
+            q = (meta or {}).get("quantization") or {}
+            rows.append({"name": name, "format": fmt, "precision": (meta or {}).get("precision", "fp32"),
+                         "size": path.stat().st_size if path is not None else None, "fp32_counterpart": q.get("fp32_size_bytes"),
+                         "f1": wave_f1(fn, recs)})
+        times = {k: [] for k in fns}
+        for _ in range(3):
+            for fn in fns.values():
+                fn(x)
+        for _ in range(args.repeats):
+            for k, fn in fns.items():
+                t0 = time.perf_counter()
+                fn(x)
+                times[k].append((time.perf_counter() - t0) * 1e3)
+    for r in rows:
+        r["p50_ms"] = float(np.median(times[r["name"]]))
+    _print(rows)
+    return 0
+
+
+def _print(rows: list[dict]) -> None:
+    torch_ms = rows[0]["p50_ms"]
+    onnx = next(r for r in rows if r["name"].startswith("onnx fp32"))
+    print(f"{'artifact':38} {'prec':5} {'KiB':>7} {'/ONNX32':>7} {'/own32':>6} {'P F1':>6} {'QRS F1':>6} {'T F1':>6} "
+          f"{'dP':>6} {'dQRS':>6} {'dT':>6} {'p50 ms':>7} {'vs torch':>8} {'vs ORT32':>8}")
+    ref = rows[0]["f1"]
+    for r in rows:
+        size = f"{r['size'] / 1024:7.1f}" if r["size"] else f"{'—':>7}"
+        ratio = f"{onnx['size'] / r['size']:7.2f}" if r["size"] else f"{'—':>7}"
+        own = f"{r['fp32_counterpart'] / r['size']:6.2f}" if r.get("fp32_counterpart") else f"{'—':>6}"
+        f1 = " ".join(f"{r['f1'][k]:6.4f}" for k in ("P", "QRS", "T"))
+        d = " ".join(f"{100 * (r['f1'][k] - ref[k]):+6.2f}" for k in ("P", "QRS", "T"))
+        print(f"{r['name']:38} {r['precision']:5} {size} {ratio} {own} {f1} {d} {r['p50_ms']:7.2f} "
+              f"{torch_ms / r['p50_ms']:8.2f} {onnx['p50_ms'] / r['p50_ms']:8.2f}")
+    print("dP/dQRS/dT: F1 change in points against torch eager fp32; /ONNX32: size ratio vs the original fp32 ONNX; "
+          "/own32: vs the same model's fp32 file; vs torch / vs ORT32: speed-up of the p50 latency")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

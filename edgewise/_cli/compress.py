@@ -1,0 +1,65 @@
+"""CLI leaf: ``edgewise compress MODEL [--recipe FILE] --out DIR [--data DIR]``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def compress_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="checkpoint (.pt) path, or the name of a shipped model (e.g. ecg-unet)")
+    p.add_argument("--recipe", type=Path, help="TOML recipe (default: the task's, e.g. edgewise/compress/recipes/ecg.toml)")
+    p.add_argument("--out", type=Path, help="output folder (default: out/compress/<model name>)")
+    p.add_argument("--data", type=Path, help="LUDB folder for fine-tuning, calibration and evaluation "
+                                             "(default: the local copy if found, else SYNTHETIC ECG)")
+    p.add_argument("--calibration", type=Path, help="calibration windows instead of the training records': .npy "
+                                                    "float32 [n, 1, window], standardised per window")
+    p.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
+
+
+def compress(args: argparse.Namespace) -> int:
+    """compress a model with a recipe (prune, quantise) and keep the fastest artifact within budget per runtime"""
+    from edgewise._cli._common import print_json_line
+    from edgewise._cli.export import _resolve
+    from edgewise.compress import compress_checkpoint, default_recipe, load_recipe
+    from edgewise.export import _load
+    from edgewise.runtime.errors import BudgetError
+
+    ck = _load(_resolve(args.model))
+    recipe = load_recipe(args.recipe or default_recipe(ck.spec.task.value))  # validate before long work
+    data = args.data
+    if data is None:
+        from edgewise.data.paths import default_dataset_dir
+
+        data = default_dataset_dir("ludb")
+    if data is not None and not Path(data).is_dir():
+        raise FileNotFoundError(f"no LUDB folder at {data}")
+    calib = None
+    if args.calibration is not None:
+        import numpy as np
+
+        if not args.calibration.is_file():
+            raise FileNotFoundError(f"no calibration file at {args.calibration}")
+        calib = np.load(args.calibration)
+    out = args.out or Path("out") / "compress" / ck.spec.name
+    code = 0
+    try:
+        res = compress_checkpoint(ck, recipe, out, data_dir=data, calibration=calib)
+    except BudgetError as e:
+        res, code = e.result, 3
+        import sys
+
+        print(f"edgewise compress: {e}", file=sys.stderr)
+    if args.json:
+        print_json_line(res.as_dict())
+        return code
+    print(f"{'variant':28} {'format':6} {'prec':5} {'KiB':>7} {'P F1':>6} {'QRS F1':>6} {'T F1':>6} {'ms':>7}  budget")
+    for r in res.rows:
+        f = r.f1_test
+        print(f"{r.variant:28} {r.format:6} {r.precision:5} {r.size_bytes / 1024:7.1f} {f['P']:6.4f} {f['QRS']:6.4f} "
+              f"{f['T']:6.4f} {r.latency_ms:7.2f}  {'ok' if r.within_budget else 'MISSED'}")
+    for rt, r in res.kept.items():
+        print(f"kept for {rt}: {r.path}")
+    for n in res.notes:
+        print(n)
+    print(f"data: {res.data}; details: {out / 'compression.json'}")
+    return code

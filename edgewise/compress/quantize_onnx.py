@@ -1,0 +1,167 @@
+"""Static INT8 quantisation of an exported ONNX model with onnxruntime's quantiser.
+
+``quantize_static`` with per-channel weights, calibrated (MinMax) on real windows; QOperator format
+(QLinearConv kernels, measured faster on onnxruntime's CPU provider) or QDQ (Quantize/DequantizeLinear
+pairs that other runtimes fuse). ``quantize_dynamic`` is not an option for conv nets (ConvInteger has
+no CPU kernel in onnxruntime; ../shared/DEPENDENCIES.md). Layers named in ``keep_fp32`` stay in float
+(mixed precision). After Paupamah, James & Klein, "Quantisation and Pruning for Neural Network
+Compression and Regularisation" (quantise after pruning).
+
+The edgewise metadata of the float file travels into the int8 file with ``precision = "int8"`` and a
+``quantization`` record (tool, format, per-channel, calibration source, layers kept in float).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+INT8_OPS = {"QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearConcat", "QLinearMul", "ConvInteger",
+            "MatMulInteger", "QLinearGlobalAveragePool", "QLinearLeakyRelu", "QLinearSigmoid"}
+_COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+
+
+def op_histogram(path: str | Path) -> dict[str, int]:
+    """``op type -> count`` of the graph's nodes."""
+    import onnx
+
+    return dict(Counter(n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node))
+
+
+def quantized_summary(path: str | Path) -> dict[str, Any]:
+    """Structural facts of a (quantised) ONNX: which compute ops run in int8 and which stay in float.
+
+    For QDQ graphs a Conv counts as int8 when its weight comes from a DequantizeLinear of an int8
+    initializer (the runtime then fuses it into an int8 kernel).
+    """
+    import onnx
+
+    g = onnx.load(str(path), load_external_data=False).graph
+    inits = {t.name: t for t in g.initializer}
+    producers = {o: n for n in g.node for o in n.output}
+    int8, float_ops = [], []
+    for n in g.node:
+        if n.op_type in INT8_OPS:
+            int8.append(n.name or n.op_type)
+        elif n.op_type in _COMPUTE_OPS:
+            src = producers.get(n.input[1]) if len(n.input) > 1 else None
+            w = inits.get(src.input[0]) if src is not None and src.op_type == "DequantizeLinear" else None
+            if w is not None and w.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
+                int8.append(n.name)
+            else:
+                float_ops.append(n.name)
+    weight_bytes = Counter(onnx.TensorProto.DataType.Name(t.data_type) for t in g.initializer)
+    return {"int8_ops": int8, "float_ops": float_ops, "ops": dict(Counter(n.op_type for n in g.node)),
+            "initializer_types": dict(weight_bytes)}
+
+
+def compute_node_names(path: str | Path) -> list[str]:
+    """Names of the Conv/ConvTranspose/MatMul/Gemm nodes of a float ONNX (candidates for ``keep_fp32``)."""
+    import onnx
+
+    return [n.name for n in onnx.load(str(path), load_external_data=False).graph.node if n.op_type in _COMPUTE_OPS]
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over float32 windows, one window per call."""
+
+    def __init__(self, name: str, x: np.ndarray):
+        self._it = iter([{name: x[i : i + 1]} for i in range(len(x))])
+
+    def get_next(self):
+        return next(self._it, None)
+
+    def rewind(self) -> None:  # pragma: no cover (ORT >= 1.20 may call it)
+        pass
+
+
+def _compact_names(proto: Any) -> None:
+    """Rename internal tensors and nodes to short ids.
+
+    The quantiser names every new tensor after its source (``/down.0/down.0.0/Conv_output_0_quantized``):
+    on a model of a few ten thousand int8 weights those strings are a third of the file. The graph's
+    inputs and outputs keep their names (the metadata's ``io`` refers to them).
+    """
+    g = proto.graph
+    keep = {v.name for v in list(g.input) + list(g.output)}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if not name or name in keep:
+            return name
+        return names.setdefault(name, f"t{len(names)}")
+
+    for t in g.initializer:
+        t.name = short(t.name)
+    for i, n in enumerate(g.node):
+        n.name = f"n{i}"
+        n.input[:] = [short(x) for x in n.input]
+        n.output[:] = [short(x) for x in n.output]
+    del g.value_info[:]
+
+
+def _set_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    _compact_names(proto)
+    onnx.checker.check_model(proto)
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "edgewise", json.dumps(metadata, sort_keys=True)
+    onnx.save(proto, str(path))
+
+
+def quantize_onnx(src: str | Path, dst: str | Path, calibration: np.ndarray, *, fmt: str = "qoperator",
+                  per_channel: bool = True, keep_fp32: Sequence[str] = (), calibration_source: str = "") -> Path:
+    """Write a static INT8 copy of the float ONNX ``src`` to ``dst``.
+
+    Args:
+        src: float ONNX with edgewise metadata (left untouched).
+        dst: output ``.onnx``.
+        calibration: float32 ``[n, *input_shape]`` windows, preprocessed like device input (checked by
+            ``edgewise.compress.calibration.check_calibration`` beforehand).
+        fmt: ``"qoperator"`` or ``"qdq"``.
+        per_channel: per-output-channel weight scales (recommended for convs).
+        keep_fp32: node names left in float (mixed precision).
+        calibration_source: where the windows came from (into the metadata).
+
+    Returns:
+        ``dst``.
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    src, dst = Path(src), Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    proto = onnx.load(str(src))
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}.get("edgewise", "{}"))
+    input_name = proto.graph.input[0].name
+    qfmt = {"qoperator": QuantFormat.QOperator, "qdq": QuantFormat.QDQ}[str(fmt)]
+    with tempfile.TemporaryDirectory(prefix="edgewise-quant-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_static(
+            str(pre), str(dst), _Reader(input_name, np.asarray(calibration, np.float32)), quant_format=qfmt,
+            per_channel=per_channel, activation_type=QuantType.QUInt8 if qfmt == QuantFormat.QOperator else QuantType.QInt8,
+            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=list(keep_fp32), extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        )
+    summary = quantized_summary(dst)
+    meta.update(precision="int8", quantization={
+        "tool": "onnxruntime.quantization.quantize_static", "format": str(fmt), "per_channel": per_channel,
+        "weights": "int8 symmetric", "activations": "uint8" if qfmt == QuantFormat.QOperator else "int8",
+        "calibration": calibration_source or f"{len(calibration)} windows", "kept_fp32": list(keep_fp32),
+        "int8_ops": len(summary["int8_ops"]), "float_ops": summary["float_ops"],
+        "fp32_size_bytes": src.stat().st_size})
+    _set_metadata(dst, meta)
+    return dst
+
+
+os.environ.setdefault("ORT_LOGGING_LEVEL", "3")

@@ -1,0 +1,237 @@
+"""Compression recipes: a TOML file listing the steps (``prune``, ``quantize``), their parameters and
+the accuracy budget.
+
+Example (``edgewise/compress/recipes/ecg.toml`` is the default for the ECG task)::
+
+    [budget]
+    max_f1_drop = 0.005          # every wave's F1 may drop at most this much (0.5 points)
+
+    [[step]]
+    kind = "prune"
+    ratio = 0.5                  # share of channels removed in every prunable layer
+    importance = "taylor"        # or "magnitude"
+    iterations = 2               # iterative schedule: prune a bit, fine-tune, repeat
+    finetune_epochs = 6
+
+    [[step]]
+    kind = "quantize"
+    formats = ["onnx", "tflite"]
+
+Every table and key is checked: an unknown key is rejected with the allowed set, so a misspelt
+parameter never silently falls back to a default. ``distill`` (Hydra) is reserved for later.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+DEFAULT_RECIPES = {"ecg-delineation": RECIPES_DIR / "ecg.toml"}
+
+
+class StepKind(str, Enum):
+    PRUNE = "prune"
+    QUANTIZE = "quantize"
+    DISTILL = "distill"
+
+
+class Importance(str, Enum):
+    MAGNITUDE = "magnitude"
+    TAYLOR = "taylor"
+
+
+class PruneMode(str, Enum):
+    STRUCTURED = "structured"      # channels physically removed: smaller and faster dense models
+    UNSTRUCTURED = "unstructured"  # weights zeroed: smaller when compressed, dense latency unchanged
+
+
+class QuantFormat(str, Enum):
+    QDQ = "qdq"
+    QOPERATOR = "qoperator"
+
+
+class TfliteIO(str, Enum):
+    FLOAT = "float"
+    INT8 = "int8"
+
+
+class Activations(str, Enum):
+    INT8 = "int8"
+    INT16 = "int16"
+    AUTO = "auto"  # int8, and the int16-activation variant too when int8 misses the budget
+
+
+def _enum(cls: type[Enum], value: Any, what: str) -> Enum:
+    try:
+        return cls(value)
+    except ValueError:
+        raise ValueError(f"{what} must be one of {[e.value for e in cls]}, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Accuracy budget of a recipe.
+
+    Attributes:
+        max_f1_drop: largest allowed drop of each wave's F1 (P, QRS, T) against the uncompressed model,
+            as a fraction (0.005 = 0.5 points), measured on the validation records.
+        min_agreement: smallest allowed per-sample argmax agreement with the uncompressed model.
+    """
+
+    max_f1_drop: float = 0.005
+    min_agreement: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_f1_drop <= 1:
+            raise ValueError(f"budget.max_f1_drop must be in [0, 1] (0.005 = 0.5 F1 points), got {self.max_f1_drop}")
+        if not 0 <= self.min_agreement <= 1:
+            raise ValueError(f"budget.min_agreement must be in [0, 1], got {self.min_agreement}")
+
+
+@dataclass(frozen=True)
+class PruneStep:
+    """Structured (or unstructured) pruning with an iterative prune/fine-tune schedule."""
+
+    ratio: float = 0.5
+    importance: Importance = Importance.TAYLOR
+    mode: PruneMode = PruneMode.STRUCTURED
+    iterations: int = 2
+    finetune_epochs: int = 6
+    finetune_lr: float = 1e-3
+    kind: StepKind = StepKind.PRUNE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "importance", _enum(Importance, self.importance, "prune.importance"))
+        object.__setattr__(self, "mode", _enum(PruneMode, self.mode, "prune.mode"))
+        if not 0 < self.ratio < 1:
+            raise ValueError(f"prune.ratio must be in (0, 1) (share of channels removed), got {self.ratio}")
+        if self.iterations < 1 or self.finetune_epochs < 0:
+            raise ValueError(f"prune.iterations must be >= 1 and finetune_epochs >= 0, "
+                             f"got {self.iterations}, {self.finetune_epochs}")
+        if not 0 < self.finetune_lr < 1:
+            raise ValueError(f"prune.finetune_lr must be in (0, 1), got {self.finetune_lr}")
+
+
+@dataclass(frozen=True)
+class QuantizeStep:
+    """Post-training static INT8 quantisation, calibrated on real windows."""
+
+    formats: tuple[str, ...] = ("onnx", "tflite")
+    onnx_format: QuantFormat = QuantFormat.QOPERATOR
+    per_channel: bool = True
+    tflite_io: TfliteIO = TfliteIO.FLOAT
+    activations: Activations = Activations.AUTO
+    calibration_windows: int = 64
+    min_calibration_windows: int = 16
+    keep_fp32: tuple[str, ...] = ()   # ONNX node names kept in float (mixed precision)
+    auto_mixed_precision: int = 3     # when the budget is missed: keep up to this many sensitive layers in fp32
+    kind: StepKind = StepKind.QUANTIZE
+
+    def __post_init__(self) -> None:
+        formats = tuple(self.formats)
+        bad = [f for f in formats if f not in ("onnx", "tflite")]
+        if bad or not formats:
+            raise ValueError(f"quantize.formats must be a non-empty subset of ['onnx', 'tflite'], got {list(formats)}")
+        object.__setattr__(self, "formats", formats)
+        object.__setattr__(self, "keep_fp32", tuple(self.keep_fp32))
+        object.__setattr__(self, "onnx_format", _enum(QuantFormat, self.onnx_format, "quantize.onnx_format"))
+        object.__setattr__(self, "tflite_io", _enum(TfliteIO, self.tflite_io, "quantize.tflite_io"))
+        object.__setattr__(self, "activations", _enum(Activations, self.activations, "quantize.activations"))
+        if self.min_calibration_windows < 1 or self.calibration_windows < self.min_calibration_windows:
+            raise ValueError(f"quantize.calibration_windows ({self.calibration_windows}) must be >= "
+                             f"min_calibration_windows ({self.min_calibration_windows}) >= 1")
+        if self.auto_mixed_precision < 0:
+            raise ValueError(f"quantize.auto_mixed_precision must be >= 0, got {self.auto_mixed_precision}")
+
+
+STEP_TYPES: dict[StepKind, type] = {StepKind.PRUNE: PruneStep, StepKind.QUANTIZE: QuantizeStep}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """An ordered list of steps and the budget they must keep."""
+
+    steps: tuple[PruneStep | QuantizeStep, ...]
+    budget: Budget = field(default_factory=Budget)
+    name: str = "recipe"
+    eval_records: int = 0   # cap on validation records used for budget checks (0 = all)
+
+    def __post_init__(self) -> None:
+        if not self.steps:
+            raise ValueError("a recipe needs at least one [[step]] (kind = 'prune' or 'quantize')")
+        kinds = [s.kind for s in self.steps]
+        if kinds.count(StepKind.PRUNE) > 1 or kinds.count(StepKind.QUANTIZE) > 1:
+            raise ValueError(f"a recipe has at most one prune and one quantize step, got {[k.value for k in kinds]}")
+        if StepKind.QUANTIZE in kinds and StepKind.PRUNE in kinds and kinds.index(StepKind.QUANTIZE) < kinds.index(StepKind.PRUNE):
+            raise ValueError("prune before quantize: a quantised graph cannot be pruned")
+        if self.eval_records < 0:
+            raise ValueError(f"eval_records must be >= 0, got {self.eval_records}")
+
+
+def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}")
+
+
+def _build(cls: type, table: dict[str, Any], where: str) -> Any:
+    allowed = {f.name for f in fields(cls)}
+    _check_keys(table, allowed, where)
+    try:
+        return cls(**table)
+    except TypeError as e:
+        raise ValueError(f"{where}: {e}") from e
+
+
+def parse_recipe(data: dict[str, Any], *, name: str = "recipe") -> Recipe:
+    """Build a ``Recipe`` from the parsed TOML dict (every key checked)."""
+    _check_keys(data, {"budget", "step", "name", "eval_records"}, "the recipe's top level")
+    steps = []
+    for i, table in enumerate(data.get("step", [])):
+        if not isinstance(table, dict) or "kind" not in table:
+            raise ValueError(f"[[step]] #{i + 1} needs kind = one of {[k.value for k in StepKind]}")
+        kind = _enum(StepKind, table["kind"], f"[[step]] #{i + 1} kind")
+        if kind not in STEP_TYPES:
+            raise ValueError(f"step kind {kind.value!r} is not available yet (it arrives with Hydra distillation); "
+                             f"use one of {[k.value for k in STEP_TYPES]}")
+        steps.append(_build(STEP_TYPES[kind], {**table, "kind": kind}, f"[[step]] #{i + 1} ({kind.value})"))
+    budget = _build(Budget, dict(data.get("budget", {})), "[budget]")
+    return Recipe(steps=tuple(steps), budget=budget, name=str(data.get("name", name)),
+                  eval_records=int(data.get("eval_records", 0)))
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a TOML recipe file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: invalid TOML, unknown keys or bad values (the message names them).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no recipe at {path}; the default ECG recipe is {DEFAULT_RECIPES['ecg-delineation']}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path} is not valid TOML ({e})") from e
+    try:
+        return parse_recipe(data, name=path.stem)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
+
+
+def default_recipe(task: str) -> Path:
+    """The default recipe file of a task (``"ecg-delineation"``)."""
+    try:
+        return DEFAULT_RECIPES[task]
+    except KeyError:
+        raise ValueError(f"no default compression recipe for task {task!r}; known: {sorted(DEFAULT_RECIPES)}; "
+                         "pass --recipe FILE") from None

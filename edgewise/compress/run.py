@@ -1,0 +1,385 @@
+"""Run a compression recipe on a checkpoint: prune -> quantise, measure every artifact, keep the best.
+
+Every step's artifacts are exported and measured (``edgewise.compress.report``). A step whose model
+drops any wave's F1 on the validation records by more than the recipe's budget is recorded as missed;
+later steps continue from the last good model and the last good artifacts are kept. At the end a
+missed budget raises ``BudgetError`` (its ``.result`` holds everything measured). After Paupamah,
+James & Klein, "Quantisation and Pruning for Neural Network Compression and Regularisation".
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgewise.compress.recipe import PruneMode, PruneStep, QuantizeStep, Recipe, load_recipe
+from edgewise.compress.report import (
+    ALL_LEADS,
+    ArtifactRow,
+    choose_per_runtime,
+    f1_drop,
+    fidelity,
+    latency_p50,
+    slower_int8_notes,
+    wave_f1,
+)
+from edgewise.runtime.errors import BudgetError
+
+
+@dataclass
+class EvalData:
+    """Records for fine-tuning (train), budget checks (val) and reporting (test), plus fixed windows."""
+
+    train: list
+    val: list
+    test: list
+    calibration: np.ndarray
+    fidelity_windows: np.ndarray
+    latency_windows: np.ndarray
+    source: str
+    synthetic: bool = False
+
+
+@dataclass
+class CompressionResult:
+    """What a recipe produced: every measured artifact, the kept one per runtime, missed budgets."""
+
+    out: Path
+    recipe: str
+    rows: list[ArtifactRow]
+    kept: dict[str, ArtifactRow]
+    missed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    data: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "recipe": self.recipe, "data": self.data, "missed": self.missed,
+                "notes": self.notes, "calibration": self.calibration, "rows": [r.as_dict() for r in self.rows],
+                "kept": {k: v.path for k, v in self.kept.items()}}
+
+
+def _split_ids(ck: Any, data_dir: Path) -> tuple[list[int], list[int], list[int]]:
+    from edgewise.data.ludb import list_records
+    from edgewise.models.ecg.dataset import split_records
+
+    t = ck.training or {}
+    if t.get("test_records"):
+        return list(t.get("train_records", [])), list(t.get("val_records", [])), list(t["test_records"])
+    s = split_records(list_records(data_dir))  # checkpoints without a recorded split use the unstratified one
+    return list(s.train), list(s.val), list(s.test)
+
+
+def load_eval_data(ck: Any, data_dir: Path | None, *, n_calibration: int, eval_records: int = 0,
+                   seed: int = 0) -> EvalData:
+    """Training/validation/test records of a checkpoint and the fixed windows measured on."""
+    from edgewise.compress.calibration import synthetic_windows, windows_from_records
+
+    w = ck.spec.window
+    if data_dir is None:
+        from edgewise.data.synthetic_ecg import SYNTHETIC_LABEL, synthetic_ecg
+
+        def recs(seeds):
+            return [(x, 500, waves) for x, _, waves in (synthetic_ecg(s) for s in seeds)]
+
+        test = recs(range(100, 110))
+        return EvalData([], recs(range(200, 210)), test, synthetic_windows(n_calibration, window=w, seed=seed),
+                        synthetic_windows(16, window=w, seed=seed + 1), _ten_seconds(test[0][0], w, ck.spec.hop),
+                        f"{SYNTHETIC_LABEL}: calibration, validation and test windows are synthetic", True)
+    from edgewise.models.ecg.dataset import load_records
+
+    tr, va, te = _split_ids(ck, Path(data_dir))
+    if eval_records:
+        va = va[:eval_records]
+    train, val, test = (load_records(data_dir, ids) for ids in (tr, va, te))
+    return EvalData(train, val, test, windows_from_records(train, n_calibration, window=w, seed=seed),
+                    windows_from_records(test, 32, window=w, seed=seed + 1),
+                    _ten_seconds(test[0].lead("ii"), w, ck.spec.hop),
+                    f"LUDB {data_dir}: {len(train)} train records (fine-tuning, calibration), {len(val)} validation "
+                    f"(budget), {len(test)} test (reported, lead II)")
+
+
+def _ten_seconds(x: np.ndarray, window: int, hop: int, fs: int = 500) -> np.ndarray:
+    """float32 [n, 1, window]: the model windows covering 10 s of ``x``, standardised as on the device."""
+    from edgewise.runtime.ecg.preprocess import standardize
+    from edgewise.runtime.ecg.windowing import window_starts
+
+    n = min(len(x), 10 * fs)
+    return np.stack([standardize(np.asarray(x, np.float32)[None, s : s + window])
+                     for s in window_starts(n, window, hop)]).astype(np.float32)
+
+
+class _Measurer:
+    """Measures artifacts against the uncompressed torch model on fixed data."""
+
+    def __init__(self, ck: Any, data: EvalData, recipe: Recipe):
+        from edgewise.models.ecg.evaluate import torch_model_fn
+
+        self.ck, self.data, self.recipe = ck, data, recipe
+        self.val_leads = ("ii",) if data.synthetic else ALL_LEADS
+        self.ref_fn = torch_model_fn(ck.model, 1)
+        self.ref_logits = self.ref_fn(data.fidelity_windows)
+        self.ref_val = wave_f1(self.ref_fn, data.val, leads=self.val_leads)
+
+    def row(self, variant: str, fmt: str, path: Path | None, *, fn: Callable | None = None, precision: str = "fp32",
+            step: str, params: int, macs: int, notes: str = "") -> ArtifactRow:
+        from edgewise.runtime.backends import load_model
+
+        if fn is None:
+            m = load_model(path, threads=1, warmup=2)
+            fn = lambda x: np.asarray(m.run(x))  # noqa: E731
+        size = path.stat().st_size if path is not None else 0
+        r = ArtifactRow(variant, fmt, precision, str(path or ""), step, params, macs, size, notes=notes)
+        r.f1_val = wave_f1(fn, self.data.val, leads=self.val_leads)
+        r.f1_test = wave_f1(fn, self.data.test)
+        r.latency_ms = latency_p50(fn, self.data.latency_windows)
+        r.agreement, r.mean_kl = fidelity(self.ref_logits, fn(self.data.fidelity_windows))
+        drops = f1_drop(r, self.ref_val)
+        r.within_budget = (max(drops.values()) <= self.recipe.budget.max_f1_drop + 1e-12
+                           and r.agreement >= self.recipe.budget.min_agreement)
+        return r
+
+
+def _export(ck: Any, out: Path, x: np.ndarray, formats=("onnx", "tflite")) -> dict[str, Path]:
+    from edgewise.export import export_checkpoint
+
+    return {a.format: a.path for a in export_checkpoint(ck, to=formats, out=out, inputs=x[:8])}
+
+
+def _finetuner(data: EvalData, step: PruneStep, kwargs: dict, log: Callable) -> Callable | None:
+    if data.synthetic or not data.train:
+        return None
+    from edgewise.models.ecg.dataset import lead_examples
+    from edgewise.models.ecg.train import TrainConfig, train_unet
+
+    examples = lead_examples(data.train)
+
+    def finetune(net, epochs: int):
+        from edgewise.compress.report import wave_f1 as f1
+
+        def val_fn(m) -> float:
+            from edgewise.models.ecg.evaluate import torch_model_fn
+
+            return float(np.mean(list(f1(torch_model_fn(m), data.val, leads=ALL_LEADS).values())))
+
+        cfg = TrainConfig(epochs=epochs, lr=step.finetune_lr, threads=1, val_every=max(1, epochs // 3),
+                          widths=tuple(kwargs.get("widths", (8, 16, 24, 32, 48))), kernel=kwargs.get("kernel", 9))
+        return train_unet(examples, val_fn, config=cfg, model=net, progress=False, log=log)
+
+    return finetune
+
+
+@dataclass
+class _State:
+    """The last good model: checkpoint, its fp32 artifacts and their rows."""
+
+    ck: Any
+    name: str
+    files: dict[str, Path]
+    params: int
+    macs: int
+    formats: tuple[str, ...] = ("onnx", "tflite")
+
+
+def _prune_step(state: _State, step: PruneStep, m: _Measurer, out: Path, log: Callable) -> tuple[list[ArtifactRow], _State | None]:
+    from edgewise.compress.prune import gzip_size, structured_prune, unstructured_prune
+    from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
+    from edgewise.models.ecg.dataset import lead_examples
+
+    kwargs = dict(state.ck.model_kwargs or {})
+    finetune = _finetuner(m.data, step, kwargs, log)
+    if step.mode == PruneMode.STRUCTURED:
+        examples = lead_examples(m.data.train) if m.data.train else _synthetic_examples()
+        res = structured_prune(state.ck.model, step, examples, finetune=finetune, kernel=int(kwargs.get("kernel", 9)),
+                               log=log)
+    else:
+        res = unstructured_prune(state.ck.model, step, finetune=finetune, kwargs=kwargs)
+    name = f"{state.name}-pruned" if step.mode == PruneMode.STRUCTURED else f"{state.name}-sparse"
+    training = {**(state.ck.training or {}), "compression": {"pruning": {**res.facts(), "ratio": step.ratio,
+                "importance": step.importance.value, "iterations": step.iterations,
+                "finetune_epochs": step.finetune_epochs, "data": m.data.source}}}
+    training.pop("history", None)
+    ckpt = out / name / f"{name}.pt"
+    save_checkpoint(ckpt, spec=state.ck.spec, model=res.model, model_kwargs=res.model_kwargs, training=training,
+                    metrics=state.ck.metrics)
+    ck = load_checkpoint(ckpt)
+    files = _export(ck, out / name, m.data.fidelity_windows, state.formats)
+    note = "" if step.mode == PruneMode.STRUCTURED else (
+        f"unstructured: {res.params_after} non-zero of {res.params_before}; gzip state dict {gzip_size(res.model)} B "
+        f"vs {gzip_size(state.ck.model)} B; dense files and latency unchanged")
+    rows = [m.row(name, "torch", None, fn=_torch_fn(ck.model), step="prune", params=res.params_after,
+                  macs=res.macs_after, notes=note)]
+    rows += [m.row(name, f, p, step="prune", params=res.params_after, macs=res.macs_after, notes=note)
+             for f, p in files.items()]
+    ok = all(r.within_budget for r in rows)
+    return rows, _State(ck, name, files, res.params_after, res.macs_after, state.formats) if ok else None
+
+
+def _synthetic_examples() -> list:
+    from edgewise.data.synthetic_ecg import synthetic_ecg
+    from edgewise.models.ecg.dataset import LeadExample
+
+    out = []
+    for s in range(8):
+        x, mask, _ = synthetic_ecg(s)
+        out.append(LeadExample(-s, "synthetic", x.astype(np.float32), mask.astype(np.int64),
+                               np.ones(len(x), np.float32), np.zeros((0, len(x)), np.float32)))
+    return out
+
+
+def _torch_fn(model: Any) -> Callable:
+    from edgewise.models.ecg.evaluate import torch_model_fn
+
+    return torch_model_fn(model, 1)
+
+
+def _sensitive_layers(state: _State, m: _Measurer, k: int) -> list[str]:
+    """ONNX node names of the ``k`` most Hessian-sensitive conv layers (else the first and last convs)."""
+    from edgewise.compress.quantize_onnx import compute_node_names
+
+    nodes = compute_node_names(state.files["onnx"])
+    try:
+        import torch
+
+        from edgewise.analysis.hessian import layer_sensitivity
+        from edgewise.compress.prune import crop_batch
+        from edgewise.models.ecg.dataset import lead_examples
+
+        ex = lead_examples(m.data.train[:20]) if m.data.train else _synthetic_examples()
+        batches = [crop_batch(ex, 8, seed=s)[:2] for s in range(2)]
+        sens = layer_sensitivity(state.ck.model, torch.nn.CrossEntropyLoss(), batches, n_probes=8)
+        module_of = {nd.split("/")[-2]: nd for nd in nodes if nd.count("/") >= 2}  # "/down.0/down.0.0/Conv"
+        picked = [module_of[mod] for mod in sorted(sens, key=sens.get, reverse=True) if mod in module_of][:k]
+        if picked:
+            return picked[:k]
+    except Exception:  # noqa: BLE001  (the Hessian tool is optional; fall back to the usual suspects)
+        pass
+    return [nodes[0], nodes[-1], *nodes[1:-1]][:k]
+
+
+def _quantize_step(state: _State, step: QuantizeStep, m: _Measurer, out: Path, calib_note: str,
+                   log: Callable) -> list[ArtifactRow]:
+    """INT8 artifacts of the last good model: ONNX (QOperator and QDQ), TFLite (int8, then int16 if needed)."""
+    from edgewise.compress.quantize_onnx import quantize_onnx
+    from edgewise.compress.quantize_tflite import quantize_tflite
+    from edgewise.runtime.artifact import read_metadata
+
+    x = m.data.calibration
+    folder = out / f"{state.name}-int8"
+    rows: list[ArtifactRow] = []
+    common = dict(step="quantize", params=state.params, macs=state.macs, precision="int8")
+    if "onnx" in step.formats:
+        fmts = [step.onnx_format.value] + [f for f in ("qoperator", "qdq") if f != step.onnx_format.value]
+        for f in fmts:
+            path = quantize_onnx(state.files["onnx"], folder / f"{state.name}-int8-{f}.onnx", x, fmt=f,
+                                 per_channel=step.per_channel, keep_fp32=step.keep_fp32, calibration_source=calib_note)
+            rows.append(m.row(f"{state.name}-int8-{f}", "onnx", path, **common,
+                              notes=f"kept in float: {list(step.keep_fp32)}" if step.keep_fp32 else ""))
+        if not any(r.within_budget for r in rows) and step.auto_mixed_precision:
+            keep = list(step.keep_fp32)
+            for extra in _sensitive_layers(state, m, step.auto_mixed_precision):
+                keep.append(extra)
+                f = step.onnx_format.value
+                path = quantize_onnx(state.files["onnx"], folder / f"{state.name}-mixed{len(keep)}-{f}.onnx", x, fmt=f,
+                                     per_channel=step.per_channel, keep_fp32=keep, calibration_source=calib_note)
+                r = m.row(f"{state.name}-mixed{len(keep)}-{f}", "onnx", path, **common,
+                          notes=f"mixed precision, kept in float: {keep}")
+                rows.append(r)
+                log(f"mixed precision with {keep} in float: {'within' if r.within_budget else 'misses'} the budget")
+                if r.within_budget:
+                    break
+    if "tflite" in step.formats:
+        meta = read_metadata(state.files["tflite"]) or {}
+        acts = ["int8", "int16"] if step.activations.value == "auto" else [step.activations.value]
+        for act in acts:
+            name = f"{state.name}-int8" + ("" if act == "int8" else "-a16") + ("-int8io" if step.tflite_io.value == "int8" else "")
+            path = quantize_tflite(state.files["onnx"], folder / f"{name}.tflite", x, metadata=meta,
+                                   io=step.tflite_io.value, activations=act, calibration_source=calib_note,
+                                   fp32_size_bytes=state.files["tflite"].stat().st_size)
+            r = m.row(name, "tflite", path, **common, notes="int16 activations, int8 weights" if act == "int16" else "")
+            rows.append(r)
+            if r.within_budget:
+                break
+    return rows
+
+
+def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path, *, data_dir: str | Path | None,
+                        calibration: np.ndarray | None = None, log: Callable[[str], None] = print) -> CompressionResult:
+    """Run ``recipe`` on a checkpoint; write every artifact and ``compression.json`` into ``out``.
+
+    Args:
+        ckpt: ``.pt`` path or ``edgewise.models.checkpoint.Checkpoint``.
+        recipe: a ``Recipe`` or a TOML file.
+        out: output folder.
+        data_dir: LUDB folder (fine-tuning, calibration, evaluation); None: SYNTHETIC ECG (said in the result).
+        calibration: float32 [n, 1, window] windows to calibrate on instead of the training records' windows.
+
+    Returns:
+        The measured rows and the kept artifact per runtime.
+
+    Raises:
+        CalibrationError: too few or unrepresentative calibration windows (before anything is quantised).
+        BudgetError: a step missed the accuracy budget; ``.result`` holds the measurements and the last
+            good artifacts are kept.
+    """
+    from edgewise.compress.calibration import check_calibration
+    from edgewise.export import _load
+    from edgewise.models.ecg.unet import count_macs
+
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    ck, out = _load(ckpt), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    q = next((s for s in recipe.steps if isinstance(s, QuantizeStep)), None)
+    data = load_eval_data(ck, Path(data_dir) if data_dir else None, n_calibration=q.calibration_windows if q else 16,
+                          eval_records=recipe.eval_records)
+    calib_note = "windows of the training records" if not data.synthetic else "SYNTHETIC ECG windows"
+    if calibration is not None:
+        data.calibration, calib_note = np.asarray(calibration, np.float32), "windows given by the caller"
+    m = _Measurer(ck, data, recipe)
+    calib = {}
+    if q is not None:  # fail before any long step
+        calib = check_calibration(data.calibration, input_shape=ck.spec.input_shape, min_windows=q.min_calibration_windows,
+                                  fs=ck.spec.sample_rate, model_fn=m.ref_fn, source=calib_note).as_dict()
+    params = sum(p.numel() for p in ck.model.parameters())
+    macs = count_macs(ck.model, 5000)
+    formats = ("onnx", "tflite") if q is None or "tflite" in q.formats else ("onnx",)
+    files = _export(ck, out / "fp32", data.fidelity_windows, formats)
+    state = _State(ck, ck.spec.name, files, params, macs, formats)
+    rows = [m.row(ck.spec.name, "torch", None, fn=m.ref_fn, step="original", params=params, macs=macs)]
+    rows += [m.row(ck.spec.name, f, p, step="original", params=params, macs=macs) for f, p in files.items()]
+    missed: list[str] = []
+    for step in recipe.steps:
+        if isinstance(step, PruneStep):
+            new, nxt = _prune_step(state, step, m, out, log)
+            rows += new
+            if nxt is None:
+                missed.append(_missed("prune", new, m, recipe))
+            else:
+                state = nxt
+        else:
+            new = _quantize_step(state, step, m, out, calib_note, log)
+            rows += new
+            if not any(r.within_budget for r in new):
+                missed.append(_missed("quantize", new, m, recipe))
+    kept = choose_per_runtime(rows)
+    result = CompressionResult(out, recipe.name, rows, kept, missed, slower_int8_notes(rows), calib, data.source)
+    (out / "compression.json").write_text(json.dumps(result.as_dict(), indent=1, default=float))
+    for rt, r in kept.items():
+        shutil.copyfile(r.path, out / f"kept-{rt}{Path(r.path).suffix}")
+    if missed:
+        err = BudgetError(" ".join(missed) + f" Kept the last good artifacts: "
+                          f"{', '.join(f'{rt}: {Path(r.path).name}' for rt, r in kept.items())} (in {out}).")
+        err.result = result
+        raise err
+    return result
+
+
+def _missed(step: str, rows: list[ArtifactRow], m: _Measurer, recipe: Recipe) -> str:
+    worst = min(rows, key=lambda r: max(f1_drop(r, m.ref_val).values()))
+    drops = f1_drop(worst, m.ref_val)
+    return (f"the {step} step missed its budget (wave F1 drop <= {recipe.budget.max_f1_drop:g} on validation records): "
+            f"best {worst.variant} ({worst.format}) drops " + ", ".join(f"{k} {v:+.4f}" for k, v in drops.items()) + ".")

@@ -1,0 +1,87 @@
+"""INT8 quantisation: which ops run in int8, sizes, metadata, closeness to the fp32 model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+from edgewise.compress.calibration import synthetic_windows  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fp32_onnx(tmp_path_factory):
+    import edgewise.models.ecg  # noqa: F401  (registers ecg-unet)
+    from edgewise.export import export_checkpoint
+    from edgewise.models.checkpoint import Checkpoint
+    from edgewise.models.spec import build_model, get_spec
+
+    torch.manual_seed(0)
+    ck = Checkpoint(spec=get_spec("ecg-unet"), model=build_model("ecg-unet").eval())
+    out = tmp_path_factory.mktemp("fp32")
+    [art] = export_checkpoint(ck, to="onnx", out=out, inputs=synthetic_windows(4, seed=9))
+    return art.path
+
+
+@pytest.fixture(scope="module")
+def calib():
+    return synthetic_windows(24, seed=1)
+
+
+@pytest.mark.parametrize("fmt", ["qoperator", "qdq"])
+def test_onnx_int8_structure_size_and_closeness(fp32_onnx, calib, fmt, tmp_path):
+    from edgewise.compress.quantize_onnx import compute_node_names, quantize_onnx, quantized_summary
+    from edgewise.runtime.backends import load_model
+
+    q = quantize_onnx(fp32_onnx, tmp_path / f"{fmt}.onnx", calib, fmt=fmt, calibration_source="synthetic test")
+    s = quantized_summary(q)
+    convs = compute_node_names(fp32_onnx)
+    n_transpose = sum("ConvTranspose" in n for n in convs)
+    if fmt == "qoperator":  # onnxruntime has no QLinearConvTranspose: the 4 up-convolutions stay float
+        assert s["ops"]["QLinearConv"] == len(convs) - n_transpose
+        assert len(s["float_ops"]) == n_transpose
+    else:  # QDQ: every conv's weight is an int8 initializer behind a DequantizeLinear
+        assert len(s["int8_ops"]) == len(convs) and s["float_ops"] == []
+    assert q.stat().st_size < fp32_onnx.stat().st_size / 3
+    m32, m8 = load_model(fp32_onnx), load_model(q)
+    assert m8.metadata["precision"] == "int8" and m8.metadata["quantization"]["format"] == fmt
+    assert m8.metadata["input_layout"] == "NCW"
+    x = synthetic_windows(4, seed=2)
+    y32, y8 = m32.run(x), m8.run(x)
+    # int8 error scales with the logit range (random weights, 19 convs of rounding): 5 % of it
+    np.testing.assert_allclose(y8, y32, atol=0.05 * float(np.ptp(y32)))
+
+
+def test_onnx_mixed_precision_keeps_named_layers_in_float(fp32_onnx, calib, tmp_path):
+    from edgewise.compress.quantize_onnx import compute_node_names, quantize_onnx, quantized_summary
+
+    first = compute_node_names(fp32_onnx)[0]
+    q = quantize_onnx(fp32_onnx, tmp_path / "mixed.onnx", calib, fmt="qdq", keep_fp32=[first])
+    s = quantized_summary(q)
+    assert len(s["float_ops"]) == 1 and len(s["int8_ops"]) == len(compute_node_names(fp32_onnx)) - 1
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(q)).metadata_props}
+    assert first in meta["edgewise"]  # the report names the layer kept in float
+
+
+@pytest.mark.slow
+def test_tflite_full_integer_with_int8_io(fp32_onnx, calib, tmp_path):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("onnx2tf")
+    from edgewise.compress.quantize_tflite import quantize_tflite, tflite_summary
+    from edgewise.runtime.artifact import read_metadata
+    from edgewise.runtime.backends import load_model
+
+    q = quantize_tflite(fp32_onnx, tmp_path / "int8.tflite", calib, metadata=read_metadata(fp32_onnx), io="int8")
+    s = tflite_summary(q)
+    assert s["io"] == {"input": "int8", "output": "int8"}
+    assert s["float_compute_ops"] == 0 and s["compute_output_dtypes"] == {"int8": 23}
+    assert q.stat().st_size < fp32_onnx.stat().st_size / 3
+    m8, m32 = load_model(q), load_model(fp32_onnx)
+    assert m8.metadata["precision"] == "int8" and m8.metadata["quantization"]["activations"] == "int8"
+    x = synthetic_windows(2, seed=2)
+    y32, y8 = m32.run(x), m8.run(x)  # float in, float out: the runtime (de)quantises the int8 edges
+    assert y8.shape == y32.shape == (2, 4, 2048)
+    np.testing.assert_allclose(y8, y32, atol=0.05 * float(np.ptp(y32)))

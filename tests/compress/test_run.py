@@ -1,0 +1,83 @@
+"""The recipe runner: a missed budget raises BudgetError and keeps the last good artifact; bad
+calibration data stops the run before anything is quantised."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+from edgewise.compress.calibration import CalibrationError, synthetic_windows  # noqa: E402
+from edgewise.compress.recipe import parse_recipe  # noqa: E402
+from edgewise.runtime.errors import BudgetError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ckpt():
+    import edgewise.models.ecg  # noqa: F401
+    from edgewise.models.checkpoint import Checkpoint
+    from edgewise.models.spec import build_model, get_spec
+
+    torch.manual_seed(0)
+    model = build_model("ecg-unet", widths=(4, 8, 8, 8, 8)).eval()
+    with torch.no_grad():
+        model.head.bias.zero_()  # a random model otherwise predicts one class everywhere
+    return Checkpoint(spec=get_spec("ecg-unet"), model=model, model_kwargs={"widths": [4, 8, 8, 8, 8], "kernel": 9})
+
+
+def _onnx_only(**budget):
+    return parse_recipe({"name": "test", "budget": budget,
+                         "step": [{"kind": "quantize", "formats": ["onnx"], "calibration_windows": 16,
+                                   "auto_mixed_precision": 0}]})
+
+
+def test_missed_budget_keeps_last_good_artifact(ckpt, tmp_path):
+    from edgewise.compress import compress_checkpoint
+
+    recipe = _onnx_only(max_f1_drop=0.0, min_agreement=1.0)  # int8 can never agree on every sample
+    with pytest.raises(BudgetError, match=r"quantize step missed its budget.*Kept the last good artifacts: "
+                                          r"onnxruntime: model.onnx") as info:
+        compress_checkpoint(ckpt, recipe, tmp_path, data_dir=None, calibration=synthetic_windows(16, seed=4))
+    res = info.value.result
+    kept = res.kept["onnxruntime"]
+    assert kept.precision == "fp32" and Path(kept.path) == tmp_path / "fp32" / "model.onnx"
+    assert (tmp_path / "kept-onnxruntime.onnx").read_bytes() == Path(kept.path).read_bytes()
+    int8 = [r for r in res.rows if r.precision == "int8"]
+    assert {r.variant for r in int8} == {"ecg-unet-int8-qoperator", "ecg-unet-int8-qdq"}
+    assert all(not r.within_budget and r.agreement < 1.0 for r in int8)
+    assert all(Path(r.path).is_file() for r in int8)  # written and measured, just not kept
+    assert "SYNTHETIC" in res.data
+    assert (tmp_path / "compression.json").is_file()
+
+
+def test_bad_calibration_stops_before_quantising(ckpt, tmp_path):
+    from edgewise.compress import compress_checkpoint
+
+    raw = synthetic_windows(16, seed=5) * 0.2  # millivolts, not standardised windows
+    with pytest.raises(CalibrationError, match="standardize"):
+        compress_checkpoint(ckpt, _onnx_only(), tmp_path, data_dir=None, calibration=raw)
+    assert not list(tmp_path.rglob("*.onnx"))
+    with pytest.raises(CalibrationError, match="too little calibration data: 3 window"):
+        compress_checkpoint(ckpt, _onnx_only(), tmp_path, data_dir=None, calibration=synthetic_windows(3))
+
+
+def test_cli_reports_a_bad_recipe_on_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "r.toml"
+    bad.write_text("[[step]]\nkind = 'prune'\nratoi = 0.3\n")
+    ck = tmp_path / "ck.pt"
+    import edgewise.models.ecg  # noqa: F401
+    from edgewise.models.checkpoint import save_checkpoint
+    from edgewise.models.spec import build_model, get_spec
+
+    save_checkpoint(ck, spec=get_spec("ecg-unet"), model=build_model("ecg-unet"))
+    p = subprocess.run([sys.executable, "-m", "edgewise", "compress", str(ck), "--recipe", str(bad),
+                        "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert p.returncode == 2
+    assert "unknown key(s) ['ratoi']" in p.stderr and "allowed:" in p.stderr
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
