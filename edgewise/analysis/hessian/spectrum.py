@@ -40,7 +40,7 @@ def _n(op) -> int:
 
 def extreme_eigenvalues(
     op, k: int = 5, *, which: Which | str = Which.LARGEST, tol: float = 1e-6, seed: int = 0,
-    return_vectors: bool = False,
+    return_vectors: bool = False, ncv: int | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The ``k`` extreme eigenvalues of a symmetric operator by Lanczos (ARPACK).
 
@@ -51,6 +51,8 @@ def extreme_eigenvalues(
         tol: relative accuracy of the Ritz values (0 = machine precision).
         seed: seed of the start vector (makes the result reproducible).
         return_vectors: also return the eigenvectors ``[n, k]``.
+        ncv: Lanczos vectors kept between restarts (ARPACK default ``max(2k + 1, 20)``); more costs
+            memory (``ncv`` parameter copies) and can save restarts.
 
     Returns:
         Eigenvalues ``[k]`` sorted in descending order (and eigenvectors in matching columns).
@@ -63,7 +65,7 @@ def extreme_eigenvalues(
         raise ValueError(f"k must be in [1, {n - 1}] for an operator of size {n}, got {k}")
     lin = op.to_scipy(dtype=np.float64) if hasattr(op, "to_scipy") else aslinearoperator(op)
     v0 = np.random.default_rng(seed).standard_normal(n)
-    vals, vecs = eigsh(lin, k=k, which=_ARPACK[which], tol=tol, v0=v0)
+    vals, vecs = eigsh(lin, k=k, which=_ARPACK[which], tol=tol, v0=v0, ncv=ncv)
     order = np.argsort(vals)[::-1]
     return (vals[order], vecs[:, order]) if return_vectors else vals[order]
 
