@@ -28,7 +28,8 @@ def _float_list(text: str) -> list[float]:
 
 
 def hessian_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--widths", type=_int_list, default=[16, 64, 256, 1024], help="hidden widths (default 16,64,256,1024)")
+    parser.add_argument("--widths", type=_int_list, default=[16, 64, 256, 1024],
+                        help="hidden widths (default 16,64,256,1024)")
     parser.add_argument("--out", type=Path, required=True, help="output folder for plots, table and report")
     parser.add_argument("--depth", type=int, default=2, help="hidden layers (default 2)")
     parser.add_argument("--activation", choices=["relu", "tanh"], default="relu")
@@ -63,7 +64,8 @@ def hessian(args: argparse.Namespace) -> int:
           f"{'init':>8} {'middle':>8} {'end':>8}")
     for d in res["summaries"]:
         print(f"{d['width']:>6} {d['n_params']:>9} {d['final_loss']:>8.4f} {d['test_accuracy']:>8.3f} "
-              f"{d['mean_abs_ratio']:>10.4f} {d['frac_positive']:>11.2f} {d['init']:>8.3g} {d['middle']:>8.3g} {d['end']:>8.3g}")
+              f"{d['mean_abs_ratio']:>10.4f} {d['frac_positive']:>11.2f} {d['init']:>8.3g} "
+              f"{d['middle']:>8.3g} {d['end']:>8.3g}")
     for claim, v in res["verdicts"].items():
         print(f"{claim}: {'agree' if v['agree'] else 'DISAGREE'} ({v['evidence']})")
     print(f"report: {Path(res['out']) / 'report.md'}")

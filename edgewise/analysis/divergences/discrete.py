@@ -135,7 +135,8 @@ def f_divergence(p, q, f: Callable[[np.ndarray], np.ndarray], *, f_slope_inf: fl
 
     Args:
         f: convex, vectorised, with f(1) = 0.
-        f_slope_inf: ``lim_{t→∞} f(t)/t``; needed only if some q = 0 < p (inf for KL, 1 for TV·2).
+        f_slope_inf: ``lim_{t→∞} f(t)/t``; needed only if some q = 0 < p (e.g. inf for KL, ½ for
+            total variation with f(t) = |t − 1|/2).
     """
     p, q = _pair(p, q, axis)
     pos = q > 0

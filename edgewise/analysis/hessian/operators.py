@@ -118,8 +118,8 @@ def curvature_operators(
     data = _as_batches(batches)
     ps = _trainable(model, params)
     kw = dict(check_deterministic=check_deterministic, progressbar=progressbar)
-    hess = HessianLinearOperator(model, loss_fn, ps, data, **kw)
-    n_data = hess._N_data  # reuse: saves one traversal of the data
+    n_data = sum(int(x.shape[0]) for x, _ in data)  # given, so curvlinops need not traverse the data
+    hess = HessianLinearOperator(model, loss_fn, ps, data, num_data=n_data, **kw)
     ggn = GGNLinearOperator(model, loss_fn, ps, data, num_data=n_data, **kw)
     return CurvatureOperators(hessian=hess, ggn=ggn, residual=hess - ggn, params=ps)
 

@@ -79,7 +79,9 @@ def digits_data(seed: int = 0) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple
     return (as_t(xtr, torch.float32), as_t(ytr, torch.long)), (as_t(xte, torch.float32), as_t(yte, torch.long))
 
 
-def make_mlp(n_in: int, width: int, n_out: int, *, depth: int = 2, activation: Activation = Activation.RELU) -> nn.Sequential:
+def make_mlp(
+    n_in: int, width: int, n_out: int, *, depth: int = 2, activation: Activation = Activation.RELU
+) -> nn.Sequential:
     """``depth`` hidden layers of ``width`` units with PyTorch's default initialisation."""
     act = {Activation.RELU: nn.ReLU, Activation.TANH: nn.Tanh}[Activation(activation)]
     layers: list[nn.Module] = []
@@ -122,7 +124,8 @@ def summarise(run: WidthRun) -> dict[str, float]:
     """Numbers that test the claim, per width.
 
     ``mean_abs_ratio``: mean over training of |ĝᵀHĝ| / ĝᵀGĝ (small = gradient ⟂ H);
-    ``frac_positive``: share of measurements with ĝᵀ∇²Lĝ > 0; ``init``: ĝᵀ∇²Lĝ at step 0; ``start``/``middle``/``end``: ĝᵀ∇²Lĝ
+    ``frac_positive``: share of measurements with ĝᵀ∇²Lĝ > 0; ``init``: ĝᵀ∇²Lĝ at step 0;
+    ``start``/``middle``/``end``: ĝᵀ∇²Lĝ
     averaged over the first, middle and last fifth of the measurements, and ``middle_over_edges``
     the middle value over the mean of start and end (≪ 1 = "near zero in between").
     """
@@ -149,7 +152,7 @@ def summarise(run: WidthRun) -> dict[str, float]:
 
 
 def plot_width_runs(runs: list[WidthRun], out: Path) -> list[Path]:
-    """Write ``curvature.png`` (ĝᵀ∇²Lĝ, ĝᵀGĝ, ĝᵀHĝ) and ``ratio.png`` (ĝᵀHĝ/ĝᵀGĝ, loss) into ``out``."""
+    """Write ``curvature.png`` (ĝᵀ∇²Lĝ, ĝᵀGĝ, ĝᵀHĝ) and ``ratio.png`` (ĝᵀHĝ/ĝᵀGĝ, loss) to ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -241,20 +244,24 @@ def write_width_report(runs: list[WidthRun], out: Path, config: WidthConfig) -> 
             "frac_positive", "init", "start", "middle", "end", "middle_over_edges"]
     rep.heading("Per width")
     rep.table(keys, [[d[k] for k in keys] for d in summaries],
-              caption="ratio = |gᵀHg| / gᵀGg; init/start/middle/end = gᵀ∇²Lg at step 0 and over fifths of training")
+              caption="ratio = |gᵀHg| / gᵀGg; init/start/middle/end = gᵀ∇²Lg at step 0 and over "
+                      "fifths of training")
     rep.heading("Against the paper's claims")
     rep.table(["claim", "agree", "evidence"], [[k, v["agree"], v["evidence"]] for k, v in verdict.items()])
     for p in plot_width_runs(runs, out):
         rep.image(p, caption=p.stem)
     lines = ["width,step,loss,grad_norm,total,ggn,residual"]
-    lines += [f"{r.width},{x.step},{x.loss},{x.grad_norm},{x.total},{x.ggn},{x.residual}" for r in runs for x in r.records]
+    lines += [f"{r.width},{x.step},{x.loss},{x.grad_norm},{x.total},{x.ggn},{x.residual}"
+              for r in runs for x in r.records]
     (out / "trajectories.csv").write_text("\n".join(lines) + "\n")
     rep.data = {"summaries": summaries, "verdicts": verdict}
     rep.write()
     return {"out": str(out), "summaries": summaries, "verdicts": verdict}
 
 
-def width_experiment(config: WidthConfig, out: Path, *, progress: Callable[[int, CurvatureSplit], None] | None = None) -> dict:
+def width_experiment(
+    config: WidthConfig, out: Path, *, progress: Callable[[int, CurvatureSplit], None] | None = None
+) -> dict:
     """Run the width experiment and write its report into ``out`` (what ``edgewise analyze hessian`` does)."""
     runs = run_width_experiment(config, progress=progress)
     return write_width_report(runs, out, config)
