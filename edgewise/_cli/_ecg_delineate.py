@@ -24,7 +24,7 @@ def _pick_lead(names: tuple[str, ...], n_rows: int, lead: str, explicit: bool) -
     raise InputError(f"unknown lead {lead!r}; this input has {', '.join(names)} (or pass an index 0..{n_rows - 1})")
 
 
-def _load(path: str, args: argparse.Namespace, explicit_lead: bool):
+def _load(path: str, args: argparse.Namespace, explicit_lead: bool, in_channels: int = 1):
     from edgewise.runtime.ecg.io import read_ecg_input
     from edgewise.runtime.errors import InputError
 
@@ -40,6 +40,10 @@ def _load(path: str, args: argparse.Namespace, explicit_lead: bool):
         raise InputError(f"{path} carries no sampling rate; pass --fs HZ")
     if not MIN_FS <= fs <= MAX_FS:
         raise InputError(f"{path}: {fs:g} Hz is not a plausible ECG rate ({MIN_FS:g}..{MAX_FS:g} Hz)")
+    if in_channels > 1:  # a 12-lead model takes every lead
+        if inp.signal.shape[0] != in_channels:
+            raise InputError(f"{path} has {inp.signal.shape[0]} leads; this model needs {in_channels}")
+        return inp.signal, fs, "all"
     idx = _pick_lead(inp.leads, inp.signal.shape[0], args.lead, explicit_lead)
     return inp.signal[idx], fs, inp.leads[idx]
 
@@ -64,7 +68,7 @@ def run_delineate(args: argparse.Namespace) -> int:
     failures = 0
     for path in args.inputs:
         try:
-            x, fs, lead = _load(path, args, explicit_lead)
+            x, fs, lead = _load(path, args, explicit_lead, info.in_channels)
             res = delineate(x, fs, fn, model_fs=info.sample_rate, window=info.window, hop=info.hop,
                             in_channels=info.in_channels)
         except (EdgewiseError, ValueError, OSError) as e:
@@ -81,6 +85,6 @@ def run_delineate(args: argparse.Namespace) -> int:
             qrs = [w.onset for w in res.waves if w.kind == "QRS"]
             hr = 60 * fs / (sum(b - a for a, b in zip(qrs, qrs[1:])) / (len(qrs) - 1)) if len(qrs) > 2 else float("nan")
             note = " (shorter than a model window: padded)" if res.padded else ""
-            print(f"{path}: lead {lead}, {fs_out} Hz, {len(x) / fs:.1f} s{note}: {counts['P']} P, {counts['QRS']} QRS, "
+            print(f"{path}: lead {lead}, {fs_out} Hz, {x.shape[-1] / fs:.1f} s{note}: {counts['P']} P, {counts['QRS']} QRS, "
                   f"{counts['T']} T; heart rate {hr:.0f} bpm")
     return 1 if failures else 0

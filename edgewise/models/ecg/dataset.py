@@ -75,7 +75,8 @@ def load_records(root: str | Path, ids: list[int] | tuple[int, ...] | None = Non
 
 @dataclass
 class LeadExample:
-    """One lead of one record: signal float32 [n] in mV, mask int64 [n], weight float32 [n] (1 inside span)."""
+    """One lead of one record: signal float32 [n] in mV (or [12, n] for 12-lead input), mask int64 [n] and
+    weight float32 [n] (1 inside the span) of the target lead."""
 
     record_id: int
     lead: str
@@ -96,3 +97,10 @@ def lead_examples(records: list[EcgRecord], leads: tuple[str, ...] = LEADS) -> l
             out.append(LeadExample(r.record_id, name, r.signal[idx], r.mask(name),
                                    r.span_mask(name).astype(np.float32), others))
     return out
+
+
+def multilead_examples(records: list[EcgRecord], target: str = "ii") -> list[LeadExample]:
+    """12-lead examples: all leads as input, the ``target`` lead's annotation as the target."""
+    return [LeadExample(r.record_id, target, r.signal, r.mask(target), r.span_mask(target).astype(np.float32),
+                        np.zeros((0, r.signal.shape[1]), np.float32))
+            for r in records if r.waves.get(target)]

@@ -30,8 +30,11 @@ def torch_model_fn(model, threads: int | None = None) -> ModelFn:
 
 def evaluate_records(records: Iterable[EcgRecord], model_fn: ModelFn, *, leads: Iterable[str] = ("ii",),
                      window: int = 2048, hop: int = 1536, post: PostprocessConfig = PostprocessConfig(),
-                     progress: bool = False) -> dict[str, DelineationScore]:
-    """Delineate each requested lead of each record; returns lead -> accumulated score (plus "all")."""
+                     progress: bool = False, in_channels: int = 1) -> dict[str, DelineationScore]:
+    """Delineate each requested lead of each record; returns lead -> accumulated score (plus "all").
+
+    A 12-lead model (``in_channels=12``) sees all leads and is scored against each requested lead.
+    """
     records = list(records)
     leads = list(leads)
     out: dict[str, DelineationScore] = {lead: DelineationScore() for lead in leads}
@@ -43,7 +46,8 @@ def evaluate_records(records: Iterable[EcgRecord], model_fn: ModelFn, *, leads: 
     for r, lead in it:
         if lead not in r.spans:
             continue
-        res = delineate(r.lead(lead), r.fs, model_fn, window=window, hop=hop, post=post)
+        x = r.signal if in_channels > 1 else r.lead(lead)
+        res = delineate(x, r.fs, model_fn, window=window, hop=hop, post=post, in_channels=in_channels)
         out[lead].add(score_waves(r.waves[lead], res.waves, r.fs, span=r.spans[lead]))
     if len(leads) > 1:
         total = DelineationScore()

@@ -43,6 +43,8 @@ def write_model_card(path: Path, checkpoint: Path) -> Path:
         lines += ["## Held-out metrics (test records, ±150 ms tolerance, inside each lead's annotated span)", "",
                   f"Test records: {', '.join(map(str, m.get('test_records', [])))}.", ""]
         for key, title in (("test_lead_ii", "Lead II"), ("test_all_leads", "All 12 leads pooled")):
+            if key not in m:
+                continue
             s = m[key]
             wf = s["wave_f1"]
             lines += [f"### {title}: wave F1 P {wf['P']:.4f}, QRS {wf['QRS']:.4f}, T {wf['T']:.4f}", ""]

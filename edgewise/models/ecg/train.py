@@ -40,22 +40,26 @@ class TrainConfig:
 
 def _crop(ex: LeadExample, rng: np.random.Generator, crop: int, fs: float, aug: AugmentConfig
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n = ex.signal.shape[0]
+    """A random crop of one example, augmented and standardised: x float32 [leads, crop], mask, weight."""
+    n = ex.signal.shape[-1]
     # bias crops towards the annotated span so most samples carry loss
     idx = np.flatnonzero(ex.weight)
     lo = max(0, min(idx[0] - crop // 4, n - crop)) if idx.size else 0
     hi = max(lo, min(idx[-1] - 3 * crop // 4, n - crop)) if idx.size else n - crop
     s = int(rng.integers(lo, hi + 1))
-    other = ex.other[rng.integers(len(ex.other))][s : s + crop] if len(ex.other) else None
-    x = augment(ex.signal[s : s + crop], rng, fs, aug, other)
-    w = ex.weight[s : s + crop].copy()
+    if ex.signal.ndim == 2:  # 12-lead example: each lead augmented on its own
+        x = np.stack([augment(lead[s : s + crop], rng, fs, aug) for lead in ex.signal])
+    else:
+        other = ex.other[rng.integers(len(ex.other))][s : s + crop] if len(ex.other) else None
+        x = augment(ex.signal[s : s + crop], rng, fs, aug, other)[None]
+    x = standardize(x)
+    m, w = ex.mask[s : s + crop], ex.weight[s : s + crop].copy()
     if rng.random() < 0.1:  # short signals are zero-padded at inference: teach the model what padding looks like
         k = int(rng.integers(crop // 8, crop // 2))
-        x = standardize(x[None])[0]
-        x[-k:] = 0.0
+        x = standardize(x[:, :-k])
+        x = np.concatenate([x, np.zeros((x.shape[0], k), np.float32)], axis=1)
         w[-k:] = 0.0
-        return x, ex.mask[s : s + crop], w
-    return standardize(x[None])[0], ex.mask[s : s + crop], w
+    return x, m, w
 
 
 def _synthetic_batch(rng: np.random.Generator, k: int, crop: int, fs: int):
@@ -65,7 +69,7 @@ def _synthetic_batch(rng: np.random.Generator, k: int, crop: int, fs: int):
     xs, ms, ws = [], [], []
     for _ in range(k):
         x, m, _ = synthetic_ecg(rng, cfg)
-        xs.append(standardize(x[None, :crop])[0])
+        xs.append(standardize(x[None, :crop]))
         ms.append(m[:crop])
         ws.append(np.ones(crop, np.float32))
     return xs, ms, ws
@@ -89,8 +93,9 @@ def train_unet(train: list[LeadExample], val_fn=None, *, config: TrainConfig = T
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
+    in_channels = train[0].signal.shape[0] if train and train[0].signal.ndim == 2 else 1
     if model is None:
-        model = UNet1d(1, 4, widths=config.widths, kernel=config.kernel)
+        model = UNet1d(in_channels, 4, widths=config.widths, kernel=config.kernel)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n_real = len(train) * config.crops_per_example
     if config.synthetic_fraction >= 1 or not train:
@@ -125,7 +130,7 @@ def train_unet(train: list[LeadExample], val_fn=None, *, config: TrainConfig = T
                 xs += sx
                 ms += sm
                 ws += sw
-            x = torch.from_numpy(np.stack(xs)[:, None])
+            x = torch.from_numpy(np.stack(xs))
             y = torch.from_numpy(np.stack(ms))
             w = torch.from_numpy(np.stack(ws))
             logits = model(x)

@@ -69,7 +69,8 @@ def evaluate_ecg(model: str | Path, data_dir: str | Path, *, leads: tuple[str, .
     ids = heldout_records(Path(data_dir), training, records_file)
     recs = load_records(data_dir, ids, progress=progress)
     t0 = time.time()
-    scores = evaluate_records(recs, fn, leads=leads, window=info.window, hop=info.hop, progress=progress)
+    scores = evaluate_records(recs, fn, leads=leads, window=info.window, hop=info.hop, progress=progress,
+                              in_channels=info.in_channels)
     return {"model": str(model), "format": info.format, "precision": info.precision, "data": str(data_dir),
             "records": ids, "leads": list(leads), "seconds": round(time.time() - t0, 2),
             "scores": score_to_json(scores)}
@@ -77,17 +78,19 @@ def evaluate_ecg(model: str | Path, data_dir: str | Path, *, leads: tuple[str, .
 
 def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60, synthetic_fraction: float = 0.0,
               seed: int = 0, threads: int = 1, widths: tuple[int, ...] = (8, 16, 24, 32, 48), progress: bool = True,
-              log=print) -> Path:
+              twelve_lead: bool = False, log=print) -> Path:
     """Train the single-lead U-Net on LUDB (or on SYNTHETIC ECG when ``data_dir`` is None).
 
     Split by record (``split_records``: 70 % train, 10 % validation for epoch selection, 20 % test).
     Writes ``ecg-unet.pt`` (+ ``.json`` facts) and ``MODEL_CARD.md`` into ``out``; returns the checkpoint path.
+    ``twelve_lead``: the 12-lead option — all leads in, lead II's annotation as target (``ecg-unet-12lead``).
     """
     from edgewise.models.checkpoint import save_checkpoint
     from edgewise.models.ecg.dataset import lead_examples
     from edgewise.models.ecg.evaluate import evaluate_records, torch_model_fn
     from edgewise.models.ecg.model_card import write_model_card
-    from edgewise.models.ecg.spec import ECG_SPEC
+    from edgewise.models.ecg.dataset import multilead_examples
+    from edgewise.models.ecg.spec import ECG_12_SPEC, ECG_SPEC
     from edgewise.models.ecg.train import TrainConfig, config_dict, train_unet
 
     out = Path(out)
@@ -95,6 +98,10 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
                       synthetic_fraction=1.0 if data_dir is None else synthetic_fraction,
                       val_every=max(1, min(5, epochs // 4)))
     training: dict[str, Any] = {"config": config_dict(cfg)}
+    spec, chans = (ECG_12_SPEC, 12) if twelve_lead else (ECG_SPEC, 1)
+    eval_leads = ("ii",) if twelve_lead else ALL_LEADS
+    if data_dir is None and twelve_lead:
+        raise InputError("the 12-lead option trains on LUDB only (the synthetic generator is single-lead)")
     if data_dir is None:
         log("no LUDB folder given: training on SYNTHETIC ECG only (a demo model, not for real use)")
         model, hist = train_unet([], None, config=cfg, progress=progress, log=log)
@@ -106,18 +113,21 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
         val_recs = load_records(data_dir, split.val, progress=progress)
 
         def val_fn(m) -> float:
-            s = evaluate_records(val_recs, torch_model_fn(m), leads=ALL_LEADS)["all"]
+            s = evaluate_records(val_recs, torch_model_fn(m), leads=eval_leads, in_channels=chans)
+            s = s["all"] if "all" in s else s["ii"]
             return float(np.mean([s.wave_f1(k) for k in ("P", "QRS", "T")]))
 
         strata = rhythm_strata(data_dir)
-        examples = lead_examples(train_recs)
+        examples = multilead_examples(train_recs) if twelve_lead else lead_examples(train_recs)
         # rare rhythms (AF, flutter: no P waves annotated) are oversampled 3x so the model learns them
         examples += [e for e in examples if strata.get(e.record_id, "sinus") != "sinus"] * 2
         model, hist = train_unet(examples, val_fn, config=cfg, progress=progress, log=log)
         test_recs = load_records(data_dir, split.test, progress=progress)
-        scores = evaluate_records(test_recs, torch_model_fn(model), leads=ALL_LEADS, progress=progress)
-        metrics = {"test_lead_ii": scores["ii"].summary(), "test_all_leads": scores["all"].summary(),
-                   "test_records": list(split.test)}
+        scores = evaluate_records(test_recs, torch_model_fn(model), leads=eval_leads, progress=progress,
+                                  in_channels=chans)
+        metrics = {"test_lead_ii": scores["ii"].summary(), "test_records": list(split.test)}
+        if "all" in scores:
+            metrics["test_all_leads"] = scores["all"].summary()
         training.update(data=f"LUDB 1.0.1 ({len(split.train) + len(split.val) + len(split.test)} records in {data_dir})",
                         split=f"by record (= subject), stratified by rhythm (ludb.csv), seed {SPLIT_SEED}: "
                               f"{len(split.train)} train / {len(split.val)} val / {len(split.test)} test",
@@ -125,8 +135,8 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
                         train_records=list(split.train), val_records=list(split.val), test_records=list(split.test),
                         licence="LUDB: ODC-By 1.0 (Kalyakulina et al., PhysioNet doi:10.13026/eegm-h675)")
     training["history"] = hist
-    ckpt = out / "ecg-unet.pt"
-    save_checkpoint(ckpt, spec=ECG_SPEC, model=model, model_kwargs={"widths": list(cfg.widths), "kernel": cfg.kernel},
+    ckpt = out / f"{spec.name}.pt"
+    save_checkpoint(ckpt, spec=spec, model=model, model_kwargs={"widths": list(cfg.widths), "kernel": cfg.kernel},
                     training=training, metrics=metrics)
     write_model_card(out / "MODEL_CARD.md", ckpt)
     return ckpt
