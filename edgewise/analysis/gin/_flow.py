@@ -179,9 +179,13 @@ class GinModel(nn.Module):
         """
         z, log_jac = self.flow(x)
         if empirical:
-            classes, inverse = torch.unique(y, return_inverse=True)
+            classes, inverse, counts = torch.unique(y, return_inverse=True, return_counts=True)
+            keep = counts[inverse] >= 2  # a class seen once in the batch has no std
+            if not bool(keep.any()):
+                raise ValueError("empirical class statistics need >= 2 samples of some class per batch")
             logsig_c = torch.stack([z[y == c].std(0, unbiased=False) for c in classes]).clamp_min(1e-12).log()
             nll = 0.5 * self.dim + logsig_c[inverse].sum(1) - log_jac
+            nll = nll[keep]
         else:
             mu, logsig = self.mu[y], self.logsig[y]
             nll = 0.5 * (((z - mu) * torch.exp(-logsig)) ** 2).sum(1) + logsig.sum(1) - log_jac
@@ -249,6 +253,8 @@ def fit_gin(
         lr=train.lr,
     )
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=train.lr_drop_epoch, gamma=train.lr_drop)
+    if not train.empirical_vars:  # start the learnt class Gaussians at the data's own statistics
+        model.set_class_stats(xt, yt)
     gen = torch.Generator().manual_seed(train.seed)
     history: list[float] = []
     epochs = range(train.epochs)
@@ -262,8 +268,8 @@ def fit_gin(
         total, used = 0.0, 0
         for idx in perm.split(train.batch_size):
             yb = yt[idx]
-            if train.empirical_vars and torch.bincount(yb)[torch.unique(yb)].min() < 2:
-                continue  # a class with one sample in the batch has no std
+            if train.empirical_vars and int(torch.bincount(yb).max()) < 2:
+                continue  # no class twice in this batch: no std to measure
             xb = xt[idx] + train.noise * torch.randn(len(idx), xt.shape[1], generator=gen)
             loss = model.nll(xb, yb, empirical=train.empirical_vars)
             opt.zero_grad()
@@ -271,8 +277,13 @@ def fit_gin(
             nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             opt.step()
             total, used = total + float(loss.detach()) * len(idx), used + len(idx)
+        if used == 0:
+            raise ValueError(
+                f"no batch of {train.batch_size} held two samples of one class; raise batch_size "
+                "or train with empirical_vars=False"
+            )
         sched.step()
-        history.append(total / max(used, 1))
+        history.append(total / used)
         if not math.isfinite(history[-1]):
             raise FloatingPointError(f"GIN training diverged (NLL {history[-1]}); lower the learning rate")
     model.eval()

@@ -1,0 +1,33 @@
+"""Grouped-observations VAE with an adversarial style/content MI term (Németh, AAAI 2020)."""
+from __future__ import annotations
+
+from edgewise.analysis.disentangle._compare import (
+    DEFAULTS,
+    Comparison,
+    GroupedData,
+    analyze_disentangle,
+    compare,
+    grouped_beats,
+    grouped_digits,
+)
+from edgewise.analysis.disentangle._measure import Measures, heldout_reconstruction, measure, probe_accuracy
+from edgewise.analysis.disentangle._vae import GroupVAE, StyleContentCritic, VaeConfig, fit_group_vae, group_batches
+
+__all__ = [
+    "DEFAULTS",
+    "Comparison",
+    "GroupVAE",
+    "GroupedData",
+    "Measures",
+    "StyleContentCritic",
+    "VaeConfig",
+    "analyze_disentangle",
+    "compare",
+    "fit_group_vae",
+    "group_batches",
+    "grouped_beats",
+    "grouped_digits",
+    "heldout_reconstruction",
+    "measure",
+    "probe_accuracy",
+]
