@@ -52,10 +52,10 @@ def _inputs(path: Path | None):
 def export(args: argparse.Namespace) -> int:
     """export a checkpoint to self-describing ONNX/TFLite artifacts, verified against torch"""
     from edgewise._cli._common import print_json_line
-    from edgewise.export import _load, export_checkpoint, parse_formats
+    from edgewise.export import export_checkpoint, parse_formats, resolve_checkpoint
 
     formats = parse_formats(args.to)  # fail on a misspelt format before loading anything heavy
-    ckpt = _load(_resolve(args.model))
+    ckpt = resolve_checkpoint(_resolve(args.model))
     out = args.out or Path("out") / "export" / ckpt.spec.name
     arts = export_checkpoint(ckpt, to=[f.value for f in formats], out=out, inputs=_inputs(args.inputs),
                              atol=args.atol)

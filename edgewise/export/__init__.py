@@ -25,6 +25,7 @@ __all__ = [
     "export_checkpoint",
     "parse_formats",
     "representative_inputs",
+    "resolve_checkpoint",
 ]
 
 FILE_NAMES = {Format.ONNX: "model.onnx", Format.TFLITE: "model.tflite"}
@@ -85,7 +86,8 @@ def _register_model_packages() -> None:
             importlib.import_module(f"edgewise.models.{info.name}")
 
 
-def _load(checkpoint: Any) -> Any:
+def resolve_checkpoint(checkpoint: Any) -> Any:
+    """A ``Checkpoint`` as is, or load one from a path after registering every model package's specs."""
     from edgewise.models.checkpoint import Checkpoint, load_checkpoint
 
     if isinstance(checkpoint, Checkpoint):
@@ -121,7 +123,7 @@ def export_checkpoint(checkpoint: Any, *, to: str | Sequence[str] = ("onnx", "tf
     from edgewise.runtime.artifact import read_metadata, sha256_file, write_manifest
 
     formats = parse_formats(to)
-    ckpt = _load(checkpoint)
+    ckpt = resolve_checkpoint(checkpoint)
     spec, out = ckpt.spec, Path(out)
     out.mkdir(parents=True, exist_ok=True)
     x, source = representative_inputs(spec, inputs, training=ckpt.training)

@@ -67,9 +67,9 @@ def test_shipped_ecg_artifacts_match_torch_f1(tmp_path, ludb_dir):
     if not SHIPPED.is_file():
         pytest.skip(f"no shipped ECG checkpoint at {SHIPPED} yet (train it: edgewise train ecg)")
     from edgewise.data.ludb import data_folder, list_records
-    from edgewise.export import _load, export_checkpoint
+    from edgewise.export import export_checkpoint, resolve_checkpoint
 
-    ckpt = _load(SHIPPED)
+    ckpt = resolve_checkpoint(SHIPPED)
     arts = {a.format: a.path for a in export_checkpoint(ckpt, to=("onnx", "tflite"), out=tmp_path)}
     present = list_records(ludb_dir)
     seen = set(ckpt.training.get("train_records", [])) | set(ckpt.training.get("val_records", []))
