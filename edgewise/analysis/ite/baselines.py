@@ -7,7 +7,8 @@
   with one outcome head per arm, sample weights for the treated fraction, and for CFR an entropic
   Wasserstein (Sinkhorn; Cuturi 2013) penalty between the treated and control representations.
   catenets (the reference implementation) needs JAX and an old stack, so these are written here.
-* ``dklite`` — the deep-kernel model of ``edgewise.analysis.ite.dklite``.
+* ``dklite`` — the deep-kernel model of ``edgewise.analysis.ite.dklite``; ``dklite_no_var`` is the
+  ablation without the counterfactual-variance (overlap) regulariser.
 
 A causal forest is not included: EconML does not co-install with the pinned stack (it downgrades
 scikit-learn to 1.6 or pulls numpy 2).
@@ -277,6 +278,14 @@ def _dklite(seed: int) -> ITEEstimator:
     from edgewise.analysis.ite.dklite import DKLITE, DKLITEConfig
 
     return DKLITE(DKLITEConfig(seed=seed))
+
+
+@register("dklite_no_var")
+def _dklite_no_var(seed: int) -> ITEEstimator:
+    """Ablation: DKLITE without the counterfactual-variance (overlap) regulariser."""
+    from edgewise.analysis.ite.dklite import DKLITE, DKLITEConfig
+
+    return DKLITE(DKLITEConfig(reg_var=0.0, seed=seed))
 
 
 register("tarnet")(lambda seed: RepNet(RepNetConfig(alpha=0.0, seed=seed)))

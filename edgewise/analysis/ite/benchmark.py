@@ -84,8 +84,12 @@ def _uncertainty(post_in, post_out, data: CausalData, split: Split, cfg: Benchma
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
+    """Spearman rank correlation (average ranks for ties); NaN when either input is constant."""
+    from scipy.stats import spearmanr
+
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
 
 
 def evaluate_replication(data: CausalData, split: Split, cfg: BenchmarkConfig, *, progress=None) -> dict:
