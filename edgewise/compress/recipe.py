@@ -106,6 +106,7 @@ class PruneStep:
     iterations: int = 2
     finetune_epochs: int = 6
     finetune_lr: float = 1e-3
+    distill_weight: float = 1.0  # fine-tuning adds this x KL(uncompressed || pruned) per sample (0: off)
     kind: StepKind = StepKind.PRUNE
 
     def __post_init__(self) -> None:
@@ -116,6 +117,8 @@ class PruneStep:
         if self.iterations < 1 or self.finetune_epochs < 0:
             raise ValueError(f"prune.iterations must be >= 1 and finetune_epochs >= 0, "
                              f"got {self.iterations}, {self.finetune_epochs}")
+        if self.distill_weight < 0:
+            raise ValueError(f"prune.distill_weight must be >= 0, got {self.distill_weight}")
         if not 0 < self.finetune_lr < 1:
             raise ValueError(f"prune.finetune_lr must be in (0, 1), got {self.finetune_lr}")
 

@@ -150,7 +150,25 @@ def _export(ck: Any, out: Path, x: np.ndarray, formats=("onnx", "tflite")) -> di
     return {a.format: a.path for a in export_checkpoint(ck, to=formats, out=out, inputs=x[:8])}
 
 
-def _finetuner(data: EvalData, step: PruneStep, kwargs: dict, log: Callable) -> Callable | None:
+def _distill_hook(teacher: Any, weight: float) -> Callable | None:
+    """``loss_hook`` for ``train_unet``: ``weight`` x mean per-sample KL(teacher || student)."""
+    if weight <= 0:
+        return None
+    import torch
+    import torch.nn.functional as F
+
+    teacher = teacher.eval()
+
+    def hook(model, x, logits):
+        with torch.no_grad():
+            p = F.log_softmax(teacher(x), dim=1)
+        q = F.log_softmax(logits, dim=1)
+        return weight * (p.exp() * (p - q)).sum(dim=1).mean()
+
+    return hook
+
+
+def _finetuner(data: EvalData, step: PruneStep, kwargs: dict, log: Callable, teacher: Any = None) -> Callable | None:
     if data.synthetic or not data.train:
         return None
     from edgewise.models.ecg.dataset import lead_examples
@@ -168,7 +186,8 @@ def _finetuner(data: EvalData, step: PruneStep, kwargs: dict, log: Callable) -> 
 
         cfg = TrainConfig(epochs=epochs, lr=step.finetune_lr, threads=1, val_every=max(1, epochs // 3),
                           widths=tuple(kwargs.get("widths", (8, 16, 24, 32, 48))), kernel=kwargs.get("kernel", 9))
-        return train_unet(examples, val_fn, config=cfg, model=net, progress=False, log=log)
+        return train_unet(examples, val_fn, config=cfg, model=net, progress=False, log=log,
+                          loss_hook=_distill_hook(teacher, step.distill_weight) if teacher is not None else None)
 
     return finetune
 
@@ -191,7 +210,7 @@ def _prune_step(state: _State, step: PruneStep, m: _Measurer, out: Path, log: Ca
     from edgewise.models.ecg.dataset import lead_examples
 
     kwargs = dict(state.ck.model_kwargs or {})
-    finetune = _finetuner(m.data, step, kwargs, log)
+    finetune = _finetuner(m.data, step, kwargs, log, teacher=state.ck.model)
     if step.mode == PruneMode.STRUCTURED:
         examples = lead_examples(m.data.train) if m.data.train else _synthetic_examples()
         res = structured_prune(state.ck.model, step, examples, finetune=finetune, kernel=int(kwargs.get("kernel", 9)),
@@ -201,7 +220,8 @@ def _prune_step(state: _State, step: PruneStep, m: _Measurer, out: Path, log: Ca
     name = f"{state.name}-pruned" if step.mode == PruneMode.STRUCTURED else f"{state.name}-sparse"
     training = {**(state.ck.training or {}), "compression": {"pruning": {**res.facts(), "ratio": step.ratio,
                 "importance": step.importance.value, "iterations": step.iterations,
-                "finetune_epochs": step.finetune_epochs, "data": m.data.source}}}
+                "finetune_epochs": step.finetune_epochs, "distill_weight": step.distill_weight,
+                "data": m.data.source}}}
     training.pop("history", None)
     ckpt = out / name / f"{name}.pt"
     save_checkpoint(ckpt, spec=state.ck.spec, model=res.model, model_kwargs=res.model_kwargs, training=training,

@@ -38,12 +38,16 @@ def test_onnx_int8_structure_size_and_closeness(fp32_onnx, calib, fmt, tmp_path)
     s = quantized_summary(q)
     convs = compute_node_names(fp32_onnx)
     n_transpose = sum("ConvTranspose" in n for n in convs)
-    if fmt == "qoperator":  # onnxruntime has no QLinearConvTranspose: the 4 up-convolutions stay float
+    if fmt == "qoperator":  # onnxruntime has no QLinearConvTranspose: the 4 up-convolutions get int8 weights only
         assert s["ops"]["QLinearConv"] == len(convs) - n_transpose
-        assert len(s["float_ops"]) == n_transpose
-    else:  # QDQ: every conv's weight is an int8 initializer behind a DequantizeLinear
-        assert len(s["int8_ops"]) == len(convs) and s["float_ops"] == []
-    assert q.stat().st_size < fp32_onnx.stat().st_size / 3
+    # every conv has int8 weights (fused int8 kernel, or int8 storage dequantised for a float kernel)
+    assert s["float_ops"] == s["weight_only_int8"]
+    if fmt == "qdq":
+        assert len(s["int8_ops"]) == len(convs)
+    assert s["initializer_types"].get("FLOAT", 0) < 0.06 * fp32_onnx.stat().st_size  # only scales stay float
+    # int8 weights are 1/4 of fp32; int32 biases, per-channel scales and the Q/DQ graph cost the rest
+    # (measured on this model: QOperator 3.7x, QDQ 3.4x smaller)
+    assert q.stat().st_size < fp32_onnx.stat().st_size / 3.3
     m32, m8 = load_model(fp32_onnx), load_model(q)
     assert m8.metadata["precision"] == "int8" and m8.metadata["quantization"]["format"] == fmt
     assert m8.metadata["input_layout"] == "NCW"

@@ -81,3 +81,19 @@ def test_cli_reports_a_bad_recipe_on_one_line(tmp_path):
     assert p.returncode == 2
     assert "unknown key(s) ['ratoi']" in p.stderr and "allowed:" in p.stderr
     assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_pipeline_stage_reports_synthetic_calibration(ckpt, tmp_path):
+    from edgewise.pipelines.ecg_compress import compress_stage
+    from edgewise.reporting import Report
+
+    recipe = tmp_path / "q.toml"
+    recipe.write_text("[[step]]\nkind = 'quantize'\nformats = ['onnx']\ncalibration_windows = 16\n"
+                      "auto_mixed_precision = 0\n[budget]\nmax_f1_drop = 1.0\n")
+    rep = Report("t", tmp_path / "rep")
+    res = compress_stage(ckpt, rep, tmp_path / "c", data_dir=None, recipe=recipe)
+    text = rep.write().read_text()
+    assert "## 4. Compression" in text and "SYNTHETIC ECG" in text
+    assert "fastest artifact within the accuracy budget" in text
+    assert res.kept["onnxruntime"].path in {r.path for r in res.rows}
+    assert rep.data["compression"]["calibration"]["n_windows"] == 16
