@@ -35,6 +35,22 @@ def _latency_ms(ckpt, n: int = 30) -> float:
     return 1000 * float(np.median(times))
 
 
+def _tradeoff(clips, thresholds=(0.5, 0.8, 0.9, 0.95, 0.99)) -> list[dict]:
+    """False alarms per hour and clip recall at several thresholds (same hysteresis rule)."""
+    from edgewise.models.mosquito.evaluate import hysteresis_for
+    from edgewise.runtime.events import merge_events
+
+    neg = [c for c in clips if not c.mosquito]
+    pos = [c for c in clips if c.mosquito]
+    hours = sum(c.duration_s for c in neg) / 3600
+    out = []
+    for t in thresholds:
+        fa = sum(len(merge_events(c.p, c.times, hysteresis_for(t))) for c in neg)
+        out.append({"threshold": t, "false_alarms_per_hour": fa / hours if hours else float("nan"),
+                    "clip_recall": float(np.mean([c.score >= t for c in pos])) if pos else float("nan")})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -65,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         splits.append(ckpt.training.get("split_recordings"))
         m = res["metrics"]
         rows.append({"model": ckpt.spec.name, "checkpoint": str(path), "params": sum(p.numel() for p in ckpt.model.parameters()),
-                     "latency_ms": round(_latency_ms(ckpt), 2), "steps": ckpt.training.get("steps"), **m})
+                     "latency_ms": round(_latency_ms(ckpt), 2), "steps": ckpt.training.get("steps"),
+                     "tradeoff": _tradeoff(res["clips"]), **m})
     same = splits[0] == splits[1] and splits[0] is not None
     if args.json:
         print(json.dumps({"same_split": same, "rows": rows}, default=float))
@@ -79,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['model']} | {r['params']} | {r['window_roc_auc']:.4f} | {r['window_pr_auc']:.4f} | "
               f"{r['clip_roc_auc']:.4f} | {r['clip_pr_auc']:.4f} | {r['false_alarms_per_hour']:.1f} | {r['threshold']} | "
               f"{r['latency_ms']:.2f} |")
+    print("\nfalse alarms per hour of negative audio / clip recall, by threshold")
+    ts = [t["threshold"] for t in rows[0]["tradeoff"]]
+    print("| model | " + " | ".join(f"p >= {t}" for t in ts) + " |\n|" + "---|" * (len(ts) + 1))
+    for r in rows:
+        print(f"| {r['model']} | " + " | ".join(f"{t['false_alarms_per_hour']:.1f} / {t['clip_recall']:.2f}"
+                                               for t in r["tradeoff"]) + " |")
     return 0
 
 
