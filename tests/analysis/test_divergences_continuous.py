@@ -35,6 +35,18 @@ def test_gaussian_renyi_and_relative_alpha_entropy_against_quadrature(alpha):
     np.testing.assert_allclose(dv.gaussian_relative_alpha_entropy(M1, V1, M2, V2, alpha), ria, rtol=1e-6, atol=1e-9)
 
 
+def test_gaussian_hellinger_and_chi2_against_quadrature():
+    p, q = _pdf(M1, V1), _pdf(M2, V2)
+    np.testing.assert_allclose(dv.gaussian_hellinger(M1, V1, M2, V2), 1 - _quad(lambda x: np.sqrt(p(x) * q(x))),
+                               rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(dv.gaussian_chi2(M1, V1, M2, V2), _quad(lambda x: p(x) ** 2 / q(x)) - 1,
+                               rtol=1e-6, atol=1e-9)
+    k = np.arange(200)
+    pp, qq = stats.poisson.pmf(k, 3.0), stats.poisson.pmf(k, 4.5)
+    np.testing.assert_allclose(dv.POISSON.hellinger(np.log(3.0), np.log(4.5)), 1 - np.sum(np.sqrt(pp * qq)), rtol=1e-9)
+    np.testing.assert_allclose(dv.POISSON.chi2(np.log(3.0), np.log(4.5)), np.sum(pp**2 / qq) - 1, rtol=1e-9)
+
+
 def test_divergent_integrals_give_inf():
     # ∫ p q^{α−1} diverges when q is much narrower than p and α < 1: the closed form says inf
     assert np.isinf(dv.gaussian_relative_alpha_entropy(M2, V2, M1, V1, 0.3))

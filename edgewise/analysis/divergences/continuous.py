@@ -5,6 +5,8 @@ Gaussians ``N(μ, Σ)`` (any dimension; a 1-D Gaussian takes scalars ``mu`` and 
 - ``KL = ½ [tr(Σ₂⁻¹Σ₁) + (μ₂−μ₁)ᵀΣ₂⁻¹(μ₂−μ₁) − d + log(|Σ₂|/|Σ₁|)]``
 - Rényi of order α: ``α/2 Δᵀ Σ_α⁻¹ Δ − 1/(2(α−1)) log(|Σ_α| / (|Σ₁|^{1−α} |Σ₂|^α))`` with
   ``Σ_α = αΣ₂ + (1−α)Σ₁`` (finite while Σ_α is positive definite).
+- Squared Hellinger ``1 − exp(−½ D_½)`` and Pearson χ² ``exp(D_2) − 1`` follow from Rényi (also for
+  exponential families).
 - The escort of order α of ``N(μ, Σ)`` is ``N(μ, Σ/α)``, so the relative α-entropy
   (Kumar & Mishra, "Cramér–Rao Lower Bounds Arising from Generalized Csiszár Divergences") is the
   Rényi divergence of order 1/α between the escorts.
@@ -23,7 +25,8 @@ import numpy as np
 import torch
 
 __all__ = [
-    "gaussian_kl", "gaussian_renyi", "gaussian_escort", "gaussian_relative_alpha_entropy",
+    "gaussian_kl", "gaussian_renyi", "gaussian_hellinger", "gaussian_chi2", "gaussian_escort",
+    "gaussian_relative_alpha_entropy",
     "ExponentialFamily", "POISSON", "BERNOULLI", "EXPONENTIAL",
 ]
 
@@ -72,6 +75,16 @@ def gaussian_renyi(mu1, cov1, mu2, cov2, alpha: float) -> float:
     quad = float(diff @ np.linalg.solve(cov_a, diff))
     logs = _logdet(cov_a) - (1 - alpha) * _logdet(cov1) - alpha * _logdet(cov2)
     return 0.5 * alpha * quad - logs / (2 * (alpha - 1))
+
+
+def gaussian_hellinger(mu1, cov1, mu2, cov2) -> float:
+    """Squared Hellinger distance ``1 − ∫√(pq)`` between Gaussians (= 1 − exp(−½ D_½))."""
+    return 1.0 - float(np.exp(-0.5 * gaussian_renyi(mu1, cov1, mu2, cov2, 0.5)))
+
+
+def gaussian_chi2(mu1, cov1, mu2, cov2) -> float:
+    """Pearson χ² ``∫ p²/q − 1`` between Gaussians (= exp(D_2) − 1; inf if 2Σ₂ − Σ₁ is not PD)."""
+    return float(np.expm1(gaussian_renyi(mu1, cov1, mu2, cov2, 2.0)))
 
 
 def gaussian_escort(mu, cov, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -135,6 +148,15 @@ class ExponentialFamily:
             return float("inf")
         a = self.log_partition
         return float(a(mix) - alpha * a(e1) - (1 - alpha) * a(e2)) / (alpha - 1)
+
+
+    def hellinger(self, eta1, eta2) -> float:
+        """Squared Hellinger distance ``1 − exp(−½ D_½)``."""
+        return 1.0 - float(np.exp(-0.5 * self.renyi(eta1, eta2, 0.5)))
+
+    def chi2(self, eta1, eta2) -> float:
+        """Pearson χ² ``exp(D_2) − 1`` (inf where 2η₁ − η₂ leaves the domain)."""
+        return float(np.expm1(self.renyi(eta1, eta2, 2.0)))
 
 
 POISSON = ExponentialFamily("Poisson", lambda eta: torch.exp(eta).sum())  # η = log λ, T(x) = x
