@@ -88,7 +88,7 @@ def test_hutchinson_trace_within_its_standard_error(case):
     assert abs(est.trace - exact) <= 4 * est.stderr, (est, exact)
 
 
-def test_spectral_density_is_a_density_with_the_right_mean():
+def test_spectral_density_integrates_to_one_and_spans_the_spectrum():
     torch.manual_seed(0)
     model = _mlp().double()
     data = _data("mlp", "ce")
@@ -99,7 +99,7 @@ def test_spectral_density_is_a_density_with_the_right_mean():
                                   boundaries=(float(evals[0]), float(evals[-1])))
     dx = grid[1] - grid[0]
     np.testing.assert_allclose(dens.sum() * dx, 1.0, atol=1e-3)
-    # with as many Lanczos steps as parameters the quadrature is exact up to the probe's weights
+    # with as many Lanczos steps as parameters every eigenvalue is a quadrature node: the density covers both ends
     assert grid[dens > 1e-3 * dens.max()].min() < evals[0] + 0.05 * np.ptp(evals)
     assert grid[dens > 1e-3 * dens.max()].max() > evals[-1] - 0.05 * np.ptp(evals)
 
