@@ -132,7 +132,9 @@ def _sample_plots(ckpt: Any, recs: list, audio: list, clips: list, rep: Report, 
     rep.heading("3. Detections on samples")
     pos = [i for i, c in enumerate(clips) if c.mosquito and c.events]
     neg = [i for i, c in enumerate(clips) if not c.mosquito]
-    picks = ([max(pos, key=lambda i: clips[i].duration_s)] if pos else []) + \
+    thr = float(ckpt.training.get("threshold", 0.5))
+    # the most telling positive: detections over part of the clip (share above threshold nearest 1/2)
+    picks = ([min(pos, key=lambda i: (abs(np.mean(clips[i].p >= thr) - 0.5), -clips[i].duration_s))] if pos else []) + \
             ([max(neg, key=lambda i: clips[i].score)] if neg else [])
     for k, i in enumerate(picks):
         c = clips[i]
