@@ -18,7 +18,25 @@ from edgewise.models.checkpoint import file_sha256, load_checkpoint  # noqa: E40
 from edgewise.runtime.artifact import read_metadata, verify_manifest  # noqa: E402
 from edgewise.runtime.backends import load_model  # noqa: E402
 from edgewise.runtime.errors import ExportMismatchError  # noqa: E402
-from tests.runtime.fixtures.make_fixtures import inputs, save_tiny_checkpoint  # noqa: E402
+
+
+def _fixture_module():
+    """tests/runtime/fixtures/make_fixtures.py, loaded by path (works under any pytest import mode)."""
+    import importlib.util
+    import sys
+
+    name = "edgewise_tests_make_fixtures"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "runtime" / "fixtures" / "make_fixtures.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+inputs, save_tiny_checkpoint, register_tiny = (getattr(_fixture_module(), n) for n in
+                                               ("inputs", "save_tiny_checkpoint", "register_tiny"))
 
 # one real export (torch + onnx2tf + TensorFlow import) is shared by the module: ~15-30 s on this host
 pytestmark = pytest.mark.slow
@@ -127,7 +145,6 @@ def test_bad_format_and_inputs():
     with pytest.raises(ValueError, match=r"unknown export format\(s\) \['tfjs'\]; choose from \['onnx', 'tflite'\]"):
         parse_formats("onnx,tfjs")
     from edgewise.export import representative_inputs
-    from tests.runtime.fixtures.make_fixtures import register_tiny
 
     with pytest.raises(ValueError, match=r"parity inputs must be \[batch, 1, 64\]"):
         representative_inputs(register_tiny(), np.zeros((2, 64, 1)))
@@ -156,7 +173,6 @@ def test_cli_export_with_given_inputs(exported, tmp_path, capsys):
 
 def test_synthetic_inputs_without_task_data():
     from edgewise.export import representative_inputs
-    from tests.runtime.fixtures.make_fixtures import register_tiny
 
     spec = register_tiny()
     x, note = representative_inputs(spec.__class__(**{**spec.__dict__, "task": "mosquito-detection"}))
