@@ -24,9 +24,10 @@ import struct
 from pathlib import Path
 from typing import Any, Iterator
 
-from edgewise.runtime.errors import ArtifactError
+from edgewise.runtime.errors import ArtifactError, InputError
 
 __all__ = [
+    "LAYOUTS",
     "METADATA_KEY",
     "SCHEMA",
     "MANIFEST_NAME",
@@ -45,6 +46,7 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_SCHEMA = "edgewise-bundle/1"
 _TFLITE_ID = b"TFL3"
 _EXTENSIONS = {".onnx": "onnx", ".tflite": "tflite"}
+LAYOUTS = ("NCW", "NWC", "NCHW", "NHWC")  # the values of edgewise.models.spec.Layout
 
 
 # ----------------------------------------------------------------------------------------------
@@ -343,7 +345,9 @@ def resolve_metadata(path: str | Path, meta: dict[str, Any] | None, *, fs: float
             f"beside it); pass the sample rate and the input layout explicitly, e.g. --fs 500 --layout NCW"
         )
     if fs <= 0:
-        raise ArtifactError(f"sample rate must be positive, got {fs}")
+        raise InputError(f"sample rate must be positive, got {fs}")
+    if str(layout) not in LAYOUTS:
+        raise InputError(f"unknown input layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     return {"schema": None, "sample_rate": fs, "input_layout": str(layout), "explicit": True}
 
 

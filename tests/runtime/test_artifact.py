@@ -23,7 +23,7 @@ from edgewise.runtime.artifact import (
     write_manifest,
 )
 from edgewise.runtime.backends import load_model
-from edgewise.runtime.errors import ArtifactError
+from edgewise.runtime.errors import ArtifactError, InputError
 
 FIX = Path(__file__).parent / "fixtures"
 REQUIRED = ("task", "sample_rate", "window", "hop", "input_layout", "input_shape", "classes", "preprocessing",
@@ -192,6 +192,10 @@ def test_explicit_values_must_agree_with_metadata():
     with pytest.raises(ArtifactError, match="takes NCW input"):
         load_model(FIX / "tiny.onnx", layout="NWC")
     assert resolve_metadata("x.onnx", None, fs=250, layout="NCW")["sample_rate"] == 250
+    with pytest.raises(InputError, match="unknown input layout 'NTC'; choose from NCW, NWC, NCHW, NHWC"):
+        load_model(FIX / "tiny_nometa.onnx", fs=500, layout="NTC")
+    with pytest.raises(InputError, match="sample rate must be positive"):
+        load_model(FIX / "tiny_nometa.onnx", fs=0, layout="NCW")
 
 
 def test_tflite_metadata_from_manifest_beside_it(tmp_path: Path):
