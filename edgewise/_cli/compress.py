@@ -21,10 +21,10 @@ def compress(args: argparse.Namespace) -> int:
     from edgewise._cli._common import print_json_line
     from edgewise._cli.export import _resolve
     from edgewise.compress import compress_checkpoint, default_recipe, load_recipe
-    from edgewise.export import _load
+    from edgewise.export import resolve_checkpoint
     from edgewise.runtime.errors import BudgetError
 
-    ck = _load(_resolve(args.model))
+    ck = resolve_checkpoint(_resolve(args.model))
     recipe = load_recipe(args.recipe or default_recipe(ck.spec.task.value))  # validate before long work
     data = args.data
     if data is None:

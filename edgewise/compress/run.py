@@ -225,7 +225,8 @@ def _prune_step(state: _State, step: PruneStep, m: _Measurer, out: Path, log: Ca
     training.pop("history", None)
     ckpt = out / name / f"{name}.pt"
     save_checkpoint(ckpt, spec=state.ck.spec, model=res.model, model_kwargs=res.model_kwargs, training=training,
-                    metrics=state.ck.metrics)
+                    metrics={"uncompressed_model": state.ck.metrics,
+                             "note": "this model's own held-out metrics are in compression.json"})
     ck = load_checkpoint(ckpt)
     files = _export(ck, out / name, m.data.fidelity_windows, state.formats)
     note = "" if step.mode == PruneMode.STRUCTURED else (
@@ -347,11 +348,11 @@ def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path,
             good artifacts are kept.
     """
     from edgewise.compress.calibration import check_calibration
-    from edgewise.export import _load
+    from edgewise.export import resolve_checkpoint
     from edgewise.models.ecg.unet import count_macs
 
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    ck, out = _load(ckpt), Path(out)
+    ck, out = resolve_checkpoint(ckpt), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     q = next((s for s in recipe.steps if isinstance(s, QuantizeStep)), None)
     data = load_eval_data(ck, Path(data_dir) if data_dir else None, n_calibration=q.calibration_windows if q else 16,
@@ -403,3 +404,30 @@ def _missed(step: str, rows: list[ArtifactRow], m: _Measurer, recipe: Recipe) ->
     drops = f1_drop(worst, m.ref_val)
     return (f"the {step} step missed its budget (wave F1 drop <= {recipe.budget.max_f1_drop:g} on validation records): "
             f"best {worst.variant} ({worst.format}) drops " + ", ".join(f"{k} {v:+.4f}" for k, v in drops.items()) + ".")
+
+
+def stamp_metrics(path: str | Path, row: ArtifactRow, *, dest: str | Path | None = None) -> Path:
+    """Copy an artifact to ``dest`` (default: in place) with its measured held-out metrics in the metadata."""
+    from edgewise.runtime.artifact import read_metadata
+
+    path, dest = Path(path), Path(dest or path)
+    meta = dict(read_metadata(path) or {})
+    meta["metrics"] = {**(meta.get("metrics") or {}), "test_lead_ii_wave_f1": row.f1_test,
+                       "val_all_leads_wave_f1": row.f1_val, "agreement_with_uncompressed": row.agreement,
+                       "mean_kl_to_uncompressed": row.mean_kl, "latency_ms_10s_1thread_host": row.latency_ms}
+    if path.suffix == ".onnx":
+        import onnx
+
+        proto = onnx.load(str(path))
+        del proto.metadata_props[:]
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "edgewise", json.dumps(meta, sort_keys=True, default=float)
+        onnx.save(proto, str(dest))
+    else:  # rewrite the existing "edgewise" metadata buffer in place (a second buffer would stay in the file)
+        from tensorflow.lite.tools import flatbuffer_utils
+
+        model = flatbuffer_utils.read_model(str(path))
+        entry = next(m for m in model.metadata if m.name in (b"edgewise", "edgewise"))
+        model.buffers[entry.buffer].data = np.frombuffer(json.dumps(meta, sort_keys=True, default=float).encode(), np.uint8)
+        flatbuffer_utils.write_model(model, str(dest))
+    return dest
