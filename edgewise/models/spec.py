@@ -76,6 +76,15 @@ class ModelSpec:
 
 _SPECS: dict[str, ModelSpec] = {}
 _BUILDERS: dict[str, Callable[..., Any]] = {}
+# packages that register specs when imported (they import torch, so they load on first lookup)
+MODEL_PACKAGES = ("edgewise.models.ecg", "edgewise.models.mosquito")
+
+
+def _load_packages() -> None:
+    import importlib
+
+    for name in MODEL_PACKAGES:
+        importlib.import_module(name)
 
 
 def register(spec: ModelSpec, builder: Callable[..., Any]) -> ModelSpec:
@@ -88,6 +97,8 @@ def register(spec: ModelSpec, builder: Callable[..., Any]) -> ModelSpec:
 
 
 def get_spec(name: str) -> ModelSpec:
+    if name not in _SPECS:
+        _load_packages()
     try:
         return _SPECS[name]
     except KeyError:
@@ -100,4 +111,5 @@ def build_model(name: str, **kwargs: Any) -> Any:
 
 
 def known_specs() -> list[str]:
+    _load_packages()
     return sorted(_SPECS)

@@ -6,6 +6,7 @@ inside the backend that needs them.
 """
 from __future__ import annotations
 
+from edgewise.runtime.backends import RuntimeModel, load_model
 from edgewise.runtime.errors import (
     ArtifactError,
     BackendMissingError,
@@ -22,4 +23,6 @@ __all__ = [
     "EdgewiseError",
     "ExportMismatchError",
     "InputError",
+    "RuntimeModel",
+    "load_model",
 ]

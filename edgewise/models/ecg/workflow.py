@@ -78,12 +78,13 @@ def evaluate_ecg(model: str | Path, data_dir: str | Path, *, leads: tuple[str, .
 
 def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60, synthetic_fraction: float = 0.0,
               seed: int = 0, threads: int = 1, widths: tuple[int, ...] = (8, 16, 24, 32, 48), progress: bool = True,
-              twelve_lead: bool = False, log=print) -> Path:
+              twelve_lead: bool = False, fold_val: bool = False, log=print) -> Path:
     """Train the single-lead U-Net on LUDB (or on SYNTHETIC ECG when ``data_dir`` is None).
 
     Split by record (``split_records``: 70 % train, 10 % validation for epoch selection, 20 % test).
     Writes ``ecg-unet.pt`` (+ ``.json`` facts) and ``MODEL_CARD.md`` into ``out``; returns the checkpoint path.
     ``twelve_lead``: the 12-lead option — all leads in, lead II's annotation as target (``ecg-unet-12lead``).
+    ``fold_val``: train on train + validation records for a fixed number of epochs (no epoch selection).
     """
     from edgewise.models.checkpoint import save_checkpoint
     from edgewise.models.ecg.dataset import lead_examples
@@ -111,6 +112,8 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
         split = split_records(list_records(data_dir), strata=rhythm_strata(data_dir))
         train_recs = load_records(data_dir, split.train, progress=progress)
         val_recs = load_records(data_dir, split.val, progress=progress)
+        if fold_val:
+            train_recs, val_recs = train_recs + val_recs, []
 
         def val_fn(m) -> float:
             s = evaluate_records(val_recs, torch_model_fn(m), leads=eval_leads, in_channels=chans)
@@ -121,7 +124,7 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
         examples = multilead_examples(train_recs) if twelve_lead else lead_examples(train_recs)
         # rare rhythms (AF, flutter: no P waves annotated) are oversampled 3x so the model learns them
         examples += [e for e in examples if strata.get(e.record_id, "sinus") != "sinus"] * 2
-        model, hist = train_unet(examples, val_fn, config=cfg, progress=progress, log=log)
+        model, hist = train_unet(examples, val_fn if val_recs else None, config=cfg, progress=progress, log=log)
         test_recs = load_records(data_dir, split.test, progress=progress)
         scores = evaluate_records(test_recs, torch_model_fn(model), leads=eval_leads, progress=progress,
                                   in_channels=chans)
@@ -132,6 +135,8 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
                         split=f"by record (= subject), stratified by rhythm (ludb.csv), seed {SPLIT_SEED}: "
                               f"{len(split.train)} train / {len(split.val)} val / {len(split.test)} test",
                         oversampled="records with atrial fibrillation/flutter/other rhythms x3",
+                        epoch_selection="none: train + validation records, last epoch" if fold_val
+                        else "best mean wave F1 on the validation records",
                         train_records=list(split.train), val_records=list(split.val), test_records=list(split.test),
                         licence="LUDB: ODC-By 1.0 (Kalyakulina et al., PhysioNet doi:10.13026/eegm-h675)")
     training["history"] = hist
