@@ -24,8 +24,9 @@ def compress(args: argparse.Namespace) -> int:
     from edgewise.export import resolve_checkpoint
     from edgewise.runtime.errors import BudgetError
 
+    recipe = load_recipe(args.recipe) if args.recipe else None  # a bad recipe fails before anything heavy
     ck = resolve_checkpoint(_resolve(args.model))
-    recipe = load_recipe(args.recipe or default_recipe(ck.spec.task.value))  # validate before long work
+    recipe = recipe or load_recipe(default_recipe(ck.spec.task.value))
     data = args.data
     if data is None:
         from edgewise.data.paths import default_dataset_dir
