@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from edgewise.data.paths import default_dataset_dir  # light: no heavy imports
-
 REPO = Path(__file__).resolve().parents[1]
+# the shared data beside the checkout, also when edgewise is imported from an installed copy (bare venv)
+if (REPO.parent / "shared" / "data").is_dir():
+    os.environ.setdefault("EDGEWISE_DATA", str(REPO.parent / "shared" / "data"))
+
+from edgewise.data.paths import default_dataset_dir  # noqa: E402  (light: no heavy imports)
 
 
 def _dataset(name: str) -> Path:
