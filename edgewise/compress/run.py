@@ -389,6 +389,7 @@ def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path,
     kept = choose_per_runtime(rows)
     result = CompressionResult(out, recipe.name, rows, kept, missed, slower_int8_notes(rows), calib, data.source)
     (out / "compression.json").write_text(json.dumps(result.as_dict(), indent=1, default=float))
+    _write_report(result)
     for rt, r in kept.items():
         shutil.copyfile(r.path, out / f"kept-{rt}{Path(r.path).suffix}")
     if missed:
@@ -431,3 +432,23 @@ def stamp_metrics(path: str | Path, row: ArtifactRow, *, dest: str | Path | None
         model.buffers[entry.buffer].data = np.frombuffer(json.dumps(meta, sort_keys=True, default=float).encode(), np.uint8)
         flatbuffer_utils.write_model(model, str(dest))
     return dest
+
+
+def _write_report(result: CompressionResult) -> Path:
+    """``report.md`` / ``report.html`` beside the artifacts: the per-artifact table and the kept ones."""
+    from edgewise.compress.report import add_tables
+    from edgewise.reporting import Report
+
+    rep = Report(f"edgewise compress ({result.recipe})", result.out)
+    rep.text(f"Data: {result.data}.")
+    if result.calibration:
+        rep.text("Calibration: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                             for k, v in result.calibration.items()))
+    ref = next(r for r in result.rows if r.format == "onnx" and r.step == "original")
+    add_tables(rep, result.rows, ref=ref, kept=result.kept, notes=result.notes)
+    for r in result.rows:
+        if r.notes:
+            rep.text(f"{r.variant} ({r.format}): {r.notes}.")
+    for m in result.missed:
+        rep.text(f"BUDGET MISSED: {m}")
+    return rep.write()

@@ -51,6 +51,8 @@ def test_missed_budget_keeps_last_good_artifact(ckpt, tmp_path):
     assert all(Path(r.path).is_file() for r in int8)  # written and measured, just not kept
     assert "SYNTHETIC" in res.data
     assert (tmp_path / "compression.json").is_file()
+    report = (tmp_path / "report.md").read_text()
+    assert "BUDGET MISSED: the quantize step" in report and "| ecg-unet-int8-qdq | onnx | int8 |" in report
 
 
 def test_bad_calibration_stops_before_quantising(ckpt, tmp_path):
