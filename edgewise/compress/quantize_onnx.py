@@ -13,7 +13,6 @@ The edgewise metadata of the float file travels into the int8 file with ``precis
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -214,5 +213,3 @@ def quantize_onnx(src: str | Path, dst: str | Path, calibration: np.ndarray, *, 
     _set_metadata(dst, meta)
     return dst
 
-
-os.environ.setdefault("ORT_LOGGING_LEVEL", "3")
