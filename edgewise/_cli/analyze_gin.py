@@ -41,6 +41,7 @@ def disentangle_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: per dataset)")
     parser.add_argument("--adv-weight", type=float, default=None, help="weight of the adversarial MI term")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (small models: 1 is fastest)")
     parser.add_argument("--out", type=Path, default=None, help="write report.md/html and plots here")
     parser.add_argument("--json", action="store_true", help="print the comparison as one JSON line")
 

@@ -87,9 +87,8 @@ def measure(
     *, seed: int = 0,
 ) -> Measures:
     """Leakage (style and content probes) and held-out reconstruction of one trained VAE."""
-    xtr, xte = torch.as_tensor(x_train, dtype=torch.float32), torch.as_tensor(x_test, dtype=torch.float32)
-    s_tr, s_te = vae.style(xtr), vae.style(xte)
-    c_tr, c_te = vae.content(xtr), vae.content(xte)
+    s_tr, c_tr = vae.codes(x_train, g_train)
+    s_te, c_te = vae.codes(x_test, g_test)
     _, counts = np.unique(g_test, return_counts=True)
     return Measures(
         style_probe_acc=probe_accuracy(s_tr, g_train, s_te, g_test, kind="mlp", seed=seed),

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["VaeConfig", "GroupVAE", "StyleContentCritic", "fit_group_vae", "group_batches"]
+__all__ = ["VaeConfig", "GroupVAE", "StyleContentCritic", "StyleGroupCritic", "fit_group_vae", "group_batches"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,12 @@ class VaeConfig:
         recon_std: std of the Gaussian decoder on standardised features (smaller: sharper, less KL pull).
         beta: weight of the KL terms.
         adv_weight: weight of the adversarial MI estimate (0: the plain grouped VAE).
+        adv_warmup: fraction of the epochs over which the adversarial weight ramps up linearly from 0
+            (the VAE first learns a useful style code, then the adversary cleans it).
+        adversary: ``"classifier"``: a critic predicts the training group from the style code, so
+            H(group) - its cross-entropy bounds I(style; group) >= I(style; content) from below
+            (Barber & Agakov); ``"contrastive"``: an InfoNCE critic matches each style to the pooled
+            contents of the batch's groups, needing no group identities beyond "same group".
         critic_hidden: width of the critic's two hidden layers.
         critic_lr: the critic's learning rate.
         critic_steps: critic updates per VAE update (keeps the MI estimate close to its optimum).
@@ -48,16 +54,18 @@ class VaeConfig:
 
     content_dim: int = 8
     style_dim: int = 8
-    hidden: int = 256
-    recon_std: float = 0.3
+    hidden: int = 128
+    recon_std: float = 0.5
     beta: float = 1.0
     adv_weight: float = 0.0
+    adv_warmup: float = 0.3
+    adversary: str = "classifier"
     critic_hidden: int = 128
-    critic_lr: float = 1e-3
-    critic_steps: int = 3
+    critic_lr: float = 2e-3
+    critic_steps: int = 5
     group_size: int = 8
     groups_per_batch: int = 16
-    epochs: int = 60
+    epochs: int = 100
     lr: float = 1e-3
     seed: int = 0
 
@@ -66,6 +74,10 @@ class VaeConfig:
                      "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.adv_warmup <= 1:
+            raise ValueError(f"adv_warmup must be a fraction in [0, 1], got {self.adv_warmup}")
+        if self.adversary not in ("classifier", "contrastive"):
+            raise ValueError(f"adversary must be 'classifier' or 'contrastive', got {self.adversary!r}")
         if self.group_size < 2:
             raise ValueError(f"group_size must be >= 2 (a group shares content), got {self.group_size}")
         if self.groups_per_batch < 2:
@@ -89,20 +101,30 @@ def _kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class GroupVAE(nn.Module):
-    """Encoder to (content, style) posteriors, content pooled per group, decoder from both."""
+    """Content encoder (pooled per group), style encoder q(s | x, group content), decoder p(x | c, s).
+
+    The style encoder sees the group's pooled content mean: with it, it can express an observation's
+    style relative to its group, which is what lets the adversary remove content from the style code
+    without giving up reconstruction.
+    """
 
     def __init__(self, dim: int, config: VaeConfig):
         super().__init__()
         self.config = config
         c, s = config.content_dim, config.style_dim
-        self.encoder = _mlp(dim, config.hidden, 2 * (c + s))
+        self.content_encoder = _mlp(dim, config.hidden, 2 * c)
+        self.style_encoder = _mlp(dim + c, config.hidden, 2 * s)
         self.decoder = _mlp(c + s, config.hidden, dim)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x: [..., dim] -> content mean, content logvar [..., C], style mean, style logvar [..., S]."""
-        c, s = self.config.content_dim, self.config.style_dim
-        mu_c, lv_c, mu_s, lv_s = self.encoder(x).split([c, c, s, s], -1)
-        return mu_c, lv_c.clamp(-10, 10), mu_s, lv_s.clamp(-10, 10)
+    def encode(self, xg: torch.Tensor) -> dict[str, torch.Tensor]:
+        """xg: [G, K, dim] -> per-observation content (mu_c, lv_c [G, K, C]), pooled group content
+        (gmu, glv [G, C]) and style (mu_s, lv_s [G, K, S]) posteriors."""
+        g, k, _ = xg.shape
+        mu_c, lv_c = self.content_encoder(xg).chunk(2, -1)
+        lv_c = lv_c.clamp(-10, 10)
+        gmu, glv = self.pool(mu_c, lv_c)
+        mu_s, lv_s = self.style_encoder(torch.cat([xg, gmu[:, None].expand(g, k, -1)], -1)).chunk(2, -1)
+        return {"mu_c": mu_c, "lv_c": lv_c, "gmu": gmu, "glv": glv, "mu_s": mu_s, "lv_s": lv_s.clamp(-10, 10)}
 
     @staticmethod
     def pool(mu_c: torch.Tensor, lv_c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,8 +136,8 @@ class GroupVAE(nn.Module):
     def forward(self, xg: torch.Tensor, *, sample: bool = True) -> dict[str, torch.Tensor]:
         """xg: [G, K, dim] groups -> reconstruction [G, K, dim], codes and the per-sample ELBO terms."""
         g, k, _ = xg.shape
-        mu_c, lv_c, mu_s, lv_s = self.encode(xg)
-        gmu, glv = self.pool(mu_c, lv_c)
+        e = self.encode(xg)
+        gmu, glv, mu_s, lv_s = e["gmu"], e["glv"], e["mu_s"], e["lv_s"]
         c = gmu + torch.randn_like(gmu) * torch.exp(0.5 * glv) if sample else gmu
         s = mu_s + torch.randn_like(mu_s) * torch.exp(0.5 * lv_s) if sample else mu_s
         recon = self.decoder(torch.cat([c[:, None].expand(g, k, -1), s], -1))
@@ -124,28 +146,54 @@ class GroupVAE(nn.Module):
                 "content": c, "style_mean": mu_s}
 
     @torch.no_grad()
-    def style(self, x: torch.Tensor) -> np.ndarray:
-        """x: [n, dim] -> float32 [n, S] style posterior means."""
-        return self.encode(x)[2].numpy()
+    def codes(self, x: np.ndarray, groups: np.ndarray, *, group_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior means for observations inferred in chunks of ``group_size`` members of their group.
 
-    @torch.no_grad()
-    def content(self, x: torch.Tensor) -> np.ndarray:
-        """x: [n, dim] -> float32 [n, C] per-observation content posterior means (before pooling)."""
-        return self.encode(x)[0].numpy()
+        Args:
+            x: float [n, dim]; groups: int [n].
+
+        Returns:
+            style float32 [n, S] and per-observation content (before pooling) float32 [n, C].
+        """
+        k = group_size or self.config.group_size
+        xt = torch.as_tensor(np.asarray(x, np.float32))
+        style = np.zeros((len(xt), self.config.style_dim), np.float32)
+        content = np.zeros((len(xt), self.config.content_dim), np.float32)
+        for g in np.unique(groups):
+            idx = np.flatnonzero(groups == g)
+            for start in range(0, len(idx), k):
+                sel = idx[start : start + k]
+                e = self.encode(xt[sel][None])
+                style[sel], content[sel] = e["mu_s"][0].numpy(), e["mu_c"][0].numpy()
+        return style, content
 
 
 class StyleContentCritic(nn.Module):
-    """T(s, c) -> score that style ``s`` and content ``c`` come from the same group."""
+    """Separable critic T(s, c) = f(s)·g(c): scores that style ``s`` and content ``c`` share a group.
+
+    The separable form (the usual InfoNCE critic) learns to match codes far faster than an MLP on
+    the concatenated pair, which keeps the adversary close to its optimum.
+    """
 
     def __init__(self, config: VaeConfig):
         super().__init__()
-        self.net = _mlp(config.style_dim + config.content_dim, config.critic_hidden, 1)
+        self.f = _mlp(config.style_dim, config.critic_hidden, config.critic_hidden)
+        self.g = _mlp(config.content_dim, config.critic_hidden, config.critic_hidden)
 
     def forward(self, s: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """s: [n, S], c: [G, C] -> scores [n, G] of every style against every group's content."""
-        n, g = len(s), len(c)
-        pairs = torch.cat([s[:, None].expand(n, g, -1), c[None].expand(n, g, -1)], -1)
-        return self.net(pairs).squeeze(-1)
+        return self.f(s) @ self.g(c).T / math.sqrt(self.f[-1].out_features)
+
+
+class StyleGroupCritic(nn.Module):
+    """Predicts the training group of an observation from its style code: [n, S] -> logits [n, groups]."""
+
+    def __init__(self, config: VaeConfig, n_groups: int):
+        super().__init__()
+        self.net = _mlp(config.style_dim, config.critic_hidden, n_groups)
+
+    def forward(self, s: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(s)
 
 
 def group_batches(groups: np.ndarray, config: VaeConfig, rng: np.random.Generator) -> list[np.ndarray]:
@@ -192,11 +240,14 @@ def fit_group_vae(
     x = np.asarray(x, np.float32)
     if x.ndim != 2 or np.asarray(groups).shape != (len(x),):
         raise ValueError(f"expected x [n, dim] and groups [n], got {x.shape} and {np.asarray(groups).shape}")
+    labels, gid = np.unique(np.asarray(groups), return_inverse=True)
     torch.manual_seed(config.seed)
-    gen = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    xt = torch.as_tensor(x)
-    vae, critic = GroupVAE(x.shape[1], config), StyleContentCritic(config)
+    xt, gidt = torch.as_tensor(x), torch.as_tensor(gid, dtype=torch.int64)
+    vae = GroupVAE(x.shape[1], config)
+    classifier = config.adversary == "classifier"
+    critic = StyleGroupCritic(config, len(labels)) if classifier else StyleContentCritic(config)
+    prior = torch.bincount(gidt, minlength=len(labels)).float() / len(gid)
     opt = torch.optim.Adam(vae.parameters(), lr=config.lr)
     opt_critic = torch.optim.Adam(critic.parameters(), lr=config.critic_lr)
     history: list[dict[str, float]] = []
@@ -205,19 +256,27 @@ def fit_group_vae(
         from tqdm import tqdm
 
         epochs = tqdm(epochs, desc=f"grouped VAE (adv {config.adv_weight:g})", unit="epoch")
-    for _ in epochs:
+    ramp = max(1, round(config.adv_warmup * config.epochs))
+    for epoch in epochs:
+        weight = config.adv_weight * min(1.0, (epoch + 1) / ramp)
         sums = {"nll": 0.0, "kl_c": 0.0, "kl_s": 0.0, "mi": 0.0}
-        batches = group_batches(np.asarray(groups), config, rng)
+        batches = group_batches(gid, config, rng)
         for idx in batches:
-            out = vae(xt[torch.as_tensor(idx)])
+            it = torch.as_tensor(idx)
+            out = vae(xt[it])
             loss = out["nll"] + config.beta * (out["kl_c"] + out["kl_s"])
             g, k = idx.shape
             s, c = out["style_mean"].reshape(g * k, -1), out["content"].detach()
-            target = torch.arange(g).repeat_interleave(k)
+            if classifier:
+                target, tprob = gidt[it].reshape(-1), prior
+            else:
+                target, tprob = torch.arange(g).repeat_interleave(k), torch.full((g,), 1.0 / g)
+            ent = float(-(tprob * tprob.clamp_min(1e-12).log()).sum())
             if config.adv_weight > 0:
                 logp = F.log_softmax(critic(s, c), -1)
-                mi = math.log(g) + logp.gather(1, target[:, None]).mean()  # InfoNCE bound on I(style; content)
-                loss = loss + config.adv_weight * (-logp.mean(1).mean() - math.log(g))  # 0 when uniform
+                mi = ent + logp.gather(1, target[:, None]).mean()  # lower bound on the MI
+                # Confusion target: the critic's belief should equal the prior over groups (0 at the optimum).
+                loss = loss + weight * (-(logp * tprob).sum(1).mean() - ent)
             else:
                 mi = torch.zeros(())
             opt.zero_grad()
