@@ -88,7 +88,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a bad file
-        raise ValueError(f"{path} is not a readable edgewise checkpoint ({type(e).__name__}: {e})") from e
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise ValueError(f"{path} is not a readable edgewise checkpoint ({type(e).__name__}: {first})") from e
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{path} is not an edgewise checkpoint (expected format {FORMAT!r})")
     import edgewise.models  # noqa: F401  (registers the specs)
