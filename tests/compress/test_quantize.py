@@ -70,7 +70,6 @@ def test_onnx_mixed_precision_keeps_named_layers_in_float(fp32_onnx, calib, tmp_
     assert first in meta["edgewise"]  # the report names the layer kept in float
 
 
-@pytest.mark.slow
 def test_tflite_full_integer_with_int8_io(fp32_onnx, calib, tmp_path):
     pytest.importorskip("tensorflow")
     pytest.importorskip("onnx2tf")
