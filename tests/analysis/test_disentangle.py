@@ -59,6 +59,8 @@ def test_config_validation_names_the_bad_value():
         VaeConfig(group_size=1)
     with pytest.raises(ValueError, match="adversary must be"):
         VaeConfig(adversary="gan")
+    with pytest.raises(ValueError, match="critic_input must be"):
+        VaeConfig(critic_input="logits")
 
 
 @pytest.mark.parametrize("adversary", ["classifier", "contrastive"])

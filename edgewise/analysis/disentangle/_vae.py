@@ -38,6 +38,9 @@ class VaeConfig:
         adv_weight: weight of the adversarial MI estimate (0: the plain grouped VAE).
         adv_warmup: fraction of the epochs over which the adversarial weight ramps up linearly from 0
             (the VAE first learns a useful style code, then the adversary cleans it).
+        critic_input: ``"mean"``: the critic sees style posterior means (what a probe reads);
+            ``"sample"``: posterior samples (what the decoder reads), so the encoder can also lower the
+            MI by adding posterior noise along content directions, which the KL then pulls to zero.
         adversary: ``"classifier"``: a critic predicts the training group from the style code, so
             H(group) - its cross-entropy bounds I(style; group) >= I(style; content) from below
             (Barber & Agakov); ``"contrastive"``: an InfoNCE critic matches each style to the pooled
@@ -60,6 +63,7 @@ class VaeConfig:
     adv_weight: float = 0.0
     adv_warmup: float = 0.3
     adversary: str = "classifier"
+    critic_input: str = "mean"
     critic_hidden: int = 128
     critic_lr: float = 2e-3
     critic_steps: int = 5
@@ -76,6 +80,8 @@ class VaeConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.adv_warmup <= 1:
             raise ValueError(f"adv_warmup must be a fraction in [0, 1], got {self.adv_warmup}")
+        if self.critic_input not in ("mean", "sample"):
+            raise ValueError(f"critic_input must be 'mean' or 'sample', got {self.critic_input!r}")
         if self.adversary not in ("classifier", "contrastive"):
             raise ValueError(f"adversary must be 'classifier' or 'contrastive', got {self.adversary!r}")
         if self.group_size < 2:
@@ -143,7 +149,7 @@ class GroupVAE(nn.Module):
         recon = self.decoder(torch.cat([c[:, None].expand(g, k, -1), s], -1))
         nll = 0.5 * ((recon - xg) / self.config.recon_std).pow(2).sum(-1)
         return {"recon": recon, "nll": nll.mean(), "kl_c": _kl(gmu, glv).mean() / k, "kl_s": _kl(mu_s, lv_s).mean(),
-                "content": c, "style_mean": mu_s}
+                "content": c, "style_mean": mu_s, "style_sample": s}
 
     @torch.no_grad()
     def codes(self, x: np.ndarray, groups: np.ndarray, *, group_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -266,7 +272,7 @@ def fit_group_vae(
             out = vae(xt[it])
             loss = out["nll"] + config.beta * (out["kl_c"] + out["kl_s"])
             g, k = idx.shape
-            s, c = out["style_mean"].reshape(g * k, -1), out["content"].detach()
+            s, c = out[f"style_{config.critic_input}"].reshape(g * k, -1), out["content"].detach()
             if classifier:
                 target, tprob = gidt[it].reshape(-1), prior
             else:

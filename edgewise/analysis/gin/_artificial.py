@@ -133,7 +133,8 @@ def run_artificial(config: ArtificialConfig = ArtificialConfig(), *, progress: b
     est = z[:, list(spectrum.informative)]
     true = latent[:, : config.n_informative]
     if est.shape[1] >= true.shape[1]:
-        mcc, _ = mean_corr_coef(true, est)
+        mcc, match = mean_corr_coef(true, est)
+        est = est[:, match]  # recovered latents in the order of the true ones they match (for plots)
     else:  # fewer latents stand out than exist: score what was found against its best partners
         mcc, _ = mean_corr_coef(est, true)
         mcc *= est.shape[1] / true.shape[1]
