@@ -38,6 +38,8 @@ class VaeConfig:
         adv_weight: weight of the adversarial MI estimate (0: the plain grouped VAE).
         adv_warmup: fraction of the epochs over which the adversarial weight ramps up linearly from 0
             (the VAE first learns a useful style code, then the adversary cleans it).
+        adv_objective: what the encoder minimises: ``"confusion"`` (cross-entropy of the critic's
+            belief against the group prior, minus its entropy) or ``"mi"`` (the MI estimate, floored at 0).
         critic_input: ``"mean"``: the critic sees style posterior means (what a probe reads);
             ``"sample"``: posterior samples (what the decoder reads), so the encoder can also lower the
             MI by adding posterior noise along content directions, which the KL then pulls to zero.
@@ -64,6 +66,7 @@ class VaeConfig:
     adv_warmup: float = 0.3
     adversary: str = "classifier"
     critic_input: str = "mean"
+    adv_objective: str = "confusion"
     critic_hidden: int = 128
     critic_lr: float = 2e-3
     critic_steps: int = 5
@@ -80,6 +83,8 @@ class VaeConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.adv_warmup <= 1:
             raise ValueError(f"adv_warmup must be a fraction in [0, 1], got {self.adv_warmup}")
+        if self.adv_objective not in ("confusion", "mi"):
+            raise ValueError(f"adv_objective must be 'confusion' or 'mi', got {self.adv_objective!r}")
         if self.critic_input not in ("mean", "sample"):
             raise ValueError(f"critic_input must be 'mean' or 'sample', got {self.critic_input!r}")
         if self.adversary not in ("classifier", "contrastive"):
@@ -281,8 +286,11 @@ def fit_group_vae(
             if config.adv_weight > 0:
                 logp = F.log_softmax(critic(s, c), -1)
                 mi = ent + logp.gather(1, target[:, None]).mean()  # lower bound on the MI
-                # Confusion target: the critic's belief should equal the prior over groups (0 at the optimum).
-                loss = loss + weight * (-(logp * tprob).sum(1).mean() - ent)
+                if config.adv_objective == "mi":  # the MI estimate itself, floored at independence
+                    adv = torch.relu(mi)
+                else:  # confusion: the critic's belief should equal the prior over groups (0 at the optimum)
+                    adv = -(logp * tprob).sum(1).mean() - ent
+                loss = loss + weight * adv
             else:
                 mi = torch.zeros(())
             opt.zero_grad()
