@@ -234,6 +234,17 @@ def _train_critic(critic, opt, s: torch.Tensor, c: torch.Tensor, target: torch.T
         opt.step()
 
 
+def _adversarial_term(critic, s, c, target, tprob, objective: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder's adversarial loss and the MI estimate (H(prior) - critic cross-entropy, a lower bound)."""
+    ent = float(-(tprob * tprob.clamp_min(1e-12).log()).sum())
+    logp = F.log_softmax(critic(s, c), -1)
+    mi = ent + logp.gather(1, target[:, None]).mean()
+    if objective == "mi":  # the MI estimate itself, floored at independence
+        return torch.relu(mi), mi
+    # confusion: the critic's belief should equal the prior over groups (0 at the optimum)
+    return -(logp * tprob).sum(1).mean() - ent, mi
+
+
 def fit_group_vae(
     x: np.ndarray, groups: np.ndarray, config: VaeConfig = VaeConfig(), *, progress: bool = False
 ) -> tuple[GroupVAE, list[dict[str, float]]]:
@@ -282,17 +293,10 @@ def fit_group_vae(
                 target, tprob = gidt[it].reshape(-1), prior
             else:
                 target, tprob = torch.arange(g).repeat_interleave(k), torch.full((g,), 1.0 / g)
-            ent = float(-(tprob * tprob.clamp_min(1e-12).log()).sum())
+            mi = torch.zeros(())
             if config.adv_weight > 0:
-                logp = F.log_softmax(critic(s, c), -1)
-                mi = ent + logp.gather(1, target[:, None]).mean()  # lower bound on the MI
-                if config.adv_objective == "mi":  # the MI estimate itself, floored at independence
-                    adv = torch.relu(mi)
-                else:  # confusion: the critic's belief should equal the prior over groups (0 at the optimum)
-                    adv = -(logp * tprob).sum(1).mean() - ent
+                adv, mi = _adversarial_term(critic, s, c, target, tprob, config.adv_objective)
                 loss = loss + weight * adv
-            else:
-                mi = torch.zeros(())
             opt.zero_grad()
             loss.backward()
             opt.step()
