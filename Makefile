@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   create the environment and run the main job (edgewise pipeline ecg) on the shipped defaults
-#   make test   create the environment, start the test beds and run the tests
+#   make test   create the environment and run the tests (host venv, then the bare device venv)
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -22,7 +22,6 @@ demo: $(STAMP)
 	$(BIN)/edgewise pipeline mosquito --out out/mosquito
 
 test: $(STAMP)
-	bash scripts/testbeds.sh install
 	$(BIN)/python -m pytest -q -m "not device" tests
 	bash scripts/test-bare.sh
 
