@@ -63,7 +63,7 @@ def run_delineate(args: argparse.Namespace) -> int:
     else:
         from edgewise.runtime.ecg.model import load_artifact_fn
 
-        fn, info = load_artifact_fn(model, threads=args.threads, fs=None if args.layout is None else 500,
+        fn, info = load_artifact_fn(model, threads=args.threads, fs=None if args.layout is None else (args.fs or 500),
                                     layout=args.layout)
     failures = 0
     for path in args.inputs:

@@ -132,3 +132,18 @@ def test_evaluate_json_on_given_records(ludb_dir, tmp_path):
     res = json.loads(out.stdout)
     assert res["records"] == ids and set(res["scores"]) == {"ii"}
     assert res["scores"]["ii"]["wave_f1"]["QRS"] > 0.95
+
+
+def test_artifact_without_metadata_needs_fs_and_layout(record, tmp_path):
+    import onnx
+
+    m = onnx.load(str(ECG_DIR / "ecg-unet.onnx"))
+    del m.metadata_props[:]
+    onnx.save(m, str(tmp_path / "bare.onnx"))
+    out = run("delineate", record, "--model", str(tmp_path / "bare.onnx"))
+    assert out.returncode != 0 and "no edgewise metadata" in out.stderr and "--layout" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    ok = run("delineate", record, "--model", str(tmp_path / "bare.onnx"), "--fs", "500", "--layout", "NCW", "--json")
+    assert ok.returncode == 0, ok.stderr
+    ref = run("delineate", record, "--json")
+    assert json.loads(ok.stdout)["waves"] == json.loads(ref.stdout)["waves"]
