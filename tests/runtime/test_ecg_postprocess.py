@@ -4,7 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgewise.runtime.ecg.postprocess import PostprocessConfig, clean_mask, clean_waves, probabilities_to_waves
+from edgewise.runtime.ecg.postprocess import (
+    PostprocessConfig,
+    clean_mask,
+    clean_waves,
+    p_wave_consistency,
+    probabilities_to_waves,
+)
 from edgewise.runtime.ecg.waves import Wave, mask_to_waves, waves_to_mask
 
 FS = 500
@@ -101,3 +107,31 @@ def test_fibrillation_drops_scattered_p_but_sinus_arrhythmia_keeps_p():
     p = [Wave("P", int(s) - 80, int(s) - 40) for s in qrs[1:]]
     out = clean_waves(sorted(q + p, key=lambda w: w.onset), FS, n=int(qrs[-1]) + 500)
     assert sum(w.kind == "P" for w in out) == len(p)
+
+
+def _irregular_rhythm(p_shape, seed=0):
+    """Irregular QRS onsets with a P wave 150 ms before each; ``p_shape(i)`` gives P wave i's 50 samples."""
+    rng = np.random.default_rng(seed)
+    qrs = (300 + np.cumsum(rng.uniform(220, 480, 12))).astype(int)  # RR CV ~ 0.2
+    x = np.zeros(int(qrs[-1]) + 600)
+    waves = []
+    for i, q in enumerate(qrs):
+        x[q - 75 : q - 25] = p_shape(i)
+        waves += [Wave("P", int(q) - 75, int(q) - 26), Wave("QRS", int(q), int(q) + 45)]
+    return x, sorted(waves, key=lambda w: w.onset)
+
+
+def test_irregular_rhythm_with_dissimilar_p_waves_is_fibrillation():
+    rng = np.random.default_rng(1)
+    x, waves = _irregular_rhythm(lambda i: rng.standard_normal(50))
+    assert p_wave_consistency(x, [w for w in waves if w.kind == "P"], FS) < 0.28
+    out = clean_waves(waves, FS, n=len(x), signal=x)
+    assert not any(w.kind == "P" for w in out)
+
+
+def test_irregular_rhythm_with_alike_p_waves_keeps_them():
+    bump = np.hanning(50)
+    x, waves = _irregular_rhythm(lambda i: (1 + 0.1 * i) * bump)
+    assert p_wave_consistency(x, [w for w in waves if w.kind == "P"], FS) > 0.99
+    out = clean_waves(waves, FS, n=len(x), signal=x)
+    assert sum(w.kind == "P" for w in out) == 12

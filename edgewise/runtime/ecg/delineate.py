@@ -43,7 +43,10 @@ def delineate(signal: np.ndarray, fs: float, model_fn: ModelFn, *, model_fs: int
     """Delineate a single-lead [n] (or [leads, n]) ECG sampled at ``fs`` Hz."""
     scores, padded = delineation_scores(signal, fs, model_fn, model_fs=model_fs, window=window, hop=hop,
                                         in_channels=in_channels)
-    waves = probabilities_to_waves(scores, model_fs, post)
+    lead = None
+    if in_channels == 1:  # the single lead at the model rate, for the P-wave consistency rule
+        lead = resample_linear(check_signal(signal, fs), fs, model_fs)[0]
+    waves = probabilities_to_waves(scores, model_fs, post, signal=lead)
     if fs != model_fs:
         r = fs / model_fs
         n_in = np.asarray(signal).shape[-1]

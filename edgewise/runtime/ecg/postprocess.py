@@ -27,6 +27,12 @@ class PostprocessConfig:
     min_duration_ms: tuple[tuple[str, float], ...] = (("P", 30.0), ("QRS", 30.0), ("T", 50.0))
     enforce_order: bool = True
     enforce_rhythm: bool = True       # drop "P waves" in atrial flutter/fibrillation
+    # fibrillation = an irregular rhythm whose "P waves" do not look alike. Both thresholds are
+    # percentiles of the shipped model's training records in sinus rhythm (lead II annotations):
+    # P-wave consistency (median pairwise correlation of their first 100 ms) 1st percentile 0.28,
+    # RR coefficient of variation 90th percentile 0.086.
+    min_p_consistency: float = 0.28
+    max_sinus_rr_cv: float = 0.086
     max_pr_ms: float = 400.0          # P onset to next QRS onset
     max_qt_ms: float = 700.0          # QRS onset to T offset
 
@@ -51,9 +57,30 @@ def clean_mask(mask: np.ndarray, fs: float, config: PostprocessConfig = Postproc
     return mask
 
 
+def p_wave_consistency(signal: np.ndarray, p_waves: list[Wave], fs: float, length_ms: float = 100.0) -> float:
+    """Median pairwise correlation of the first ``length_ms`` of each P wave (NaN for fewer than 3).
+
+    P waves of one atrial rhythm look alike beat after beat; fibrillation waves that a model mistakes
+    for P waves do not.
+    """
+    n = int(round(length_ms * fs / 1000))
+    segs = [signal[w.onset : w.onset + n] for w in p_waves if w.onset + n <= len(signal)]
+    if len(segs) < 3:
+        return float("nan")
+    a = np.asarray(segs, dtype=np.float64)
+    a -= a.mean(axis=1, keepdims=True)
+    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-12
+    c = a @ a.T
+    return float(np.median(c[np.triu_indices(len(a), 1)]))
+
+
 def clean_waves(waves: list[Wave], fs: float, config: PostprocessConfig = PostprocessConfig(),
-                n: int | None = None) -> list[Wave]:
+                n: int | None = None, signal: np.ndarray | None = None) -> list[Wave]:
     """Drop implausibly short waves and, where the rhythm allows, waves out of P–QRS–T order.
+
+    With the single-lead ``signal`` (at ``fs``), in an irregular rhythm (RR coefficient of variation
+    above ``max_sinus_rr_cv``) P waves that do not look alike beat to beat (``p_wave_consistency``
+    below ``min_p_consistency``) are taken for fibrillation waves and dropped.
 
     Waves touching the signal's ends (sample 0 or ``n - 1``) are partial; they are dropped, since their
     cut boundary is not a real onset/offset.
@@ -70,7 +97,10 @@ def clean_waves(waves: list[Wave], fs: float, config: PostprocessConfig = Postpr
     max_pr = config.max_pr_ms * fs / 1000
     max_qt = config.max_qt_ms * fs / 1000
     p_waves = [w for w in out if w.kind == "P"]
-    if config.enforce_rhythm and _atrial_fibrillation_or_flutter(p_waves, qrs_on, fs, max_pr):
+    fibrillation = (signal is not None and qrs_on.size >= 4
+                    and np.std(np.diff(qrs_on)) / np.mean(np.diff(qrs_on)) > config.max_sinus_rr_cv
+                    and p_wave_consistency(signal, p_waves, fs) < config.min_p_consistency)
+    if config.enforce_rhythm and (fibrillation or _atrial_fibrillation_or_flutter(p_waves, qrs_on, fs, max_pr)):
         out = [w for w in out if w.kind != "P"]
         p_waves = []
     keep_all_p = _p_regular(p_waves, fs) and len(p_waves) >= 1.3 * qrs_on.size  # dissociated P (AV block)
@@ -121,11 +151,14 @@ def _p_regular(p_waves: list[Wave], fs: float) -> bool:
     return bool(np.std(pp) < 0.1 * np.mean(pp))
 
 
-def probabilities_to_waves(probs: np.ndarray, fs: float, config: PostprocessConfig = PostprocessConfig()
-                           ) -> list[Wave]:
-    """float [4, n] per-sample class probabilities (or logits) -> cleaned waves in time order."""
+def probabilities_to_waves(probs: np.ndarray, fs: float, config: PostprocessConfig = PostprocessConfig(),
+                           signal: np.ndarray | None = None) -> list[Wave]:
+    """float [4, n] per-sample class probabilities (or logits) -> cleaned waves in time order.
+
+    ``signal``: the single-lead input at ``fs`` (optional), for the P-wave consistency rule.
+    """
     probs = np.asarray(probs)
     if probs.ndim != 2 or probs.shape[0] != 4:
         raise ValueError(f"expected [4, samples] class scores, got shape {probs.shape}")
     mask = clean_mask(np.argmax(probs, axis=0), fs, config)
-    return clean_waves(mask_to_waves(mask), fs, config, n=probs.shape[1])
+    return clean_waves(mask_to_waves(mask), fs, config, n=probs.shape[1], signal=signal)
