@@ -1,9 +1,13 @@
-"""Maintainer step: export the shipped ECG checkpoint to the shipped ONNX/TFLite artifacts.
+"""Maintainer step: refresh and ship every ECG artifact from the shipped checkpoint's weights.
 
-    .venv/bin/python scripts/ship_ecg.py [--data ../shared/data/ludb]
+    .venv/bin/python scripts/ship_ecg.py [--data ../shared/data/ludb] [--skip-compress]
 
-Parity is checked on real held-out LUDB windows; files are written as
-edgewise/models/pretrained/ecg/ecg-unet.{onnx,tflite} (metadata embedded) with manifest.json.
+1. held-out metrics (test records, lead II and all leads) measured with the current code;
+2. the checkpoint re-saved with them (same weights) and its model card rewritten;
+3. ecg-unet.{onnx,tflite} exported, parity checked on real held-out windows;
+4. the default compression recipe run; the kept artifact per runtime shipped as
+   ecg-unet-pruned-int8.{onnx,tflite} with its measured metrics in the metadata;
+5. manifest.json with checksums for everything in edgewise/models/pretrained/ecg/.
 """
 from __future__ import annotations
 
@@ -13,27 +17,55 @@ import tempfile
 from pathlib import Path
 
 from edgewise.data.paths import default_dataset_dir
-from edgewise.export import export_checkpoint
-from edgewise.models.checkpoint import load_checkpoint
+from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
 from edgewise.models.ecg.dataset import load_records
+from edgewise.models.ecg.evaluate import evaluate_records, torch_model_fn
+from edgewise.models.ecg.model_card import write_model_card
 from edgewise.models.pretrained import PRETRAINED_DIR
-from edgewise.pipelines.ecg import real_windows
+from edgewise.pipelines.ecg import ALL_LEADS, real_windows
 from edgewise.pipelines.ecg_export import ecg_postprocess
 from edgewise.runtime.artifact import read_metadata, write_manifest
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--data", type=Path, default=default_dataset_dir("ludb"))
+ap.add_argument("--skip-compress", action="store_true")
 args = ap.parse_args()
 folder = PRETRAINED_DIR / "ecg"
-ck = load_checkpoint(folder / "ecg-unet.pt")
-recs = load_records(args.data, ck.training["test_records"][:8])
-x = real_windows(recs, n=32, window=ck.spec.window)
+ckpt_path = folder / "ecg-unet.pt"
+ck = load_checkpoint(ckpt_path)
+
+test = load_records(args.data, ck.training["test_records"])
+scores = evaluate_records(test, torch_model_fn(ck.model), leads=ALL_LEADS)
+metrics = {"test_lead_ii": scores["ii"].summary(), "test_all_leads": scores["all"].summary(),
+           "test_records": list(ck.training["test_records"])}
+save_checkpoint(ckpt_path, spec=ck.spec, model=ck.model, model_kwargs=ck.model_kwargs, training=ck.training,
+                metrics=metrics)
+write_model_card(folder / "MODEL_CARD.md", ckpt_path)
+print("held-out lead II wave F1:", {k: round(v, 4) for k, v in metrics["test_lead_ii"]["wave_f1"].items()})
+ck = load_checkpoint(ckpt_path)
+
+from edgewise.export import export_checkpoint  # noqa: E402
+
+x = real_windows(test[:8], n=32, window=ck.spec.window)
+entries = {}
 with tempfile.TemporaryDirectory() as tmp:
-    arts = export_checkpoint(ck, to=("onnx", "tflite"), out=tmp, inputs=x, postprocess=ecg_postprocess)
-    entries = {}
-    for a in arts:
+    for a in export_checkpoint(ck, to=("onnx", "tflite"), out=tmp, inputs=x, postprocess=ecg_postprocess):
         dest = folder / f"ecg-unet.{a.format}"
         shutil.copy(a.path, dest)
         entries[dest.name] = {"format": a.format, "metadata": read_metadata(dest), "parity": a.parity}
-        print(f"{dest}: {dest.stat().st_size} bytes, parity ok={a.parity.get('ok')}")
+        print(f"{dest.name}: {dest.stat().st_size} bytes, parity ok={a.parity.get('ok')}")
+    if not args.skip_compress:
+        from edgewise.compress import compress_checkpoint, default_recipe
+        from edgewise.compress.run import stamp_metrics
+
+        result = compress_checkpoint(ck, default_recipe("ecg-delineation"), Path(tmp) / "compressed",
+                                     data_dir=args.data)
+        for row in result.kept.values():
+            dest = folder / f"ecg-unet-pruned-int8{Path(row.path).suffix}"
+            stamp_metrics(row.path, row, dest=dest)
+            entries[dest.name] = {"format": dest.suffix[1:], "metadata": read_metadata(dest)}
+            print(f"{dest.name}: {dest.stat().st_size} bytes, test F1 {row.f1_test}")
+for p in sorted(folder.glob("ecg-unet*")):
+    if p.suffix in (".onnx", ".tflite") and p.name not in entries:
+        entries[p.name] = {"format": p.suffix[1:], "metadata": read_metadata(p)}
 write_manifest(folder, entries)
