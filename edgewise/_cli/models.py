@@ -22,9 +22,9 @@ def list_models(args: argparse.Namespace) -> int:
     if not rows:
         print("no shipped models")
         return 0
-    print(f"{'model':22} {'task':20} {'format':7} {'precision':10} {'size':>10}  path")
+    print(f"{'artifact':28} {'model':16} {'task':20} {'format':7} {'precision':10} {'size':>10}  path")
     for r in rows:
         size = f"{r['size_bytes'] / 1024:.1f} KiB"
-        print(f"{str(r.get('model') or r['name']):22} {str(r.get('task')):20} {r['format']:7} "
+        print(f"{r['folder'] + '/' + r['name']:28} {str(r.get('model') or '?'):16} {str(r.get('task')):20} {r['format']:7} "
               f"{str(r.get('precision')):10} {size:>10}  {r['path']}" + (f"  [error: {r['error']}]" if r.get("error") else ""))
     return 0
