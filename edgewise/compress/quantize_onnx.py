@@ -129,41 +129,14 @@ class _Reader:
         pass
 
 
-def _compact_names(proto: Any) -> None:
-    """Rename internal tensors and nodes to short ids.
-
-    The quantiser names every new tensor after its source (``/down.0/down.0.0/Conv_output_0_quantized``):
-    on a model of a few ten thousand int8 weights those strings are a third of the file. The graph's
-    inputs and outputs keep their names (the metadata's ``io`` refers to them).
-    """
-    g = proto.graph
-    keep = {v.name for v in list(g.input) + list(g.output)}
-    names: dict[str, str] = {}
-
-    def short(name: str) -> str:
-        if not name or name in keep:
-            return name
-        return names.setdefault(name, f"t{len(names)}")
-
-    for t in g.initializer:
-        t.name = short(t.name)
-    for i, n in enumerate(g.node):
-        n.name = f"n{i}"
-        n.input[:] = [short(x) for x in n.input]
-        n.output[:] = [short(x) for x in n.output]
-    del g.value_info[:]
-
-
 def _set_metadata(path: Path, metadata: dict[str, Any]) -> None:
     import onnx
 
+    from edgewise.export.onnx import compact_onnx, write_onnx_metadata
+
     proto = onnx.load(str(path))
-    _compact_names(proto)
-    onnx.checker.check_model(proto)
     del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "edgewise", json.dumps(metadata, sort_keys=True)
-    onnx.save(proto, str(path))
+    write_onnx_metadata(path, metadata, proto=compact_onnx(proto))  # checks the model too
 
 
 def quantize_onnx(src: str | Path, dst: str | Path, calibration: np.ndarray, *, fmt: str = "qoperator",

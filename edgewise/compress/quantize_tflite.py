@@ -40,17 +40,6 @@ def tflite_summary(path: str | Path) -> dict[str, Any]:
             "float_compute_ops": sum(v for k, v in act.items() if k.startswith("float"))}
 
 
-def _strip_names(path: Path) -> None:
-    """Rename the tensors to short ids (onnx2tf's long names are ~4 % of a small int8 file)."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model(str(path))
-    for sg in model.subgraphs:
-        for i, t in enumerate(sg.tensors):
-            t.name = f"t{i}"
-    flatbuffer_utils.write_model(model, str(path))
-
-
 def _saved_model(onnx_path: Path, work: Path) -> Path:
     from edgewise.export.tflite import convert_onnx
 
@@ -97,7 +86,7 @@ def quantize_tflite(onnx_path: str | Path, dst: str | Path, calibration: np.ndar
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from edgewise.export.tflite import embed_metadata, match_io
+    from edgewise.export.tflite import compact_tflite, embed_metadata, match_io
 
     if activations not in ("int8", "int16") or io not in ("float", "int8"):
         raise ValueError(f"activations must be 'int8' or 'int16' and io 'float' or 'int8', got {activations!r}, {io!r}")
@@ -120,7 +109,7 @@ def quantize_tflite(onnx_path: str | Path, dst: str | Path, calibration: np.ndar
             conv.inference_input_type = conv.inference_output_type = edge
         raw = Path(tmp) / "quant.tflite"
         raw.write_bytes(conv.convert())
-        _strip_names(raw)
+        compact_tflite(raw)
         layout = metadata.get("input_layout", "NCW")
         found_io, _ = match_io(Path(onnx_path), raw, input_shape=tuple(x.shape[1:]), layout=layout)
         summary = tflite_summary(raw)

@@ -3,7 +3,14 @@
 ``torch.onnx.export(..., dynamo=False)``: the dynamo exporter silently returns opset 18 when it cannot
 down-convert to 17 and writes weights to a side file unless told otherwise (../shared/DEPENDENCIES.md),
 so the opset is checked after export. The batch axis is dynamic; the edgewise metadata is embedded as
-JSON in ``metadata_props["edgewise"]``.
+compact JSON in ``metadata_props["edgewise"]``.
+
+``compact_onnx`` removes bytes that serve no purpose at run time, as onnxruntime's and onnxsim's own
+cleanups do, and is applied alike to float and quantised files (so size ratios compare like with like):
+internal tensor names become short ids (graph inputs/outputs keep theirs: the metadata's ``io`` refers to
+them), only compute layers keep their node names (mixed precision and profilers refer to them), identical
+initializers are stored once, attributes equal to the operator's default and ``value_info``/doc strings
+are dropped. The graph computes exactly the same outputs (tested).
 """
 from __future__ import annotations
 
@@ -17,6 +24,11 @@ import numpy as np
 from edgewise.runtime.artifact import METADATA_KEY
 
 INPUT_NAME = "input"
+COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "QLinearConv", "QLinearMatMul", "ConvInteger",
+               "MatMulInteger")
+# attribute -> the value every element takes when the attribute is absent (ONNX operator specs, opset >= 11)
+_DEFAULT_ATTRS = {"dilations": 1, "strides": 1, "pads": 0, "output_padding": 0, "group": 1}
+_HAS_DEFAULT_ATTRS = {"Conv", "ConvTranspose", "QLinearConv", "ConvInteger", "MaxPool", "AveragePool"}
 
 
 def torch_outputs(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -36,7 +48,7 @@ def torch_outputs(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def export_onnx(model: Any, path: str | Path, *, input_shape: tuple[int, ...], opset: int,
-                metadata: dict[str, Any] | None = None) -> Path:
+                metadata: dict[str, Any] | None = None, compact: bool = True) -> Path:
     """Write ``model`` to ``path`` as one ONNX file.
 
     Args:
@@ -45,6 +57,7 @@ def export_onnx(model: Any, path: str | Path, *, input_shape: tuple[int, ...], o
         input_shape: input shape without batch, in the model's layout.
         opset: ONNX opset (from the model spec); the written file is checked to have it.
         metadata: embedded under ``metadata_props["edgewise"]``; its ``io`` is filled in if absent.
+        compact: apply ``compact_onnx`` (same outputs, fewer bytes).
 
     Returns:
         ``path``.
@@ -78,8 +91,92 @@ def export_onnx(model: Any, path: str | Path, *, input_shape: tuple[int, ...], o
         raise ValueError(f"{path}: weights were written to a side file; edgewise artifacts are one file")
     meta = dict(metadata or {})
     meta.setdefault("io", identity_io(INPUT_NAME, names, len(input_shape) + 1, ranks))
+    if compact:
+        compact_onnx(proto)
     write_onnx_metadata(path, meta, proto=proto)
     return path
+
+
+def _short_id(i: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        i, r = divmod(i, 36)
+        out = digits[r] + out
+        if i == 0:
+            return "t" + out
+
+
+def _dedupe_initializers(graph: Any) -> dict[str, str]:
+    """Drop initializers identical (dtype, shape, bytes) to an earlier one; returns ``dropped -> kept``."""
+    from onnx import numpy_helper
+
+    first: dict[tuple, str] = {}
+    alias: dict[str, str] = {}
+    keep = []
+    inputs = {v.name for v in graph.input}  # IR < 4 lists initializers as inputs: leave those alone
+    for t in graph.initializer:
+        if t.name in inputs:
+            keep.append(t)
+            continue
+        a = numpy_helper.to_array(t)
+        key = (t.data_type, tuple(t.dims), a.tobytes())
+        if key in first:
+            alias[t.name] = first[key]
+        else:
+            first[key] = t.name
+            keep.append(t)
+    if alias:
+        del graph.initializer[:]
+        graph.initializer.extend(keep)
+    return alias
+
+
+def _scalar_weight_zero_points(graph: Any) -> None:
+    """A QLinearConv's all-zero per-channel weight zero point becomes one scalar 0 (the spec allows a scalar)."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in graph.initializer}
+    for n in graph.node:
+        t = inits.get(n.input[5]) if n.op_type == "QLinearConv" and len(n.input) > 5 else None
+        if t is not None and len(t.dims) == 1 and not numpy_helper.to_array(t).any():
+            t.CopyFrom(numpy_helper.from_array(np.zeros((), numpy_helper.to_array(t).dtype), t.name))
+
+
+def compact_onnx(proto: Any) -> Any:
+    """Remove what onnxruntime never reads, in place (see the module docstring); returns ``proto``.
+
+    Args:
+        proto: ``onnx.ModelProto`` with its weights inside (not external data).
+    """
+    g = proto.graph
+    _scalar_weight_zero_points(g)
+    alias = _dedupe_initializers(g)
+    keep = {v.name for v in list(g.input) + list(g.output)}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        name = alias.get(name, name)
+        if not name or name in keep:
+            return name
+        return names.setdefault(name, _short_id(len(names)))
+
+    for t in g.initializer:
+        t.name = short(t.name)
+    for n in g.node:
+        n.name = n.name.removesuffix("_quant") if n.op_type in COMPUTE_OPS else ""
+        n.doc_string = ""
+        n.input[:] = [short(x) for x in n.input]
+        n.output[:] = [short(x) for x in n.output]
+        if n.op_type in _HAS_DEFAULT_ATTRS:
+            drop = [a for a in n.attribute if a.name in _DEFAULT_ATTRS
+                    and all(v == _DEFAULT_ATTRS[a.name] for v in (a.ints if a.ints else [a.i]))]
+            for a in drop:
+                n.attribute.remove(a)
+    del g.value_info[:]
+    g.doc_string = proto.doc_string = ""
+    return proto
 
 
 def write_onnx_metadata(path: str | Path, metadata: dict[str, Any], *, proto: Any = None) -> Path:
@@ -93,7 +190,7 @@ def write_onnx_metadata(path: str | Path, metadata: dict[str, Any], *, proto: An
     proto = onnx.load(str(path)) if proto is None else proto
     kept = [(p.key, p.value) for p in proto.metadata_props if p.key != METADATA_KEY]
     del proto.metadata_props[:]
-    for key, value in [*kept, (METADATA_KEY, json.dumps(metadata, sort_keys=True))]:
+    for key, value in [*kept, (METADATA_KEY, json.dumps(metadata, sort_keys=True, separators=(",", ":")))]:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)
