@@ -14,6 +14,11 @@ interleaved round-robin so load changes on a shared machine hit every runtime al
 thread CPU time per call (every runtime runs on the calling thread at 1 thread), because on a shared
 machine wall time inflates long calls (preempted mid-call) far more than short ones; wall p50 and min
 are printed beside it.
+
+A second table splits every file into weights, biases, quantisation scales and zero points, names,
+embedded metadata and structure (``edgewise.compress.sizes``) and gives each INT8 file's size ratio
+against its own fp32 counterpart (the fp32 file of the same model and format, found among the rows by
+the ``fp32_size_bytes`` its metadata records), for the whole file and without the metadata.
 """
 from __future__ import annotations
 
@@ -88,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             fns[name] = fn
             meta = read_metadata(path) if path is not None and fmt != "torch" else {}
             q = (meta or {}).get("quantization") or {}
-            rows.append({"name": name, "format": fmt, "precision": (meta or {}).get("precision", "fp32"),
+            rows.append({"name": name, "format": fmt, "path": path, "precision": (meta or {}).get("precision", "fp32"),
                          "size": path.stat().st_size if path is not None else None, "fp32_counterpart": q.get("fp32_size_bytes"),
                          "f1": wave_f1(fn, recs)})
         times = {k: [] for k in fns}
@@ -107,7 +112,28 @@ def main(argv: list[str] | None = None) -> int:
         r["wall_min_ms"] = float(np.min(times[r["name"]]))
         r["p50_ms"] = float(np.median(cpu[r["name"]]))
     _print(rows)
+    _print_sizes(rows)
     return 0
+
+
+def _print_sizes(rows: list[dict]) -> None:
+    from edgewise.compress.sizes import PARTS, breakdown, payload_ratio
+
+    files = [r for r in rows if r["path"] is not None]
+    parts = {r["name"]: breakdown(r["path"]) for r in files}
+    print()
+    print(f"{'artifact':38} {'prec':5} " + " ".join(f"{p[:11]:>11}" for p in PARTS)
+          + f" {'total B':>8} {'/own32':>6} {'w/o meta':>8}")
+    for r in files:
+        twin = next((t for t in files if t["format"] == r["format"] and t["precision"] == "fp32"
+                     and t["size"] == r.get("fp32_counterpart")), None)
+        own = f"{r['fp32_counterpart'] / r['size']:6.2f}" if r.get("fp32_counterpart") else f"{'—':>6}"
+        pay = f"{payload_ratio(parts[twin['name']], parts[r['name']]):8.2f}" if twin else f"{'—':>8}"
+        print(f"{r['name']:38} {r['precision']:5} " + " ".join(f"{parts[r['name']][p]:11d}" for p in PARTS)
+              + f" {r['size']:8d} {own} {pay}")
+    print("bytes per part (edgewise.compress.sizes); structure: operators, attributes, shapes, framing and padding; "
+          "/own32: file size ratio against the same model's fp32 file in the same format; w/o meta: the same "
+          "ratio without the embedded metadata (identical JSON in both files apart from the quantisation record)")
 
 
 def _print(rows: list[dict]) -> None:

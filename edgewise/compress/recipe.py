@@ -125,7 +125,8 @@ class PruneStep:
 
 @dataclass(frozen=True)
 class QuantizeStep:
-    """Post-training static INT8 quantisation, calibrated on real windows."""
+    """Post-training static INT8 quantisation, calibrated on real windows; when it misses the budget,
+    quantisation-aware fine-tuning (``qat_epochs``), then mixed precision and int16 activations."""
 
     formats: tuple[str, ...] = ("onnx", "tflite")
     onnx_format: QuantFormat = QuantFormat.QOPERATOR
@@ -136,6 +137,8 @@ class QuantizeStep:
     min_calibration_windows: int = 16
     keep_fp32: tuple[str, ...] = ()   # ONNX node names kept in float (mixed precision)
     auto_mixed_precision: int = 3     # when the budget is missed: keep up to this many sensitive layers in fp32
+    qat_epochs: int = 0               # when PTQ misses the budget: quantisation-aware fine-tuning epochs (0: off)
+    qat_lr: float = 5e-4
     kind: StepKind = StepKind.QUANTIZE
 
     def __post_init__(self) -> None:
@@ -153,6 +156,8 @@ class QuantizeStep:
                              f"min_calibration_windows ({self.min_calibration_windows}) >= 1")
         if self.auto_mixed_precision < 0:
             raise ValueError(f"quantize.auto_mixed_precision must be >= 0, got {self.auto_mixed_precision}")
+        if self.qat_epochs < 0 or not 0 < self.qat_lr < 1:
+            raise ValueError(f"quantize.qat_epochs must be >= 0 and qat_lr in (0, 1), got {self.qat_epochs}, {self.qat_lr}")
 
 
 STEP_TYPES: dict[StepKind, type] = {StepKind.PRUNE: PruneStep, StepKind.QUANTIZE: QuantizeStep}

@@ -150,27 +150,10 @@ def _export(ck: Any, out: Path, x: np.ndarray, formats=("onnx", "tflite")) -> di
     return {a.format: a.path for a in export_checkpoint(ck, to=formats, out=out, inputs=x[:8])}
 
 
-def _distill_hook(teacher: Any, weight: float) -> Callable | None:
-    """``loss_hook`` for ``train_unet``: ``weight`` x mean per-sample KL(teacher || student)."""
-    if weight <= 0:
-        return None
-    import torch
-    import torch.nn.functional as F
-
-    teacher = teacher.eval()
-
-    def hook(model, x, logits):
-        with torch.no_grad():
-            p = F.log_softmax(teacher(x), dim=1)
-        q = F.log_softmax(logits, dim=1)
-        return weight * (p.exp() * (p - q)).sum(dim=1).mean()
-
-    return hook
-
-
 def _finetuner(data: EvalData, step: PruneStep, kwargs: dict, log: Callable, teacher: Any = None) -> Callable | None:
     if data.synthetic or not data.train:
         return None
+    from edgewise.compress.qat import distill_hook
     from edgewise.models.ecg.dataset import lead_examples
     from edgewise.models.ecg.train import TrainConfig, train_unet
 
@@ -187,7 +170,7 @@ def _finetuner(data: EvalData, step: PruneStep, kwargs: dict, log: Callable, tea
         cfg = TrainConfig(epochs=epochs, lr=step.finetune_lr, threads=1, val_every=max(1, epochs // 3),
                           widths=tuple(kwargs.get("widths", (8, 16, 24, 32, 48))), kernel=kwargs.get("kernel", 9))
         return train_unet(examples, val_fn, config=cfg, model=net, progress=False, log=log,
-                          loss_hook=_distill_hook(teacher, step.distill_weight) if teacher is not None else None)
+                          loss_hook=distill_hook(teacher, step.distill_weight) if teacher is not None else None)
 
     return finetune
 
@@ -273,76 +256,6 @@ def _torch_fn(model: Any) -> Callable:
     return torch_model_fn(model, 1)
 
 
-def _sensitive_layers(state: _State, m: _Measurer, k: int) -> list[str]:
-    """ONNX node names of the ``k`` most Hessian-sensitive conv layers (else the first and last convs)."""
-    from edgewise.compress.quantize_onnx import compute_node_names
-
-    nodes = compute_node_names(state.files["onnx"])
-    try:
-        import torch
-
-        from edgewise.analysis.hessian import layer_sensitivity
-        from edgewise.compress.prune import crop_batch
-        from edgewise.models.ecg.dataset import lead_examples
-
-        ex = lead_examples(m.data.train[:20]) if m.data.train else _synthetic_examples()
-        batches = [crop_batch(ex, 8, seed=s)[:2] for s in range(2)]
-        sens = layer_sensitivity(state.ck.model, torch.nn.CrossEntropyLoss(), batches, n_probes=8)
-        module_of = {nd.split("/")[-2]: nd for nd in nodes if nd.count("/") >= 2}  # "/down.0/down.0.0/Conv"
-        picked = [module_of[mod] for mod in sorted(sens, key=sens.get, reverse=True) if mod in module_of][:k]
-        if picked:
-            return picked[:k]
-    except Exception:  # noqa: BLE001  (the Hessian tool is optional; fall back to the usual suspects)
-        pass
-    return [nodes[0], nodes[-1], *nodes[1:-1]][:k]
-
-
-def _quantize_step(state: _State, step: QuantizeStep, m: _Measurer, out: Path, calib_note: str,
-                   log: Callable) -> list[ArtifactRow]:
-    """INT8 artifacts of the last good model: ONNX (QOperator and QDQ), TFLite (int8, then int16 if needed)."""
-    from edgewise.compress.quantize_onnx import quantize_onnx
-    from edgewise.compress.quantize_tflite import quantize_tflite
-    from edgewise.runtime.artifact import read_metadata
-
-    x = m.data.calibration
-    folder = out / f"{state.name}-int8"
-    rows: list[ArtifactRow] = []
-    common = dict(step="quantize", params=state.params, macs=state.macs, precision="int8")
-    if "onnx" in step.formats:
-        fmts = [step.onnx_format.value] + [f for f in ("qoperator", "qdq") if f != step.onnx_format.value]
-        for f in fmts:
-            path = quantize_onnx(state.files["onnx"], folder / f"{state.name}-int8-{f}.onnx", x, fmt=f,
-                                 per_channel=step.per_channel, keep_fp32=step.keep_fp32, calibration_source=calib_note)
-            rows.append(m.row(f"{state.name}-int8-{f}", "onnx", path, **common,
-                              notes=f"kept in float: {list(step.keep_fp32)}" if step.keep_fp32 else ""))
-        if not any(r.within_budget for r in rows) and step.auto_mixed_precision:
-            keep = list(step.keep_fp32)
-            for extra in _sensitive_layers(state, m, step.auto_mixed_precision):
-                keep.append(extra)
-                f = step.onnx_format.value
-                path = quantize_onnx(state.files["onnx"], folder / f"{state.name}-mixed{len(keep)}-{f}.onnx", x, fmt=f,
-                                     per_channel=step.per_channel, keep_fp32=keep, calibration_source=calib_note)
-                r = m.row(f"{state.name}-mixed{len(keep)}-{f}", "onnx", path, **common,
-                          notes=f"mixed precision, kept in float: {keep}")
-                rows.append(r)
-                log(f"mixed precision with {keep} in float: {'within' if r.within_budget else 'misses'} the budget")
-                if r.within_budget:
-                    break
-    if "tflite" in step.formats:
-        meta = read_metadata(state.files["tflite"]) or {}
-        acts = ["int8", "int16"] if step.activations.value == "auto" else [step.activations.value]
-        for act in acts:
-            name = f"{state.name}-int8" + ("" if act == "int8" else "-a16") + ("-int8io" if step.tflite_io.value == "int8" else "")
-            path = quantize_tflite(state.files["onnx"], folder / f"{name}.tflite", x, metadata=meta,
-                                   io=step.tflite_io.value, activations=act, calibration_source=calib_note,
-                                   fp32_size_bytes=state.files["tflite"].stat().st_size)
-            r = m.row(name, "tflite", path, **common, notes="int16 activations, int8 weights" if act == "int16" else "")
-            rows.append(r)
-            if r.within_budget:
-                break
-    return rows
-
-
 def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path, *, data_dir: str | Path | None,
                         calibration: np.ndarray | None = None, log: Callable[[str], None] = print) -> CompressionResult:
     """Run ``recipe`` on a checkpoint; write every artifact and ``compression.json`` into ``out``.
@@ -362,6 +275,7 @@ def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path,
         BudgetError: a step missed the accuracy budget; ``.result`` holds the measurements and the last
             good artifacts are kept.
     """
+    from edgewise.compress._quantize_step import quantize_step
     from edgewise.compress.calibration import check_calibration
     from edgewise.export import resolve_checkpoint
     from edgewise.models.ecg.unet import count_macs
@@ -397,7 +311,7 @@ def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path,
             else:
                 state = nxt
         else:
-            new = _quantize_step(state, step, m, out, calib_note, log)
+            new = quantize_step(state, step, m, out, calib_note, log)
             rows += new
             if not any(r.within_budget for r in new):
                 missed.append(_missed("quantize", new, m, recipe))

@@ -1,0 +1,209 @@
+"""Quantisation-aware fine-tuning (QAT): fine-tune with the int8 rounding in the loop, then quantise.
+
+When post-training quantisation (PTQ) misses the accuracy budget, the float model is fine-tuned with
+fake quantisation (Jacob et al., "Quantization and Training of Neural Networks for Efficient
+Integer-Arithmetic-Only Inference", CVPR 2018; Paupamah, James & Klein, "Quantisation and Pruning for
+Neural Network Compression and Regularisation"): every forward pass rounds the conv weights and the
+activations entering each conv (and the model's output) to the int8 grid, gradients pass the rounding
+unchanged (straight-through estimator), so the weights move to where rounding costs little.
+
+The fake quantisation mirrors the scheme of ``edgewise.compress.quantize_onnx`` (onnxruntime's static
+quantiser): weights int8 symmetric per output channel with scale ``max|w| / 127``, recomputed every
+step; activations uint8 asymmetric per tensor, ranges tracked by ``torch.ao.quantization``'s
+moving-average min/max observers (updated in training mode only). After fine-tuning the fake
+quantisation is removed with the weights left ON the int8 grid, and the ordinary PTQ converters
+(onnxruntime, the TFLite converter) quantise the float model: they re-derive exactly the grid the
+weights were trained on, and calibrate activation ranges on the same real windows as PTQ.
+
+NNCF's torch backend was tried first: it JIT-compiles a C++ extension at first use (minutes, a
+compiler on the host, and a lock file that hangs the next run when a build is interrupted), and its
+stripped export still carries float weights (../shared/DEPENDENCIES.md); ``torch.ao``'s fake-quant
+modules are part of torch.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Callable
+
+_QAT_ATTR = "_edgewise_qat"
+
+
+@dataclass(frozen=True)
+class QatConfig:
+    """Quantisation-aware fine-tuning.
+
+    Attributes:
+        epochs: fine-tuning epochs (each one pass over the training examples).
+        lr: peak learning rate (one-cycle schedule); small, the model is already trained.
+        distill_weight: weight of KL(float model || fake-quantised model) added to the label loss.
+        val_every: validate (and keep the best epoch) every this many epochs.
+    """
+
+    epochs: int = 3
+    lr: float = 5e-4
+    distill_weight: float = 1.0
+    val_every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.val_every < 1:
+            raise ValueError(f"qat epochs and val_every must be >= 1, got {self.epochs}, {self.val_every}")
+        if not 0 < self.lr < 1:
+            raise ValueError(f"qat lr must be in (0, 1), got {self.lr}")
+        if self.distill_weight < 0:
+            raise ValueError(f"qat distill_weight must be >= 0, got {self.distill_weight}")
+
+
+def _weight_quantizer(axis: int) -> Any:
+    import torch
+
+    class WeightFakeQuant(torch.nn.Module):
+        """int8 symmetric per-channel fake quantisation of a conv weight (scale = max|w| / 127 per channel)."""
+
+        def forward(self, w: torch.Tensor) -> torch.Tensor:
+            dims = [d for d in range(w.ndim) if d != axis]
+            scale = (w.detach().abs().amax(dim=dims) / 127.0).clamp_min(1e-12).float()
+            zero = torch.zeros_like(scale, dtype=torch.int32)
+            return torch.fake_quantize_per_channel_affine(w, scale, zero, axis, -127, 127)
+
+    return WeightFakeQuant()
+
+
+def _activation_quantizer() -> Any:
+    import torch
+    from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver
+
+    class ActFakeQuant(torch.nn.Module):
+        """uint8 asymmetric per-tensor fake quantisation; the range observer learns in training mode
+        (or while ``observe`` is True: calibration)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.observe = False
+            self.fq = FakeQuantize(observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=255,
+                                   dtype=torch.quint8, qscheme=torch.per_tensor_affine)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.training or self.observe:
+                self.fq.enable_observer()
+            else:
+                self.fq.disable_observer()
+            return self.fq(x)
+
+    return ActFakeQuant()
+
+
+def prepare_qat(model: Any, calibration: Any) -> Any:
+    """A copy of ``model`` with fake quantisation on every conv's weight and input and on the output.
+
+    Args:
+        model: torch module of Conv1d/Conv2d/ConvTranspose layers (e.g. ``UNet1d``).
+        calibration: float32 ``[n, *input_shape]`` real windows; their min/max start every activation
+            range, as post-training calibration does.
+
+    Returns:
+        The prepared copy (train it like the original; ``strip_qat`` turns it back into a plain model).
+
+    Raises:
+        ValueError: the model has no conv layer to quantise.
+    """
+    import torch
+    from torch.nn.utils import parametrize
+
+    convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d)
+    qat = copy.deepcopy(model)
+    handles = []
+    for module in qat.modules():
+        if not isinstance(module, convs):
+            continue
+        axis = 1 if isinstance(module, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d)) else 0
+        parametrize.register_parametrization(module, "weight", _weight_quantizer(axis))
+        module.add_module("qat_input", _activation_quantizer())
+        handles.append(module.register_forward_pre_hook(lambda mod, args: (mod.qat_input(args[0]), *args[1:])))
+    if not handles:
+        raise ValueError(f"{type(model).__name__} has no Conv/ConvTranspose layer: nothing to quantise-aware train")
+    qat.add_module("qat_output", _activation_quantizer())
+    handles.append(qat.register_forward_hook(lambda mod, args, out: mod.qat_output(out)))
+    setattr(qat, _QAT_ATTR, handles)
+    _calibrate(qat, calibration)
+    return qat
+
+
+def _calibrate(qat: Any, x: Any) -> None:
+    import numpy as np
+    import torch
+
+    observers = [m for m in qat.modules() if hasattr(m, "observe")]
+    for m in observers:
+        m.observe = True
+    try:
+        with torch.no_grad():
+            qat.eval()(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+    finally:
+        for m in observers:
+            m.observe = False
+
+
+def strip_qat(qat: Any) -> Any:
+    """Remove the fake quantisation in place, leaving each conv weight on its int8 grid; returns ``qat``."""
+    import torch
+    from torch.nn.utils import parametrize
+
+    for h in getattr(qat, _QAT_ATTR, []):
+        h.remove()
+    for module in qat.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            with torch.no_grad():
+                parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+        if hasattr(module, "qat_input"):
+            del module.qat_input
+    if hasattr(qat, "qat_output"):
+        del qat.qat_output
+    if hasattr(qat, _QAT_ATTR):
+        delattr(qat, _QAT_ATTR)
+    return qat.eval()
+
+
+def distill_hook(teacher: Any, weight: float) -> Callable | None:
+    """``loss_hook`` for ``train_unet``: ``weight`` x mean per-sample KL(teacher || student), or None."""
+    if weight <= 0:
+        return None
+    import torch
+    import torch.nn.functional as F
+
+    teacher = teacher.eval()
+
+    def hook(model, x, logits):
+        with torch.no_grad():
+            p = F.log_softmax(teacher(x), dim=1)
+        q = F.log_softmax(logits, dim=1)
+        return weight * (p.exp() * (p - q)).sum(dim=1).mean()
+
+    return hook
+
+
+def quantization_aware_finetune(model: Any, examples: list, calibration: Any, *, config: QatConfig = QatConfig(),
+                                val_fn: Callable[[Any], float] | None = None, seed: int = 0,
+                                log: Callable[[str], None] = print) -> tuple[Any, list[dict]]:
+    """Fine-tune ``model`` with int8 fake quantisation in the loop; return a plain float copy.
+
+    Args:
+        model: trained float ECG U-Net (left untouched; it is also the distillation teacher).
+        examples: ``edgewise.models.ecg.dataset.LeadExample`` training examples.
+        calibration: float32 ``[n, *input_shape]`` windows that start the activation ranges.
+        config: epochs, learning rate, distillation weight.
+        val_fn: ``val_fn(model) -> float`` (higher is better), called on the fake-quantised model to
+            keep the best epoch.
+        seed: crop/shuffle seed.
+        log: progress lines.
+
+    Returns:
+        ``(float model with int8-grid weights, training history)``.
+    """
+    from edgewise.models.ecg.train import TrainConfig, train_unet
+
+    qat = prepare_qat(model, calibration)
+    cfg = TrainConfig(epochs=config.epochs, lr=config.lr, threads=1, val_every=config.val_every, seed=seed)
+    qat, history = train_unet(examples, val_fn, config=cfg, model=qat, progress=False, log=log,
+                              loss_hook=distill_hook(model, config.distill_weight))
+    return strip_qat(qat), history
