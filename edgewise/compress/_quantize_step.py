@@ -62,7 +62,7 @@ def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable)
     from edgewise.models.ecg.evaluate import torch_model_fn
 
     examples = lead_examples(m.data.train) if m.data.train else _synthetic_examples()
-    cfg = QatConfig(epochs=step.qat_epochs, lr=step.qat_lr)
+    cfg = QatConfig(epochs=step.qat_epochs, lr=step.qat_lr, per_channel=step.per_channel)
 
     def val_fn(net) -> float:
         return float(np.mean(list(wave_f1(torch_model_fn(net, 1), m.data.val, leads=m.val_leads).values())))

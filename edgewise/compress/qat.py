@@ -4,8 +4,9 @@ When post-training quantisation (PTQ) misses the accuracy budget, the float mode
 fake quantisation (Jacob et al., "Quantization and Training of Neural Networks for Efficient
 Integer-Arithmetic-Only Inference", CVPR 2018; Paupamah, James & Klein, "Quantisation and Pruning for
 Neural Network Compression and Regularisation"): every forward pass rounds the conv weights and the
-activations entering each conv (and the model's output) to the int8 grid, gradients pass the rounding
-unchanged (straight-through estimator), so the weights move to where rounding costs little.
+activations the quantiser will quantise (every conv's input, ReLU and ConvTranspose outputs, the model's
+output) to the int8 grid, gradients pass the rounding unchanged (straight-through estimator), so the
+weights move to where rounding costs little.
 
 The fake quantisation mirrors the scheme of ``edgewise.compress.quantize_onnx`` (onnxruntime's static
 quantiser): weights int8 symmetric per output channel with scale ``max|w| / 127``, recomputed every
@@ -38,12 +39,14 @@ class QatConfig:
         lr: peak learning rate (one-cycle schedule); small, the model is already trained.
         distill_weight: weight of KL(float model || fake-quantised model) added to the label loss.
         val_every: validate (and keep the best epoch) every this many epochs.
+        per_channel: per-output-channel weight scales, as the quantiser that follows will use.
     """
 
     epochs: int = 3
     lr: float = 5e-4
     distill_weight: float = 1.0
     val_every: int = 1
+    per_channel: bool = True
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.val_every < 1:
@@ -54,15 +57,18 @@ class QatConfig:
             raise ValueError(f"qat distill_weight must be >= 0, got {self.distill_weight}")
 
 
-def _weight_quantizer(axis: int) -> Any:
+def _weight_quantizer(axis: int, per_channel: bool) -> Any:
     import torch
 
     class WeightFakeQuant(torch.nn.Module):
-        """int8 symmetric per-channel fake quantisation of a conv weight (scale = max|w| / 127 per channel)."""
+        """int8 symmetric fake quantisation of a conv weight: scale = max|w| / 127 per output channel
+        (or over the whole tensor), as onnxruntime's quantiser computes it."""
 
         def forward(self, w: torch.Tensor) -> torch.Tensor:
-            dims = [d for d in range(w.ndim) if d != axis]
+            dims = [d for d in range(w.ndim) if d != axis] if per_channel else list(range(w.ndim))
             scale = (w.detach().abs().amax(dim=dims) / 127.0).clamp_min(1e-12).float()
+            if not per_channel:
+                return torch.fake_quantize_per_tensor_affine(w, float(scale), 0, -127, 127)
             zero = torch.zeros_like(scale, dtype=torch.int32)
             return torch.fake_quantize_per_channel_affine(w, scale, zero, axis, -127, 127)
 
@@ -93,13 +99,14 @@ def _activation_quantizer() -> Any:
     return ActFakeQuant()
 
 
-def prepare_qat(model: Any, calibration: Any) -> Any:
+def prepare_qat(model: Any, calibration: Any, *, per_channel: bool = True) -> Any:
     """A copy of ``model`` with fake quantisation on every conv's weight and input and on the output.
 
     Args:
         model: torch module of Conv1d/Conv2d/ConvTranspose layers (e.g. ``UNet1d``).
         calibration: float32 ``[n, *input_shape]`` real windows; their min/max start every activation
             range, as post-training calibration does.
+        per_channel: per-output-channel weight scales (as the quantiser will use), else one per tensor.
 
     Returns:
         The prepared copy (train it like the original; ``strip_qat`` turns it back into a plain model).
@@ -117,11 +124,15 @@ def prepare_qat(model: Any, calibration: Any) -> Any:
         if not isinstance(module, convs):
             continue
         axis = 1 if isinstance(module, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d)) else 0
-        parametrize.register_parametrization(module, "weight", _weight_quantizer(axis))
+        parametrize.register_parametrization(module, "weight", _weight_quantizer(axis, per_channel))
         module.add_module("qat_input", _activation_quantizer())
         handles.append(module.register_forward_pre_hook(lambda mod, args: (mod.qat_input(args[0]), *args[1:])))
     if not handles:
         raise ValueError(f"{type(model).__name__} has no Conv/ConvTranspose layer: nothing to quantise-aware train")
+    for module in qat.modules():  # tensors the quantiser requantises: conv(+ReLU) and float ConvTranspose outputs
+        if isinstance(module, (torch.nn.ReLU, torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d)):
+            module.add_module("qat_output", _activation_quantizer())
+            handles.append(module.register_forward_hook(lambda mod, args, out: mod.qat_output(out)))
     qat.add_module("qat_output", _activation_quantizer())
     handles.append(qat.register_forward_hook(lambda mod, args, out: mod.qat_output(out)))
     setattr(qat, _QAT_ATTR, handles)
@@ -155,10 +166,9 @@ def strip_qat(qat: Any) -> Any:
         if parametrize.is_parametrized(module, "weight"):
             with torch.no_grad():
                 parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
-        if hasattr(module, "qat_input"):
-            del module.qat_input
-    if hasattr(qat, "qat_output"):
-        del qat.qat_output
+        for name in ("qat_input", "qat_output"):
+            if name in module._modules:
+                del module._modules[name]
     if hasattr(qat, _QAT_ATTR):
         delattr(qat, _QAT_ATTR)
     return qat.eval()
@@ -202,7 +212,7 @@ def quantization_aware_finetune(model: Any, examples: list, calibration: Any, *,
     """
     from edgewise.models.ecg.train import TrainConfig, train_unet
 
-    qat = prepare_qat(model, calibration)
+    qat = prepare_qat(model, calibration, per_channel=config.per_channel)
     cfg = TrainConfig(epochs=config.epochs, lr=config.lr, threads=1, val_every=config.val_every, seed=seed)
     qat, history = train_unet(examples, val_fn, config=cfg, model=qat, progress=False, log=log,
                               loss_hook=distill_hook(model, config.distill_weight))

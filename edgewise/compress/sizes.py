@@ -63,7 +63,10 @@ def onnx_breakdown(path: str | Path) -> dict[str, int]:
             role.setdefault(name, _onnx_role(n.op_type, i))
     out = Counter({p: 0 for p in PARTS})
     for t in g.initializer:
-        out[role.get(t.name, "weights")] += numpy_helper.to_array(t).nbytes
+        part = role.get(t.name, "weights")
+        if part == "weights" and t.data_type == onnx.TensorProto.INT32:  # a QDQ bias enters through DequantizeLinear
+            part = "biases"
+        out[part] += numpy_helper.to_array(t).nbytes
         out["names"] += len(t.name.encode())
     for n in g.node:
         out["names"] += sum(len(s.encode()) for s in [n.name, *n.input, *n.output])

@@ -1,0 +1,108 @@
+"""Artifact compaction: fewer bytes, bit-identical outputs, metadata and io still found by the runtime."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+FIXTURES = Path(__file__).resolve().parents[1] / "runtime" / "fixtures"
+
+
+def _ort_outputs(path: Path, x: np.ndarray) -> list[np.ndarray]:
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return s.run(None, {s.get_inputs()[0].name: x})
+
+
+def _tflite_outputs(path: Path, x: np.ndarray) -> list[np.ndarray]:
+    from edgewise.runtime.backends import interpreter_class
+
+    cls, _ = interpreter_class()
+    it = cls(model_path=str(path))
+    it.allocate_tensors()
+    d = it.get_input_details()[0]
+    it.set_tensor(d["index"], x.astype(d["dtype"]).reshape(d["shape"]))
+    it.invoke()
+    return [it.get_tensor(o["index"]).copy() for o in it.get_output_details()]
+
+
+def test_compact_onnx_same_outputs_fewer_bytes(tmp_path):
+    from edgewise.export.onnx import compact_onnx
+    from edgewise.runtime.artifact import read_metadata
+
+    src = FIXTURES / "tiny.onnx"
+    proto = onnx.load(str(src))
+    proto.graph.doc_string = "a doc string the runtime never reads"
+    proto = onnx.shape_inference.infer_shapes(proto)  # value_info, as exporters write it
+    assert len(proto.graph.value_info) > 0
+    before = tmp_path / "before.onnx"
+    onnx.save(proto, str(before))
+    after = tmp_path / "after.onnx"
+    onnx.save(compact_onnx(onnx.load(str(before))), str(after))
+    onnx.checker.check_model(str(after))
+    shape = [d.dim_value or 1 for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    x = np.random.default_rng(0).standard_normal((2, *shape[1:])).astype(np.float32)
+    for a, b in zip(_ort_outputs(before, x), _ort_outputs(after, x)):
+        np.testing.assert_array_equal(b, a)  # compaction changes no arithmetic
+    assert after.stat().st_size < before.stat().st_size
+    g = onnx.load(str(after)).graph
+    assert not g.value_info and not g.doc_string
+    assert [n.name for n in g.node if n.op_type in ("Conv", "ConvTranspose")] == \
+        [n.name for n in proto.graph.node if n.op_type in ("Conv", "ConvTranspose")]  # layers keep their names
+    assert all(n.name == "" for n in g.node if n.op_type not in ("Conv", "ConvTranspose"))
+    assert [v.name for v in g.input] == [v.name for v in proto.graph.input]  # the metadata's io still matches
+    assert read_metadata(after) == read_metadata(before)
+    assert all(len(t.name) <= 4 for t in g.initializer)
+
+
+def test_compact_onnx_merges_identical_initializers_and_default_attributes(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgewise.export.onnx import compact_onnx
+
+    w = np.random.default_rng(1).standard_normal((2, 1, 3)).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "weight_of_the_first_conv"), numpy_helper.from_array(w.copy(), "same_weights")]
+    nodes = [helper.make_node("Conv", ["x", "weight_of_the_first_conv"], ["a"], name="c1", dilations=[1], strides=[1],
+                              group=1, pads=[1, 1]),
+             helper.make_node("Conv", ["x", "same_weights"], ["b"], name="c2", pads=[1, 1]),
+             helper.make_node("Add", ["a", "b"], ["y"], name="add")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    before, after = tmp_path / "b.onnx", tmp_path / "a.onnx"
+    onnx.save(model, str(before))
+    compact = compact_onnx(onnx.load(str(before)))
+    onnx.save(compact, str(after))
+    assert len(compact.graph.initializer) == 1
+    assert [a.name for a in compact.graph.node[0].attribute] == ["pads"]  # dilations/strides/group were defaults
+    x = np.random.default_rng(2).standard_normal((1, 1, 8)).astype(np.float32)
+    np.testing.assert_array_equal(_ort_outputs(after, x)[0], _ort_outputs(before, x)[0])
+
+
+def test_compact_tflite_same_outputs_metadata_kept(tmp_path):
+    pytest.importorskip("tensorflow")
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from edgewise.export.tflite import compact_tflite
+    from edgewise.runtime.artifact import read_metadata
+    from edgewise.runtime.backends import interpreter_class
+
+    for name in ("tiny.tflite", "tiny_int8.tflite"):
+        src = tmp_path / name
+        shutil.copyfile(FIXTURES / name, src)
+        dst = compact_tflite(src, tmp_path / f"compact-{name}")
+        shape = interpreter_class()[0](model_path=str(src)).get_input_details()[0]["shape"]
+        x = np.random.default_rng(3).standard_normal(shape).astype(np.float32) * 3
+        for a, b in zip(_tflite_outputs(src, x), _tflite_outputs(dst, x)):
+            np.testing.assert_array_equal(b, a)
+        assert dst.stat().st_size < src.stat().st_size
+        assert read_metadata(dst) == read_metadata(src)  # the edgewise entry survives, readable on the device
+        model = flatbuffer_utils.read_model(str(dst))
+        sg = model.subgraphs[0]
+        assert {sg.tensors[i].name for i in sg.inputs} == {b"in0"} and not model.signatureDefs
+        assert all(t.name is None for i, t in enumerate(sg.tensors) if i not in set(sg.inputs) | set(sg.outputs))
+        assert b"CONVERSION_METADATA" not in {m.name for m in model.metadata}
