@@ -338,6 +338,7 @@ def _missed(step: str, rows: list[ArtifactRow], m: _Measurer, recipe: Recipe) ->
 
 def stamp_metrics(path: str | Path, row: ArtifactRow, *, dest: str | Path | None = None) -> Path:
     """Copy an artifact to ``dest`` (default: in place) with its measured held-out metrics in the metadata."""
+    from edgewise.export.metadata import metadata_json
     from edgewise.runtime.artifact import read_metadata
 
     path, dest = Path(path), Path(dest or path)
@@ -351,7 +352,7 @@ def stamp_metrics(path: str | Path, row: ArtifactRow, *, dest: str | Path | None
         proto = onnx.load(str(path))
         del proto.metadata_props[:]
         entry = proto.metadata_props.add()
-        entry.key, entry.value = "edgewise", json.dumps(meta, sort_keys=True, default=float, separators=(",", ":"))
+        entry.key, entry.value = "edgewise", metadata_json(json.loads(json.dumps(meta, default=float)))
         onnx.save(proto, str(dest))
     else:  # rewrite the existing "edgewise" metadata buffer in place (a second buffer would stay in the file)
         from tensorflow.lite.tools import flatbuffer_utils
@@ -359,7 +360,7 @@ def stamp_metrics(path: str | Path, row: ArtifactRow, *, dest: str | Path | None
         model = flatbuffer_utils.read_model(str(path))
         entry = next(m for m in model.metadata if m.name in (b"edgewise", "edgewise"))
         model.buffers[entry.buffer].data = np.frombuffer(
-            json.dumps(meta, sort_keys=True, default=float, separators=(",", ":")).encode(), np.uint8)
+            metadata_json(json.loads(json.dumps(meta, default=float))).encode(), np.uint8)
         flatbuffer_utils.write_model(model, str(dest))
     return dest
 

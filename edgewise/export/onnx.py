@@ -14,7 +14,6 @@ are dropped. The graph computes exactly the same outputs (tested).
 """
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -186,11 +185,13 @@ def write_onnx_metadata(path: str | Path, metadata: dict[str, Any], *, proto: An
     """
     import onnx
 
+    from edgewise.export.metadata import metadata_json
+
     path = Path(path)
     proto = onnx.load(str(path)) if proto is None else proto
     kept = [(p.key, p.value) for p in proto.metadata_props if p.key != METADATA_KEY]
     del proto.metadata_props[:]
-    for key, value in [*kept, (METADATA_KEY, json.dumps(metadata, sort_keys=True, separators=(",", ":")))]:
+    for key, value in [*kept, (METADATA_KEY, metadata_json(metadata))]:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from edgewise.export.metadata import metadata_json
+
 _CHANNELS_LAST = {"NCW": "NWC", "NCHW": "NHWC"}
 
 
@@ -107,7 +109,7 @@ def embed_metadata(src: Path, dst: Path, metadata: dict[str, Any]) -> None:
     model = flatbuffer_utils.read_model(str(src))
     model.metadata = [m for m in (model.metadata or []) if m.name not in (b"edgewise", "edgewise")]
     buffer = schema.BufferT()
-    buffer.data = np.frombuffer(json.dumps(metadata, sort_keys=True, separators=(",", ":")).encode(), np.uint8)
+    buffer.data = np.frombuffer(metadata_json(metadata).encode(), np.uint8)
     model.buffers.append(buffer)
     entry = schema.MetadataT()
     entry.name, entry.buffer = "edgewise", len(model.buffers) - 1
@@ -194,4 +196,4 @@ def export_tflite(onnx_path: str | Path, path: str | Path, *, input_shape: tuple
         meta = {**metadata, "io": io}
         embed_metadata(raw, Path(tmp) / "embedded.tflite", meta)
         shutil.copyfile(Path(tmp) / "embedded.tflite", path)
-    return path, meta
+    return path, json.loads(metadata_json(meta))  # as embedded
