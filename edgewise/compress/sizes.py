@@ -57,10 +57,18 @@ def onnx_breakdown(path: str | Path) -> dict[str, int]:
     path = Path(path)
     proto = onnx.load(str(path), load_external_data=False)
     g = proto.graph
+    source = {n.output[0]: n.input[0] for n in g.node if n.op_type == "Identity"}  # exporters alias constants
+
+    def resolve(name: str) -> str:
+        while name in source:
+            name = source[name]
+        return name
+
     role: dict[str, str] = {}
     for n in g.node:
         for i, name in enumerate(n.input):
-            role.setdefault(name, _onnx_role(n.op_type, i))
+            if n.op_type != "Identity":
+                role.setdefault(resolve(name), _onnx_role(n.op_type, i))
     out = Counter({p: 0 for p in PARTS})
     for t in g.initializer:
         part = role.get(t.name, "weights")

@@ -9,8 +9,8 @@ compact JSON in ``metadata_props["edgewise"]``.
 cleanups do, and is applied alike to float and quantised files (so size ratios compare like with like):
 internal tensor names become short ids (graph inputs/outputs keep theirs: the metadata's ``io`` refers to
 them), only compute layers keep their node names (mixed precision and profilers refer to them), identical
-initializers are stored once, attributes equal to the operator's default and ``value_info``/doc strings
-are dropped. The graph computes exactly the same outputs (tested).
+initializers are stored once (``Identity`` aliases of them removed), attributes equal to the
+operator's default and ``value_info``/doc strings are dropped. The graph computes exactly the same outputs (tested).
 """
 from __future__ import annotations
 
@@ -131,6 +131,17 @@ def _dedupe_initializers(graph: Any) -> dict[str, str]:
     return alias
 
 
+def _drop_identities(graph: Any) -> dict[str, str]:
+    """Remove ``Identity`` nodes that only alias an initializer (the exporter's way of sharing equal
+    constants); returns ``output -> initializer`` for renaming their consumers."""
+    inits = {t.name for t in graph.initializer}
+    outputs = {v.name for v in graph.output}
+    drop = [n for n in graph.node if n.op_type == "Identity" and n.input[0] in inits and n.output[0] not in outputs]
+    for n in drop:
+        graph.node.remove(n)
+    return {n.output[0]: n.input[0] for n in drop}
+
+
 def _scalar_weight_zero_points(graph: Any) -> None:
     """A QLinearConv's all-zero per-channel weight zero point becomes one scalar 0 (the spec allows a scalar)."""
     import numpy as np
@@ -152,11 +163,13 @@ def compact_onnx(proto: Any) -> Any:
     g = proto.graph
     _scalar_weight_zero_points(g)
     alias = _dedupe_initializers(g)
+    alias.update(_drop_identities(g))
     keep = {v.name for v in list(g.input) + list(g.output)}
     names: dict[str, str] = {}
 
     def short(name: str) -> str:
-        name = alias.get(name, name)
+        while name in alias:
+            name = alias[name]
         if not name or name in keep:
             return name
         return names.setdefault(name, _short_id(len(names)))

@@ -7,6 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
+onnx = pytest.importorskip("onnx")
+
 from edgewise.compress.calibration import synthetic_windows  # noqa: E402
 
 
@@ -18,7 +20,12 @@ def fp32_onnx(tmp_path_factory):
     from edgewise.models.spec import build_model, get_spec
 
     torch.manual_seed(0)
-    ck = Checkpoint(spec=get_spec("ecg-unet"), model=build_model("ecg-unet").eval())
+    model = build_model("ecg-unet").eval()
+    with torch.no_grad():  # trained-like batch norms: folded conv biases differ (untrained ones are all zero)
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.1, 0.1), m.running_var.uniform_(0.5, 1.5), m.bias.uniform_(-0.1, 0.1)
+    ck = Checkpoint(spec=get_spec("ecg-unet"), model=model)
     out = tmp_path_factory.mktemp("fp32")
     [art] = export_checkpoint(ck, to="onnx", out=out, inputs=synthetic_windows(4, seed=9))
     return art.path
@@ -82,9 +89,41 @@ def test_tflite_full_integer_with_int8_io(fp32_onnx, calib, tmp_path):
     assert s["io"] == {"input": "int8", "output": "int8"}
     assert s["float_compute_ops"] == 0 and s["compute_output_dtypes"] == {"int8": 23}
     assert q.stat().st_size < fp32_onnx.stat().st_size / 3
+    from edgewise.compress.sizes import breakdown
+
+    n_w, n_b = _param_counts(fp32_onnx)
+    b = breakdown(q)
+    assert (b["weights"], b["biases"]) == (n_w, 4 * n_b) and sum(b.values()) == q.stat().st_size
+    assert b["zero_points"] == 2 * b["scales"]  # TFLite stores every zero point as int64 beside a float32 scale
     m8, m32 = load_model(q), load_model(fp32_onnx)
     assert m8.metadata["precision"] == "int8" and m8.metadata["quantization"]["activations"] == "int8"
     x = synthetic_windows(2, seed=2)
     y32, y8 = m32.run(x), m8.run(x)  # float in, float out: the runtime (de)quantises the int8 edges
     assert y8.shape == y32.shape == (2, 4, 2048)
     np.testing.assert_allclose(y8, y32, atol=0.05 * float(np.ptp(y32)))
+
+
+def _param_counts(fp32_onnx) -> tuple[int, int]:
+    """(weight elements, bias elements) of a float ONNX: its rank >= 3 and rank-1 initializers."""
+    from onnx import numpy_helper
+
+    arrays = [numpy_helper.to_array(t) for t in onnx.load(str(fp32_onnx)).graph.initializer]
+    return sum(a.size for a in arrays if a.ndim >= 3), sum(a.size for a in arrays if a.ndim == 1)
+
+
+def test_size_breakdown_accounts_for_every_weight(fp32_onnx, calib, tmp_path):
+    from edgewise.compress.quantize_onnx import quantize_onnx
+    from edgewise.compress.sizes import PARTS, breakdown, payload_ratio
+
+    n_w, n_b = _param_counts(fp32_onnx)
+    fp32 = breakdown(fp32_onnx)
+    assert set(fp32) == set(PARTS) and sum(fp32.values()) == fp32_onnx.stat().st_size
+    assert (fp32["weights"], fp32["biases"], fp32["scales"]) == (4 * n_w, 4 * n_b, 0)
+    for fmt in ("qoperator", "qdq"):
+        q = quantize_onnx(fp32_onnx, tmp_path / f"{fmt}.onnx", calib, fmt=fmt)
+        b = breakdown(q)
+        assert sum(b.values()) == q.stat().st_size
+        # int8 weights, 4-byte biases (int32, or float for QOperator's float ConvTranspose)
+        assert (b["weights"], b["biases"]) == (n_w, 4 * n_b)
+        assert b["scales"] > 0 and b["zero_points"] > 0 and b["metadata"] > fp32["metadata"]  # + quantization record
+        assert 3.0 < payload_ratio(fp32, b) < 4.0
