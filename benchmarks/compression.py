@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         arts = {a.format: a.path for a in export_checkpoint(ck, out=tmp, inputs=x)}
         entries = [("torch eager fp32", "torch", None, torch_model_fn(ck.model, 1))]
         entries += [(f"{f} fp32 (original)", f, arts[f], None) for f in ("onnx", "tflite")]
-        entries += [(a.name, a.suffix[1:], a, None) for a in _artifacts(args.compressed)]
+        entries += [(f"{a.parent.name}/{a.name}" if a.stem == "model" else a.name, a.suffix[1:], a, None)
+                    for a in _artifacts(args.compressed)]
         fns, rows = {}, []
         for name, fmt, path, fn in entries:
             if fn is None:

@@ -64,7 +64,11 @@ def _weight_quantizer(axis: int, per_channel: bool) -> Any:
         """int8 symmetric fake quantisation of a conv weight: scale = max|w| / 127 per output channel
         (or over the whole tensor), as onnxruntime's quantiser computes it."""
 
+        enabled = True
+
         def forward(self, w: torch.Tensor) -> torch.Tensor:
+            if not self.enabled:
+                return w
             dims = [d for d in range(w.ndim) if d != axis] if per_channel else list(range(w.ndim))
             scale = (w.detach().abs().amax(dim=dims) / 127.0).clamp_min(1e-12).float()
             if not per_channel:
@@ -100,7 +104,12 @@ def _activation_quantizer() -> Any:
 
 
 def prepare_qat(model: Any, calibration: Any, *, per_channel: bool = True) -> Any:
-    """A copy of ``model`` with fake quantisation on every conv's weight and input and on the output.
+    """A copy of ``model`` with fake quantisation of every conv weight and of the activations the quantiser
+    quantises (conv inputs, ReLU and ConvTranspose outputs, the model output).
+
+    Per-channel weight grids are exact even though the exported graph folds batch norms into the convs:
+    folding scales each output channel by a constant, which scales its grid alike. Per-tensor grids are
+    not invariant to that, so per-tensor QAT of a batch-normed model is approximate.
 
     Args:
         model: torch module of Conv1d/Conv2d/ConvTranspose layers (e.g. ``UNet1d``).
@@ -120,7 +129,7 @@ def prepare_qat(model: Any, calibration: Any, *, per_channel: bool = True) -> An
     convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d)
     qat = copy.deepcopy(model)
     handles = []
-    for module in qat.modules():
+    for module in list(qat.modules()):
         if not isinstance(module, convs):
             continue
         axis = 1 if isinstance(module, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d)) else 0
@@ -129,7 +138,7 @@ def prepare_qat(model: Any, calibration: Any, *, per_channel: bool = True) -> An
         handles.append(module.register_forward_pre_hook(lambda mod, args: (mod.qat_input(args[0]), *args[1:])))
     if not handles:
         raise ValueError(f"{type(model).__name__} has no Conv/ConvTranspose layer: nothing to quantise-aware train")
-    for module in qat.modules():  # tensors the quantiser requantises: conv(+ReLU) and float ConvTranspose outputs
+    for module in list(qat.modules()):  # tensors the quantiser requantises: conv(+ReLU) and float ConvTranspose outputs
         if isinstance(module, (torch.nn.ReLU, torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d)):
             module.add_module("qat_output", _activation_quantizer())
             handles.append(module.register_forward_hook(lambda mod, args, out: mod.qat_output(out)))
@@ -141,18 +150,28 @@ def prepare_qat(model: Any, calibration: Any, *, per_channel: bool = True) -> An
 
 
 def _calibrate(qat: Any, x: Any) -> None:
+    """Start every activation range at the min/max of the FLOAT model's activations on ``x``, as the
+    quantiser's calibration does (ranges seen through fake quantisation would shift zero points)."""
     import numpy as np
     import torch
 
-    observers = [m for m in qat.modules() if hasattr(m, "observe")]
-    for m in observers:
-        m.observe = True
+    quantizers = [m for m in qat.modules() if hasattr(m, "observe") or hasattr(m, "enabled")]
+    for m in quantizers:
+        if hasattr(m, "observe"):
+            m.observe = True
+            m.fq.disable_fake_quant()
+        else:
+            m.enabled = False
     try:
         with torch.no_grad():
             qat.eval()(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
     finally:
-        for m in observers:
-            m.observe = False
+        for m in quantizers:
+            if hasattr(m, "observe"):
+                m.observe = False
+                m.fq.enable_fake_quant()
+            else:
+                m.enabled = True
 
 
 def strip_qat(qat: Any) -> Any:

@@ -26,6 +26,9 @@ def ckpt():
     model = build_model("ecg-unet", widths=(4, 8, 8, 8, 8)).eval()
     with torch.no_grad():
         model.head.bias.zero_()  # a random model otherwise predicts one class everywhere
+        for m in model.modules():  # trained-like batch norms: folding them into the convs is not the identity
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.1, 0.1), m.running_var.uniform_(0.5, 1.5), m.weight.uniform_(0.5, 1.5)
     return Checkpoint(spec=get_spec("ecg-unet"), model=model, model_kwargs={"widths": [4, 8, 8, 8, 8], "kernel": 9})
 
 
@@ -52,10 +55,10 @@ def test_fake_quantisation_simulates_the_onnxruntime_int8_model(ckpt, int8):
     y_fake = torch_model_fn(prepare_qat(ckpt.model, calib), 1)(x)
     y_int8 = np.asarray(load_model(q8).run(x))
     err_float, err_fake = np.abs(y_float - y_int8).mean(), np.abs(y_fake - y_int8).mean()
-    # the fake-quantised torch model carries most of int8's rounding error (what QAT trains against);
-    # not all of it: MaxPool outputs are requantised and rounding ties flip. Measured: mean error 4x
-    # smaller than the float model's, worst element 4x smaller, argmax agreement 98.5 % vs 90 %.
-    assert err_fake < 0.5 * err_float, (err_fake, err_float)
+    # the fake-quantised torch model carries int8's rounding error (what QAT trains against), up to
+    # rounding ties and fixed-point requantisation. Measured: mean error 15x smaller than the float
+    # model's, worst element 4x smaller, argmax agreement with int8 99.98 % vs 99.5 %.
+    assert err_fake < 0.25 * err_float, (err_fake, err_float)
     np.testing.assert_allclose(y_fake, y_int8, atol=0.5 * float(np.abs(y_float - y_int8).max()))
     agree = [float(np.mean(y.argmax(1) == y_int8.argmax(1))) for y in (y_fake, y_float)]
     assert agree[0] > agree[1], agree
@@ -72,10 +75,12 @@ def test_strip_leaves_weights_the_quantiser_stores_exactly(ckpt, tmp_path):
     calib = synthetic_windows(16, seed=1)
     net = strip_qat(prepare_qat(ckpt.model, calib))
     assert not any(hasattr(m, "qat_input") for m in net.modules()) and not hasattr(net, "qat_output")
-    conv = net.get_submodule("down.0.0")
+    conv, bn = net.get_submodule("down.0.0"), net.get_submodule("down.0.1")
     w = conv.weight.detach().numpy()
     scale = np.abs(w).max(axis=(1, 2), keepdims=True) / 127
     np.testing.assert_allclose(w / scale, np.rint(w / scale), atol=1e-3)  # on the int8 grid
+    # the exported graph folds the batch norm in: a per-channel factor, so the folded weight is on its grid too
+    folded = w * (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().numpy().reshape(-1, 1, 1)
     ck = Checkpoint(spec=ckpt.spec, model=net, model_kwargs=ckpt.model_kwargs)
     [art] = export_checkpoint(ck, to="onnx", out=tmp_path, inputs=calib[:4])
     q = quantize_onnx(art.path, tmp_path / "q.onnx", calib, fmt="qoperator")
@@ -83,7 +88,7 @@ def test_strip_leaves_weights_the_quantiser_stores_exactly(ckpt, tmp_path):
     inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     node = next(n for n in g.node if n.op_type == "QLinearConv" and n.name == "/down.0/down.0.0/Conv")
     stored = inits[node.input[3]].astype(np.float32) * inits[node.input[4]].reshape(-1, 1, 1)
-    np.testing.assert_allclose(stored, w, rtol=1e-5, atol=1e-7)  # re-quantising loses nothing more
+    np.testing.assert_allclose(stored, folded, rtol=1e-5, atol=1e-7)  # re-quantising loses nothing more
 
 
 def test_prepare_qat_refuses_a_model_without_convs():
