@@ -49,3 +49,73 @@ def test_checkpoint_round_trip(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable edgewise checkpoint"):
         load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_rhythm_context_widens_the_receptive_field(tmp_path):
+    """The dilated context layers let an output sample see the whole 2048-sample window, and the
+    checkpoint rebuilds them."""
+    import torch
+
+    from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
+    from edgewise.models.ecg.spec import ECG_SPEC
+    from edgewise.models.ecg.unet import UNet1d
+
+    def reach(m) -> int:
+        x = torch.randn(1, 1, 2048, requires_grad=True)
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(m(x)[0, :, 1024].sum(), x)
+        nz = torch.nonzero(g[0, 0]).flatten()
+        return int(nz.max() - nz.min())
+
+    torch.manual_seed(0)
+    plain = UNet1d(widths=(8, 8, 8, 8, 8)).eval()
+    ctx = UNet1d(widths=(8, 8, 8, 8, 8), context=(2, 4, 8)).eval()
+    assert reach(plain) < 1024 < reach(ctx), (reach(plain), reach(ctx))
+    with pytest.raises(ValueError, match="dilations"):
+        UNet1d(context=(0,))
+    save_checkpoint(tmp_path / "c.pt", spec=ECG_SPEC, model=ctx,
+                    model_kwargs={"widths": [8, 8, 8, 8, 8], "context": [2, 4, 8]}, training={}, metrics={})
+    x = torch.randn(1, 1, 512)
+    torch.testing.assert_close(load_checkpoint(tmp_path / "c.pt").model(x), ctx(x))
+
+
+def test_p_bias_calibration_picks_the_best_offset_and_folds_it_into_the_head(monkeypatch):
+    """The sweep keeps the offset with the best mean wave F1 (smallest on ties) and the folded model
+    equals the unfolded one plus that offset on the P logit only."""
+    import torch
+
+    import edgewise.models.ecg.calibrate as cal
+    from edgewise.models.ecg.unet import UNet1d
+
+    scores = {0.0: 0.90, 0.5: 0.95, 1.0: 0.95, 1.5: 0.93}
+    monkeypatch.setattr(cal, "sweep_p_bias", lambda model, records, **kw: [
+        {"bias": b, "P": m, "QRS": m, "T": m, "mean": m} for b, m in scores.items()])
+    torch.manual_seed(0)
+    m = UNet1d(widths=(4, 4, 4, 4, 4)).eval()
+    x = torch.randn(1, 1, 256)
+    before = m(x).detach().clone()
+    facts = cal.calibrate_p_bias(m, [], leads=("ii",))
+    assert facts["p_logit_bias"] == 0.5
+    delta = m(x).detach() - before
+    np.testing.assert_allclose(delta[0, 1].numpy(), 0.5, atol=1e-6)
+    np.testing.assert_allclose(delta[0, [0, 2, 3]].numpy(), 0.0, atol=1e-6)
+
+
+def test_p_bias_sweep_scores_real_offsets_on_synthetic_ecg():
+    """sweep_p_bias runs the real delineation for each offset: a huge P offset calls P everywhere and
+    wrecks the scores, offset 0 does not."""
+    from edgewise.models.ecg.calibrate import sweep_p_bias
+    from edgewise.models.ecg.unet import UNet1d
+
+    class Rec:  # the three fields evaluate_records reads
+        def __init__(self, seed):
+            x, _, waves = synthetic_ecg(2000 + seed)
+            self.signal, self.fs, self.waves, self.spans = x[None], 500, {"ii": waves}, {"ii": (0, x.size - 1)}
+
+        def lead(self, name):
+            return self.signal[0]
+
+    m = UNet1d(widths=(4, 4, 4, 4, 4))
+    rows = sweep_p_bias(m, [Rec(0)], leads=("ii",), grid=(0.0, 50.0))
+    assert [r["bias"] for r in rows] == [0.0, 50.0]
+    assert rows[1]["QRS"] == 0.0 and rows[1]["T"] == 0.0

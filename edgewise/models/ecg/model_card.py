@@ -18,6 +18,11 @@ def _table(summary: dict) -> list[str]:
     return rows
 
 
+def _chosen_epoch(history: list[dict]) -> str:
+    best = [h["epoch"] for h in history if h.get("best")]
+    return f" (epoch {best[-1]} of {len(history)})" if best else ""
+
+
 def write_model_card(path: Path, checkpoint: Path) -> Path:
     facts = json.loads(Path(checkpoint).with_suffix(".json").read_text())
     tr, m, spec = facts["training"], facts["metrics"], facts["spec"]
@@ -37,8 +42,15 @@ def write_model_card(path: Path, checkpoint: Path) -> Path:
         "  Database (Kalyakulina et al., IEEE Access 2020) is distributed by PhysioNet under ODC-By 1.0;",
         "  these weights are derived from it and must carry this attribution.",
         f"- Training config: `{json.dumps(tr.get('config', {}))}`.",
-        "",
+        f"- Epoch selection: {tr.get('epoch_selection', 'best mean wave F1 on the validation records')}"
+        f"{_chosen_epoch(tr.get('history', []))}.",
     ]
+    cal = tr.get("calibration")
+    if cal:
+        sweep = ", ".join(f"{r['bias']:+.2f}: {r['mean']:.4f}" for r in cal.get("sweep", []))
+        lines += [f"- Decision calibration: P logit {cal['p_logit_bias']:+.2f}, folded into the head's bias; "
+                  f"chosen on {cal['chosen_on']} (offset: mean wave F1 — {sweep})."]
+    lines += [""]
     if m:
         lines += ["## Held-out metrics (test records, ±150 ms tolerance, inside each lead's annotated span)", "",
                   f"Test records: {', '.join(map(str, m.get('test_records', [])))}.", ""]

@@ -28,6 +28,7 @@ class TrainConfig:
     val_every: int = 5
     widths: tuple[int, ...] = (8, 16, 24, 32, 48)
     kernel: int = 9
+    context: tuple[int, ...] = ()     # dilations of the bottleneck's rhythm-context layers (UNet1d)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 1:
@@ -95,7 +96,7 @@ def train_unet(train: list[LeadExample], val_fn=None, *, config: TrainConfig = T
     rng = np.random.default_rng(config.seed)
     in_channels = train[0].signal.shape[0] if train and train[0].signal.ndim == 2 else 1
     if model is None:
-        model = UNet1d(in_channels, 4, widths=config.widths, kernel=config.kernel)
+        model = UNet1d(in_channels, 4, widths=config.widths, kernel=config.kernel, context=config.context)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n_real = len(train) * config.crops_per_example
     if config.synthetic_fraction >= 1 or not train:
@@ -166,4 +167,5 @@ def train_unet(train: list[LeadExample], val_fn=None, *, config: TrainConfig = T
 def config_dict(config: TrainConfig) -> dict:
     d = asdict(config)
     d["widths"] = list(config.widths)
+    d["context"] = list(config.context)
     return d

@@ -5,6 +5,11 @@ network is a 4-level encoder/decoder of Conv1D(32, k=8) blocks without skips (~6
 Ours adds U-Net skip connections and batch norm, keeps full resolution in the first level with few
 channels (cheap), and widens deeper levels where samples are few, so it stays Pi-sized.
 
+Optional rhythm context (``context``): residual dilated convolutions at the bottleneck (1/16 of the
+input rate) widen the receptive field from about one beat to the whole window, so the network can use
+beat-to-beat regularity (a faint P wave before every QRS at the same PR interval). The authors' variant
+does the same with a BiLSTM(50) in the middle; dilated convolutions export to every runtime and quantise.
+
 Input: float32 [batch, in_channels, samples] (samples a multiple of 2**depth), standardised ECG at 500 Hz.
 Output: float32 [batch, 4, samples] logits.
 """
@@ -25,6 +30,19 @@ def _block(c_in: int, c_out: int, k: int) -> nn.Sequential:
     )
 
 
+class _DilatedResidual(nn.Module):
+    """x + ReLU(BN(Conv1d(x, dilation d))): same length, receptive field grows by (k - 1)·d."""
+
+    def __init__(self, c: int, k: int, dilation: int):
+        super().__init__()
+        self.conv = nn.Conv1d(c, c, k, padding=dilation * (k // 2), dilation=dilation, bias=False)
+        self.bn = nn.BatchNorm1d(c)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.act(self.bn(self.conv(x)))
+
+
 class UNet1d(nn.Module):
     """Encoder/decoder with concatenated skips.
 
@@ -33,10 +51,11 @@ class UNet1d(nn.Module):
         n_classes: output classes (4: background, P, QRS, T).
         widths: channels per level, the last one is the bottleneck.
         kernel: odd convolution kernel size.
+        context: dilations of residual convolutions after the bottleneck (empty: none).
     """
 
     def __init__(self, in_channels: int = 1, n_classes: int = 4, widths: tuple[int, ...] = (8, 16, 24, 32, 48),
-                 kernel: int = 9):
+                 kernel: int = 9, context: tuple[int, ...] = ()):
         super().__init__()
         if kernel % 2 == 0:
             raise ValueError(f"kernel must be odd to keep lengths, got {kernel}")
@@ -48,6 +67,9 @@ class UNet1d(nn.Module):
             c = w
         self.pool = nn.MaxPool1d(2)
         self.bottleneck = _block(c, widths[-1], kernel)
+        if any(d < 1 for d in context):
+            raise ValueError(f"context dilations must be >= 1, got {tuple(context)}")
+        self.context = nn.Sequential(*[_DilatedResidual(widths[-1], kernel, d) for d in context])
         self.up = nn.ModuleList()
         self.dec = nn.ModuleList()
         c = widths[-1]
@@ -63,7 +85,7 @@ class UNet1d(nn.Module):
             x = block(x)
             skips.append(x)
             x = self.pool(x)
-        x = self.bottleneck(x)
+        x = self.context(self.bottleneck(x))
         for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
             x = dec(torch.cat([up(x), skip], dim=1))
         return self.head(x)

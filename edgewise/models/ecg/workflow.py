@@ -78,13 +78,14 @@ def evaluate_ecg(model: str | Path, data_dir: str | Path, *, leads: tuple[str, .
 
 def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60, synthetic_fraction: float = 0.0,
               seed: int = 0, threads: int = 1, widths: tuple[int, ...] = (8, 16, 24, 32, 48), progress: bool = True,
-              twelve_lead: bool = False, fold_val: bool = False, log=print) -> Path:
+              twelve_lead: bool = False, fold_val: bool = False, context: tuple[int, ...] = (), log=print) -> Path:
     """Train the single-lead U-Net on LUDB (or on SYNTHETIC ECG when ``data_dir`` is None).
 
     Split by record (``split_records``: 70 % train, 10 % validation for epoch selection, 20 % test).
     Writes ``ecg-unet.pt`` (+ ``.json`` facts) and ``MODEL_CARD.md`` into ``out``; returns the checkpoint path.
     ``twelve_lead``: the 12-lead option — all leads in, lead II's annotation as target (``ecg-unet-12lead``).
     ``fold_val``: train on train + validation records for a fixed number of epochs (no epoch selection).
+    ``context``: dilations of the U-Net's rhythm-context layers (``UNet1d``); empty for none.
     """
     from edgewise.models.checkpoint import save_checkpoint
     from edgewise.models.ecg.dataset import lead_examples
@@ -95,7 +96,7 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
     from edgewise.models.ecg.train import TrainConfig, config_dict, train_unet
 
     out = Path(out)
-    cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, widths=tuple(widths),
+    cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, widths=tuple(widths), context=tuple(context),
                       synthetic_fraction=1.0 if data_dir is None else synthetic_fraction,
                       val_every=max(1, min(5, epochs // 4)))
     training: dict[str, Any] = {"config": config_dict(cfg)}
@@ -125,6 +126,11 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
         # rare rhythms (AF, flutter: no P waves annotated) are oversampled 3x so the model learns them
         examples += [e for e in examples if strata.get(e.record_id, "sinus") != "sinus"] * 2
         model, hist = train_unet(examples, val_fn if val_recs else None, config=cfg, progress=progress, log=log)
+        if val_recs:
+            from edgewise.models.ecg.calibrate import calibrate_p_bias
+
+            training["calibration"] = calibrate_p_bias(model, val_recs, leads=eval_leads, in_channels=chans)
+            log(f"P-logit offset chosen on the validation records: {training['calibration']['p_logit_bias']:+.2f}")
         test_recs = load_records(data_dir, split.test, progress=progress)
         scores = evaluate_records(test_recs, torch_model_fn(model), leads=eval_leads, progress=progress,
                                   in_channels=chans)
@@ -141,7 +147,8 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
                         licence="LUDB: ODC-By 1.0 (Kalyakulina et al., PhysioNet doi:10.13026/eegm-h675)")
     training["history"] = hist
     ckpt = out / f"{spec.name}.pt"
-    save_checkpoint(ckpt, spec=spec, model=model, model_kwargs={"widths": list(cfg.widths), "kernel": cfg.kernel},
+    save_checkpoint(ckpt, spec=spec, model=model, model_kwargs={"widths": list(cfg.widths), "kernel": cfg.kernel,
+                                                                   **({"context": list(cfg.context)} if cfg.context else {})},
                     training=training, metrics=metrics)
     write_model_card(out / "MODEL_CARD.md", ckpt)
     return ckpt
