@@ -108,13 +108,16 @@ def _as_unet(model: Any, kernel: int) -> tuple[Any, dict[str, Any]]:
     from edgewise.models.ecg.unet import UNet1d
 
     widths = infer_widths(model)
-    fresh = UNet1d(int(model.down[0][0].in_channels), int(model.head.out_channels), widths=widths, kernel=kernel)
+    context = tuple(int(m.conv.dilation[0]) for m in getattr(model, "context", ()))  # residual: pruned with the bottleneck
+    fresh = UNet1d(int(model.down[0][0].in_channels), int(model.head.out_channels), widths=widths, kernel=kernel,
+                   context=context)
     try:
         fresh.load_state_dict(model.state_dict())
     except RuntimeError as e:
         raise ValueError(f"the pruned network is not a UNet1d with widths {widths} (layers of one level were pruned "
                          f"unevenly); use a uniform ratio ({e})") from e
-    return fresh.eval(), {"widths": list(widths), "kernel": kernel}
+    kwargs = {"widths": list(widths), "kernel": kernel}
+    return fresh.eval(), {**kwargs, "context": list(context)} if context else kwargs
 
 
 def structured_prune(model: Any, step: PruneStep, examples: Sequence[Any], *,

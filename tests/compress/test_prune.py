@@ -53,3 +53,19 @@ def test_crop_batch_shapes():
     x, y, w = crop_batch(_synthetic_examples(), 4, window=1024)
     assert x.shape == (4, 1, 1024) and y.shape == (4, 1024) and w.shape == (4, 1024)
     np.testing.assert_allclose(np.median(x.numpy(), axis=-1), 0.0, atol=1e-5)
+
+
+def test_structured_pruning_keeps_the_rhythm_context_layers():
+    """The residual context convs share their channels with the bottleneck: pruned together, rebuilt as a
+    UNet1d with the same dilations, computing what the pruned network computed."""
+    from edgewise.compress.run import _synthetic_examples
+
+    torch.manual_seed(1)
+    net = UNet1d(1, 4, widths=(8, 16, 24, 32, 48), kernel=9, context=(2, 4)).eval()
+    step = PruneStep(ratio=0.5, importance="magnitude", iterations=1, finetune_epochs=0)
+    res = structured_prune(net, step, _synthetic_examples(), finetune=None, log=lambda s: None)
+    assert res.model_kwargs == {"widths": [4, 8, 12, 16, 24], "kernel": 9, "context": [2, 4]}
+    ref = UNet1d(1, 4, widths=(4, 8, 12, 16, 24), kernel=9, context=(2, 4))
+    assert res.params_after == count_params(ref) == count_params(res.model)
+    assert [m.conv.dilation[0] for m in res.model.context] == [2, 4]
+    assert res.model(torch.randn(1, 1, 2048)).shape == (1, 4, 2048)
