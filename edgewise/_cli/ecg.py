@@ -22,7 +22,8 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--widths", default="8,16,24,32,48", help="U-Net channels per level, bottleneck last")
-    p.add_argument("--context", default="", help="dilations of rhythm-context layers at the bottleneck, e.g. 2,4,8 (default none)")
+    p.add_argument("--context", default="2,4,8",
+                   help="dilations of the rhythm-context layers at the bottleneck ('' for none)")
     p.add_argument("--twelve-lead", action="store_true", help="12-lead input option (target: lead II's annotation)")
     p.add_argument("--fold-val", action="store_true", help="train on train + validation records, keep the last epoch")
     p.add_argument("--out", type=Path, required=True, help="output folder for the checkpoint and model card")
@@ -44,7 +45,8 @@ def train(args: argparse.Namespace) -> int:
         raise FileNotFoundError("no LUDB folder: pass --data DIR, fetch it with `edgewise data fetch ludb`, "
                                 "or train a demo model with --synthetic")
     ckpt = train_ecg(args.out, data_dir=data, epochs=args.epochs, synthetic_fraction=args.synthetic_fraction,
-                     seed=args.seed, threads=args.threads, widths=_ints(args.widths, "--widths"), context=_ints(args.context, "--context"),
+                     seed=args.seed, threads=args.threads, widths=_ints(args.widths, "--widths"),
+                     context=_ints(args.context, "--context"),
                      twelve_lead=args.twelve_lead, fold_val=args.fold_val, progress=True,
                      log=lambda m: print(m, file=sys.stderr))
     print(f"wrote {ckpt} and {ckpt.parent / 'MODEL_CARD.md'}")

@@ -147,3 +147,10 @@ def test_artifact_without_metadata_needs_fs_and_layout(record, tmp_path):
     assert ok.returncode == 0, ok.stderr
     ref = run("delineate", record, "--json")
     assert json.loads(ok.stdout)["waves"] == json.loads(ref.stdout)["waves"]
+
+
+def test_train_rejects_a_bad_context_flag(tmp_path):
+    r = run("train", "ecg", "--synthetic", "--context", "2,x", "--out", str(tmp_path / "m"))
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "edgewise: error: --context: expected comma-separated integers, got '2,x'"
+    assert not (tmp_path / "m").exists()

@@ -78,14 +78,16 @@ def evaluate_ecg(model: str | Path, data_dir: str | Path, *, leads: tuple[str, .
 
 def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60, synthetic_fraction: float = 0.0,
               seed: int = 0, threads: int = 1, widths: tuple[int, ...] = (8, 16, 24, 32, 48), progress: bool = True,
-              twelve_lead: bool = False, fold_val: bool = False, context: tuple[int, ...] = (), log=print) -> Path:
+              twelve_lead: bool = False, fold_val: bool = False, context: tuple[int, ...] = (2, 4, 8),
+              log=print) -> Path:
     """Train the single-lead U-Net on LUDB (or on SYNTHETIC ECG when ``data_dir`` is None).
 
     Split by record (``split_records``: 70 % train, 10 % validation for epoch selection, 20 % test).
     Writes ``ecg-unet.pt`` (+ ``.json`` facts) and ``MODEL_CARD.md`` into ``out``; returns the checkpoint path.
     ``twelve_lead``: the 12-lead option — all leads in, lead II's annotation as target (``ecg-unet-12lead``).
     ``fold_val``: train on train + validation records for a fixed number of epochs (no epoch selection).
-    ``context``: dilations of the U-Net's rhythm-context layers (``UNet1d``); empty for none.
+    ``context``: dilations of the U-Net's rhythm-context layers (``UNet1d``; the shipped model's by default),
+    empty for none.
     """
     from edgewise.models.checkpoint import save_checkpoint
     from edgewise.models.ecg.dataset import lead_examples
