@@ -62,7 +62,7 @@ def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable)
     from edgewise.models.ecg.evaluate import torch_model_fn
 
     examples = lead_examples(m.data.train) if m.data.train else _synthetic_examples()
-    cfg = QatConfig(epochs=step.qat_epochs, lr=step.qat_lr, per_channel=step.per_channel)
+    cfg = QatConfig(epochs=step.qat_epochs, lr=step.qat_lr, per_channel=step.per_channel, labels=step.qat_labels)
 
     def val_fn(net) -> float:
         return float(np.mean(list(wave_f1(torch_model_fn(net, 1), m.data.val, leads=m.val_leads).values())))
@@ -74,7 +74,8 @@ def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable)
     training = dict(state.ck.training or {})
     training.pop("history", None)
     training["compression"] = {**training.get("compression", {}), "qat": {
-        "epochs": cfg.epochs, "lr": cfg.lr, "distill_weight": cfg.distill_weight, "data": m.data.source,
+        "epochs": cfg.epochs, "lr": cfg.lr, "distill_weight": cfg.distill_weight, "labels": cfg.labels,
+        "freeze_bn": cfg.freeze_bn, "data": m.data.source,
         "val_mean_wave_f1_fake_quant": [h.get("val") for h in history]}}
     ckpt = out / name / f"{name}.pt"
     save_checkpoint(ckpt, spec=state.ck.spec, model=net, model_kwargs=state.ck.model_kwargs, training=training,

@@ -37,9 +37,15 @@ class QatConfig:
     Attributes:
         epochs: fine-tuning epochs (each one pass over the training examples).
         lr: peak learning rate (one-cycle schedule); small, the model is already trained.
-        distill_weight: weight of KL(float model || fake-quantised model) added to the label loss.
+        distill_weight: weight of KL(float model || fake-quantised model) (added to the label loss).
         val_every: validate (and keep the best epoch) every this many epochs.
         per_channel: per-output-channel weight scales, as the quantiser that follows will use.
+        labels: also fit the labels; default False: distillation only, so the int8 model follows the
+            float model it replaces (the budget is measured against it), decision calibration included
+            (e.g. a P-logit offset chosen on validation records, which a label loss pulls back).
+        freeze_bn: batch norms keep their running statistics and normalise with them while fine-tuning
+            (Jacob et al. 2018; Krishnamoorthi 2018): the exported graph folds exactly those statistics
+            into the convs, and a few steps on augmented crops would otherwise move them.
     """
 
     epochs: int = 3
@@ -47,14 +53,16 @@ class QatConfig:
     distill_weight: float = 1.0
     val_every: int = 1
     per_channel: bool = True
+    labels: bool = False
+    freeze_bn: bool = True
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.val_every < 1:
             raise ValueError(f"qat epochs and val_every must be >= 1, got {self.epochs}, {self.val_every}")
         if not 0 < self.lr < 1:
             raise ValueError(f"qat lr must be in (0, 1), got {self.lr}")
-        if self.distill_weight < 0:
-            raise ValueError(f"qat distill_weight must be >= 0, got {self.distill_weight}")
+        if self.distill_weight < 0 or (not self.labels and self.distill_weight == 0):
+            raise ValueError(f"qat distill_weight must be >= 0 (> 0 without labels), got {self.distill_weight}")
 
 
 def _weight_quantizer(axis: int, per_channel: bool) -> Any:
@@ -188,9 +196,23 @@ def strip_qat(qat: Any) -> Any:
         for name in ("qat_input", "qat_output"):
             if name in module._modules:
                 del module._modules[name]
+        if "train" in module.__dict__:  # a frozen batch norm
+            del module.train
     if hasattr(qat, _QAT_ATTR):
         delattr(qat, _QAT_ATTR)
     return qat.eval()
+
+
+def _freeze_batch_norms(model: Any) -> None:
+    """Keep every batch norm in eval mode whatever ``model.train()`` asks (``strip_qat`` undoes it)."""
+    import types
+
+    import torch
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+            m.train = types.MethodType(lambda self, mode=True: self, m)
 
 
 def distill_hook(teacher: Any, weight: float) -> Callable | None:
@@ -231,7 +253,15 @@ def quantization_aware_finetune(model: Any, examples: list, calibration: Any, *,
     """
     from edgewise.models.ecg.train import TrainConfig, train_unet
 
+    import dataclasses
+
+    import numpy as np
+
+    if not config.labels:  # zero label weights: the label loss vanishes, crops are drawn uniformly
+        examples = [dataclasses.replace(ex, weight=np.zeros_like(ex.weight)) for ex in examples]
     qat = prepare_qat(model, calibration, per_channel=config.per_channel)
+    if config.freeze_bn:
+        _freeze_batch_norms(qat)
     cfg = TrainConfig(epochs=config.epochs, lr=config.lr, threads=1, val_every=config.val_every, seed=seed)
     qat, history = train_unet(examples, val_fn, config=cfg, model=qat, progress=False, log=log,
                               loss_hook=distill_hook(model, config.distill_weight))

@@ -139,6 +139,7 @@ class QuantizeStep:
     auto_mixed_precision: int = 3     # when the budget is missed: keep up to this many sensitive layers in fp32
     qat_epochs: int = 0               # when PTQ misses the budget: quantisation-aware fine-tuning epochs (0: off)
     qat_lr: float = 5e-4
+    qat_labels: bool = False          # QAT fits the labels too (default: distillation from the float model only)
     kind: StepKind = StepKind.QUANTIZE
 
     def __post_init__(self) -> None:

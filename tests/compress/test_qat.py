@@ -122,3 +122,22 @@ def test_missed_ptq_falls_back_to_qat_then_mixed_precision(ckpt, tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert all(k in report for k in kept)  # the report names the layers kept in float
     assert (tmp_path / "ecg-unet-qat" / "ecg-unet-qat.pt").is_file()
+
+
+@pytest.mark.parametrize("freeze_bn", [True, False], ids=["frozen-bn", "training-bn"])
+def test_qat_keeps_batch_norm_statistics_when_frozen(ckpt, freeze_bn):
+    from edgewise.compress.qat import QatConfig, quantization_aware_finetune
+    from edgewise.compress.run import _synthetic_examples
+
+    before = {n: b.clone() for n, b in ckpt.model.named_buffers() if n.endswith("running_mean")}
+    cfg = QatConfig(epochs=1, labels=False, freeze_bn=freeze_bn)
+    net, _ = quantization_aware_finetune(ckpt.model, _synthetic_examples()[:4], synthetic_windows(8, seed=3),
+                                         config=cfg, log=lambda s: None)
+    after = {n: b for n, b in net.named_buffers() if n in before}
+    assert after.keys() == before.keys()  # a plain model again: no fake-quant buffers left
+    moved = max(float((after[n] - before[n]).abs().max()) for n in before)
+    assert (moved == 0.0) if freeze_bn else (moved > 0.0)
+    assert all(not m.training for m in net.modules())  # strip_qat returns an eval-mode model
+    assert not any("train" in m.__dict__ for m in net.modules())  # the frozen-BN override is gone
+    with pytest.raises(ValueError, match="> 0 without labels"):
+        QatConfig(labels=False, distill_weight=0.0)
