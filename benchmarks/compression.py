@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             fns[name] = fn
             meta = read_metadata(path) if path is not None and fmt != "torch" else {}
             q = (meta or {}).get("quantization") or {}
-            rows.append({"name": name, "format": fmt, "parts": breakdown(path) if path is not None else None, "precision": (meta or {}).get("precision", "fp32"),
+            rows.append({"name": name, "format": fmt, "path": path,
+                         "parts": breakdown(path) if path is not None else None, "precision": (meta or {}).get("precision", "fp32"),
                          "size": path.stat().st_size if path is not None else None, "fp32_counterpart": q.get("fp32_size_bytes"),
                          "f1": wave_f1(fn, recs)})
         times = {k: [] for k in fns}
@@ -176,6 +177,25 @@ def _qat_demo(ck, data: Path, out: Path) -> int:
     return 0
 
 
+def _twin_parts(row: dict, files: list[dict]) -> dict[str, int] | None:
+    """Size parts of an int8 artifact's own fp32 file: a row of the same format and the recorded size, else
+    the fp32 file ``edgewise compress`` wrote beside it (``<out>/<model>/model.*`` or ``<out>/fp32/model.*``)."""
+    from edgewise.compress.sizes import breakdown
+
+    want = row.get("fp32_counterpart")
+    if not want:
+        return None
+    for t in files:
+        if t["format"] == row["format"] and t["precision"] == "fp32" and t["size"] == want:
+            return t["parts"]
+    folder = row["path"].parent
+    for d in (folder.parent / folder.name.removesuffix("-int8"), folder.parent / "fp32"):
+        f = d / f"model{row['path'].suffix}"
+        if f.is_file() and f.stat().st_size == want:
+            return breakdown(f)
+    return None
+
+
 def _print_sizes(rows: list[dict]) -> None:
     from edgewise.compress.sizes import PARTS, payload_ratio
 
@@ -185,10 +205,9 @@ def _print_sizes(rows: list[dict]) -> None:
     print(f"{'artifact':38} {'prec':5} " + " ".join(f"{p[:11]:>11}" for p in PARTS)
           + f" {'total B':>8} {'/own32':>6} {'w/o meta':>8}")
     for r in files:
-        twin = next((t for t in files if t["format"] == r["format"] and t["precision"] == "fp32"
-                     and t["size"] == r.get("fp32_counterpart")), None)
+        twin = _twin_parts(r, files)
         own = f"{r['fp32_counterpart'] / r['size']:6.2f}" if r.get("fp32_counterpart") else f"{'—':>6}"
-        pay = f"{payload_ratio(parts[twin['name']], parts[r['name']]):8.2f}" if twin else f"{'—':>8}"
+        pay = f"{payload_ratio(twin, parts[r['name']]):8.2f}" if twin else f"{'—':>8}"
         print(f"{r['name']:38} {r['precision']:5} " + " ".join(f"{parts[r['name']][p]:11d}" for p in PARTS)
               + f" {r['size']:8d} {own} {pay}")
     print("bytes per part (edgewise.compress.sizes); structure: operators, attributes, shapes, framing and padding; "
