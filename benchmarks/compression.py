@@ -25,7 +25,8 @@ loses, on a case where PTQ misses: the checkpoint with one activation-outlier ch
 function-preserving rescaling (the first block's batch-norm channel 0 x50, the next conv's input
 channel /50: ReLU commutes, float outputs unchanged; the channel-range imbalance Nagel et al., "Data-Free
 Quantization through Weight Equalization and Bias Correction", ICCV 2019, find in trained networks),
-compressed with a quantise-only recipe (ONNX QOperator, 0.5-point budget, ``qat_epochs = 4``).
+compressed with a quantise-only recipe (ONNX QOperator, 0.5-point budget, ``qat_epochs = 4``, the other
+QAT settings at their defaults).
 """
 from __future__ import annotations
 
