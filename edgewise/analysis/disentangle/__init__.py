@@ -9,6 +9,7 @@ from edgewise.analysis.disentangle._compare import (
     compare,
     grouped_beats,
     grouped_digits,
+    validation_split,
 )
 from edgewise.analysis.disentangle._measure import Measures, heldout_reconstruction, measure, probe_accuracy
 from edgewise.analysis.disentangle._vae import GroupVAE, StyleContentCritic, VaeConfig, fit_group_vae, group_batches
@@ -30,4 +31,5 @@ __all__ = [
     "heldout_reconstruction",
     "measure",
     "probe_accuracy",
+    "validation_split",
 ]

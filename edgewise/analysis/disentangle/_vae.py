@@ -5,16 +5,28 @@ that share a content factor (a digit class, a subject); each observation has its
 encoder gives a content posterior per observation, accumulated over the group as a product of
 Gaussians (the ML-VAE of Bouchacourt, Tomioka & Nowozin, AAAI 2018), and a style posterior per
 observation. Nothing in the ELBO stops the style code from also carrying content; the paper adds an
-adversarially estimated mutual information I(style; content) to the loss. Our estimate is contrastive
-(InfoNCE, van den Oord et al. 2018): a critic T(s, c) scores the style of each observation in a batch
-against the pooled content of every group in the batch and is trained to pick its own group;
-log G minus its cross-entropy lower-bounds the mutual information. The encoder is trained to make
-the critic's choice uniform over the groups (a confusion target that, unlike minimising the estimate
-directly, cannot overshoot past independence). No group labels are used beyond "same group".
+adversarially estimated mutual information I(style; content) to the loss. The default critic is a
+classifier of the training group from the style code (H(group) minus its cross-entropy lower-bounds
+I(style; group) >= I(style; content), Barber & Agakov 2003); a contrastive critic (InfoNCE, van den
+Oord et al. 2018) that matches each style to the pooled contents of the batch's groups is the option
+that needs no group identities. The encoder is trained to make the critic's belief equal the group
+prior (a confusion target that, unlike minimising the estimate directly, cannot overshoot).
+
+Three things make the term work (measured on held-out data, see benchmarks/disentangle.py):
+
+* the critic sees batch-standardised style codes and is trained on a fresh batch from the whole
+  training set at every one of its steps; otherwise the encoder hides the group in dimensions it shrinks
+  (a scale-invariant probe still reads them) and in the batch the critic just over-fitted;
+* the style encoder and the decoder are conditioned on the content multiplicatively (FiLM, Perez et
+  al., AAAI 2018), so one network can express "style relative to this group" and decode it back, which
+  is what lets the style drop the group at almost no reconstruction cost;
+* a sharp decoder (recon_std 0.25 on standardised features), so the encoder re-expresses style
+  information instead of discarding it under the adversary's pressure.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +59,10 @@ class VaeConfig:
             H(group) - its cross-entropy bounds I(style; group) >= I(style; content) from below
             (Barber & Agakov); ``"contrastive"``: an InfoNCE critic matches each style to the pooled
             contents of the batch's groups, needing no group identities beyond "same group".
+        film: condition the style encoder and the decoder on the content by FiLM (else: concatenation).
+        critic_standardise: the critic sees style codes standardised over the batch (statistics inside
+            the graph), so shrinking a dimension does not hide what it carries.
+        critic_fresh: each critic step uses a new batch of training groups (else: the VAE's batch).
         critic_hidden: width of the critic's two hidden layers.
         critic_lr: the critic's learning rate.
         critic_steps: critic updates per VAE update (keeps the MI estimate close to its optimum).
@@ -60,16 +76,19 @@ class VaeConfig:
     content_dim: int = 8
     style_dim: int = 8
     hidden: int = 128
-    recon_std: float = 0.5
+    recon_std: float = 0.25
     beta: float = 1.0
     adv_weight: float = 0.0
     adv_warmup: float = 0.3
     adversary: str = "classifier"
     critic_input: str = "mean"
     adv_objective: str = "confusion"
+    film: bool = True
+    critic_standardise: bool = True
+    critic_fresh: bool = True
     critic_hidden: int = 128
     critic_lr: float = 2e-3
-    critic_steps: int = 5
+    critic_steps: int = 10
     group_size: int = 8
     groups_per_batch: int = 16
     epochs: int = 100
@@ -106,6 +125,32 @@ def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
                          nn.Linear(hidden, d_out))
 
 
+class _FilmMLP(nn.Module):
+    """Two hidden layers whose activations are scaled and shifted by the content (FiLM, Perez et al. 2018).
+
+    Takes the concatenation of an input and the content code, like the plain MLP, so callers do not change;
+    the multiplicative conditioning lets one network apply a different map per group.
+    """
+
+    def __init__(self, d_in: int, d_cond: int, hidden: int, d_out: int, *, cond_first: bool):
+        super().__init__()
+        self.d_cond, self.cond_first = d_cond, cond_first
+        self.l1, self.l2, self.out = nn.Linear(d_in, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, d_out)
+        self.film = nn.Linear(d_cond, 4 * hidden)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.cond_first:
+            cond, x = z[..., : self.d_cond], z[..., self.d_cond :]
+        else:
+            x, cond = z[..., : -self.d_cond], z[..., -self.d_cond :]
+        g1, b1, g2, b2 = self.film(cond).chunk(4, -1)
+        h = torch.relu(self.l1(x) * (1 + g1) + b1)
+        h = torch.relu(self.l2(h) * (1 + g2) + b2)
+        return self.out(h)
+
+
 def _kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, 1)) summed over the last axis."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1)
@@ -124,8 +169,12 @@ class GroupVAE(nn.Module):
         self.config = config
         c, s = config.content_dim, config.style_dim
         self.content_encoder = _mlp(dim, config.hidden, 2 * c)
-        self.style_encoder = _mlp(dim + c, config.hidden, 2 * s)
-        self.decoder = _mlp(c + s, config.hidden, dim)
+        if config.film:
+            self.style_encoder = _FilmMLP(dim, c, config.hidden, 2 * s, cond_first=False)
+            self.decoder = _FilmMLP(s, c, config.hidden, dim, cond_first=True)
+        else:
+            self.style_encoder = _mlp(dim + c, config.hidden, 2 * s)
+            self.decoder = _mlp(c + s, config.hidden, dim)
 
     def encode(self, xg: torch.Tensor) -> dict[str, torch.Tensor]:
         """xg: [G, K, dim] -> per-observation content (mu_c, lv_c [G, K, C]), pooled group content
@@ -227,8 +276,36 @@ def group_batches(groups: np.ndarray, config: VaeConfig, rng: np.random.Generato
     return out
 
 
-def _train_critic(critic, opt, s: torch.Tensor, c: torch.Tensor, target: torch.Tensor, steps: int) -> None:
-    for _ in range(steps):
+def _critic_view(out: dict, gid: torch.Tensor, config: VaeConfig, prior: torch.Tensor):
+    """What the critic sees of one batch: style [n, S], content [G, C], target [n] and its prior [groups]."""
+    g, k = gid.shape
+    s, c = out[f"style_{config.critic_input}"].reshape(g * k, -1), out["content"].detach()
+    if config.critic_standardise:
+        s = _standardise_batch(s)
+    if config.adversary == "classifier":
+        return s, c, gid.reshape(-1), prior
+    return s, c, torch.arange(g).repeat_interleave(k), torch.full((g,), 1.0 / g)
+
+
+def _standardise_batch(s: torch.Tensor) -> torch.Tensor:
+    """[n, S] -> zero mean, unit std per feature over the batch (gradients flow through the statistics)."""
+    return (s - s.mean(0)) / (s.std(0) + 1e-3)
+
+
+def _train_critic(critic, opt, vae: GroupVAE, xt: torch.Tensor, gid: torch.Tensor, config: VaeConfig,
+                  prior: torch.Tensor, rng: np.random.Generator, batch: tuple | None) -> None:
+    """``config.critic_steps`` updates, each on a fresh batch of training groups (``batch`` None) or all
+    on the given (style, content, target) batch."""
+    for _ in range(config.critic_steps):
+        if batch is None:  # a new batch per step: the critic tracks the whole training set, not one batch
+            fresh = torch.as_tensor(group_batches(gid.numpy(), config, rng)[0])
+            with torch.no_grad():
+                e = vae.encode(xt[fresh])
+                sample = e["mu_s"] + torch.randn_like(e["mu_s"]) * (0.5 * e["lv_s"]).exp()
+                view = {"style_mean": e["mu_s"], "style_sample": sample, "content": e["gmu"]}
+                s, c, target, _ = _critic_view(view, gid[fresh], config, prior)
+        else:
+            s, c, target = batch
         opt.zero_grad()
         F.cross_entropy(critic(s, c), target).backward()
         opt.step()
@@ -246,7 +323,8 @@ def _adversarial_term(critic, s, c, target, tprob, objective: str) -> tuple[torc
 
 
 def fit_group_vae(
-    x: np.ndarray, groups: np.ndarray, config: VaeConfig = VaeConfig(), *, progress: bool = False
+    x: np.ndarray, groups: np.ndarray, config: VaeConfig = VaeConfig(), *, progress: bool = False,
+    callback: Callable[[int, GroupVAE, nn.Module], None] | None = None,
 ) -> tuple[GroupVAE, list[dict[str, float]]]:
     """Train the grouped VAE (with the adversarial MI term when ``config.adv_weight > 0``).
 
@@ -255,6 +333,7 @@ def fit_group_vae(
         groups: int [n] group of each observation.
         config: model and schedule.
         progress: show a tqdm bar.
+        callback: called as ``callback(epoch, vae, critic)`` after every epoch (diagnostics).
 
     Returns:
         The trained VAE (eval mode) and per-epoch means of nll, kl_c, kl_s and the MI estimate.
@@ -267,8 +346,10 @@ def fit_group_vae(
     rng = np.random.default_rng(config.seed)
     xt, gidt = torch.as_tensor(x), torch.as_tensor(gid, dtype=torch.int64)
     vae = GroupVAE(x.shape[1], config)
-    classifier = config.adversary == "classifier"
-    critic = StyleGroupCritic(config, len(labels)) if classifier else StyleContentCritic(config)
+    if config.adversary == "classifier":
+        critic = StyleGroupCritic(config, len(labels))
+    else:
+        critic = StyleContentCritic(config)
     prior = torch.bincount(gidt, minlength=len(labels)).float() / len(gid)
     opt = torch.optim.Adam(vae.parameters(), lr=config.lr)
     opt_critic = torch.optim.Adam(critic.parameters(), lr=config.critic_lr)
@@ -287,25 +368,23 @@ def fit_group_vae(
             it = torch.as_tensor(idx)
             out = vae(xt[it])
             loss = out["nll"] + config.beta * (out["kl_c"] + out["kl_s"])
-            g, k = idx.shape
-            s, c = out[f"style_{config.critic_input}"].reshape(g * k, -1), out["content"].detach()
-            if classifier:
-                target, tprob = gidt[it].reshape(-1), prior
-            else:
-                target, tprob = torch.arange(g).repeat_interleave(k), torch.full((g,), 1.0 / g)
             mi = torch.zeros(())
             if config.adv_weight > 0:
+                s, c, target, tprob = _critic_view(out, gidt[it], config, prior)
                 adv, mi = _adversarial_term(critic, s, c, target, tprob, config.adv_objective)
                 loss = loss + weight * adv
             opt.zero_grad()
             loss.backward()
             opt.step()
             if config.adv_weight > 0:
-                _train_critic(critic, opt_critic, s.detach(), c, target, config.critic_steps)
+                batch = None if config.critic_fresh else (s.detach(), c, target)
+                _train_critic(critic, opt_critic, vae, xt, gidt, config, prior, rng, batch)
             for key in ("nll", "kl_c", "kl_s"):
                 sums[key] += float(out[key].detach())
             sums["mi"] += float(mi.detach())
         history.append({k: v / len(batches) for k, v in sums.items()})
+        if callback is not None:
+            callback(epoch, vae, critic)
         if not math.isfinite(history[-1]["nll"]):
             raise FloatingPointError("grouped VAE training diverged; lower lr or raise recon_std")
     return vae.eval(), history
