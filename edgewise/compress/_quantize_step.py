@@ -3,6 +3,9 @@
 1. post-training INT8 of the last good model: ONNX (QOperator and QDQ) and TFLite (int8 activations);
 2. if no int8 artifact is within the budget and ``qat_epochs`` > 0: quantisation-aware fine-tuning
    (``edgewise.compress.qat``), then the same PTQ of the fine-tuned model for the formats that missed;
+   first with the recipe's loss (``qat_labels``: distillation from the float model only, by default),
+   and if that misses too, with the other (fitting the labels lets the network re-learn around what
+   int8 destroys, e.g. an outlier activation channel; distillation keeps the float model's decisions);
 3. still missed: ONNX mixed precision (the most sensitive conv layers stay in float, named in the
    report and the metadata) and TFLite int16 activations, on the best model so far.
 
@@ -50,7 +53,7 @@ def _tflite(state: Any, step: QuantizeStep, m: Any, folder: Path, calib_note: st
                  notes=notes)
 
 
-def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable) -> Any:
+def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable, *, labels: bool) -> Any:
     """Fine-tune the last good model with fake quantisation; its checkpoint and fp32 files as a new state."""
     import numpy as np
 
@@ -62,15 +65,16 @@ def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable)
     from edgewise.models.ecg.evaluate import torch_model_fn
 
     examples = lead_examples(m.data.train) if m.data.train else _synthetic_examples()
-    cfg = QatConfig(epochs=step.qat_epochs, lr=step.qat_lr, per_channel=step.per_channel, labels=step.qat_labels)
+    cfg = QatConfig(epochs=step.qat_epochs, lr=step.qat_lr, per_channel=step.per_channel, labels=labels)
 
     def val_fn(net) -> float:
         return float(np.mean(list(wave_f1(torch_model_fn(net, 1), m.data.val, leads=m.val_leads).values())))
 
-    log(f"post-training int8 missed the budget: quantisation-aware fine-tuning for {cfg.epochs} epochs")
+    log(f"int8 missed the budget: quantisation-aware fine-tuning for {cfg.epochs} epochs "
+        f"({'labels + ' if labels else ''}distillation)")
     net, history = quantization_aware_finetune(state.ck.model, examples, m.data.calibration, config=cfg,
                                                val_fn=val_fn, log=log)
-    name = f"{state.name}-qat"
+    name = f"{state.name}-qat" + ("-labels" if labels else "")
     training = dict(state.ck.training or {})
     training.pop("history", None)
     training["compression"] = {**training.get("compression", {}), "qat": {
@@ -96,10 +100,13 @@ def quantize_step(state: Any, step: QuantizeStep, m: Any, out: Path, calib_note:
         return fmt in step.formats and not any(r.within_budget for r in rows if r.format == fmt)
 
     base = state
-    if step.qat_epochs and (missed("onnx") or missed("tflite")):
-        base = _qat_state(state, step, m, out, log)
+    for labels in (step.qat_labels, not step.qat_labels):  # the recipe's QAT loss, then the other one
+        if not step.qat_epochs or not (missed("onnx") or missed("tflite")):
+            break
+        base = _qat_state(state, step, m, out, log, labels=labels)
+        loss = "labels + distillation" if labels else "distillation"
         rows += _ptq(base, step, m, out, calib_note, onnx_formats=[primary] if missed("onnx") else [],
-                     tflite=missed("tflite"), note=f"quantisation-aware fine-tuned ({step.qat_epochs} epochs)")
+                     tflite=missed("tflite"), note=f"quantisation-aware fine-tuned ({step.qat_epochs} epochs, {loss})")
     if missed("onnx") and step.auto_mixed_precision:
         rows += _mixed_precision(base, step, m, out, calib_note, log)
     if missed("tflite") and step.activations.value == "auto":

@@ -113,10 +113,11 @@ def test_missed_ptq_falls_back_to_qat_then_mixed_precision(ckpt, tmp_path):
         compress_checkpoint(ckpt, recipe, tmp_path, data_dir=None, calibration=synthetic_windows(16, seed=4),
                             log=lambda s: None)
     rows = {r["variant"]: r for r in json.loads((tmp_path / "compression.json").read_text())["rows"]}
-    assert "ecg-unet-qat-int8-qoperator" in rows  # fine-tuned after PTQ missed, then quantised again
-    assert "quantisation-aware fine-tuned (1 epochs)" in rows["ecg-unet-qat-int8-qoperator"]["notes"]
+    # fine-tuned after PTQ missed (distillation, then labels + distillation), each quantised again
+    assert "quantisation-aware fine-tuned (1 epochs, distillation)" in rows["ecg-unet-qat-int8-qoperator"]["notes"]
+    assert "labels + distillation" in rows["ecg-unet-qat-labels-int8-qoperator"]["notes"]
     mixed = [v for v in rows if "-mixed" in v]
-    assert mixed and all(v.startswith("ecg-unet-qat-mixed") for v in mixed)  # on the fine-tuned model
+    assert mixed and all(v.startswith("ecg-unet-qat-labels-mixed") for v in mixed)  # on the last fine-tuned model
     kept = read_metadata(Path(rows[mixed[-1]]["path"]))["quantization"]["kept_fp32"]
     assert len(kept) == len(mixed) and all(k.endswith("Conv") for k in kept)  # one more layer per try
     report = (tmp_path / "report.md").read_text()
