@@ -39,7 +39,8 @@ def disentangle_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None, help="LUDB folder (default: the shared data)")
     parser.add_argument("--max-records", type=int, default=None, help="ECG: use at most this many subjects")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: per dataset)")
-    parser.add_argument("--adv-weight", type=float, default=None, help="weight of the adversarial MI term")
+    parser.add_argument("--adv-weight", type=float, default=None,
+                        help="weight of the adversarial MI term (default: per dataset, chosen on a validation split)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models: 1 is fastest)")
     parser.add_argument("--out", type=Path, default=None, help="write report.md/html and plots here")
