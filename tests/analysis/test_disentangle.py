@@ -125,6 +125,15 @@ def test_validation_split_is_carved_from_training_only():
         validation_split(data, 1.0)
 
 
+def test_plain_version_does_not_depend_on_critic_settings():
+    data = grouped_digits()
+    x, g = data.x_train[:300], data.g_train[:300]
+    a, _ = fit_group_vae(x, g, VaeConfig(epochs=1, hidden=32, critic_hidden=16, group_size=4, groups_per_batch=5))
+    b, _ = fit_group_vae(x, g, VaeConfig(epochs=1, hidden=32, critic_hidden=64, group_size=4, groups_per_batch=5))
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(pa.detach().numpy(), pb.detach().numpy(), rtol=0, atol=0)
+
+
 def test_compare_needs_an_adversarial_weight():
     with pytest.raises(ValueError, match="adv_weight > 0"):
         compare(grouped_digits(), VaeConfig(adv_weight=0.0))

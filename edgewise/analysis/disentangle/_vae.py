@@ -346,10 +346,12 @@ def fit_group_vae(
     rng = np.random.default_rng(config.seed)
     xt, gidt = torch.as_tensor(x), torch.as_tensor(gid, dtype=torch.int64)
     vae = GroupVAE(x.shape[1], config)
-    if config.adversary == "classifier":
-        critic = StyleGroupCritic(config, len(labels))
-    else:
-        critic = StyleContentCritic(config)
+    with torch.random.fork_rng():  # the critic's init must not shift the VAE's sampling: the plain
+        torch.manual_seed(config.seed + 1)  # version is then the same whatever the critic settings
+        if config.adversary == "classifier":
+            critic = StyleGroupCritic(config, len(labels))
+        else:
+            critic = StyleContentCritic(config)
     prior = torch.bincount(gidt, minlength=len(labels)).float() / len(gid)
     opt = torch.optim.Adam(vae.parameters(), lr=config.lr)
     opt_critic = torch.optim.Adam(critic.parameters(), lr=config.critic_lr)
