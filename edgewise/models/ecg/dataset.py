@@ -42,6 +42,34 @@ def split_records(ids: list[int], *, seed: int = SPLIT_SEED, val: float = 0.1, t
     return Split(tuple(sorted(train)), tuple(sorted(val_ids)), tuple(sorted(test_ids)))
 
 
+def kfold_records(ids: list[int], k: int, *, seed: int = SPLIT_SEED, strata: dict[int, str] | None = None,
+                  val_every: int = 8) -> list[Split]:
+    """``k`` splits whose test folds are disjoint and cover ``ids``; each stratum is dealt round the folds.
+
+    Of the records outside a test fold, every ``val_every``-th (in stratum order) is validation, so each
+    split has about the shipped split's proportions (k = 5: 70 % train, 10 % validation, 20 % test).
+    """
+    if k < 2 or k > len(ids):
+        raise ValueError(f"k must be in [2, {len(ids)}], got {k}")
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[int]] = {}
+    for i in sorted(ids):
+        groups.setdefault((strata or {}).get(i, "all"), []).append(i)
+    fold_of, offset = {}, 0
+    for _, members in sorted(groups.items()):
+        for j, rec in enumerate(rng.permutation(members)):
+            fold_of[int(rec)] = (offset + j) % k
+        offset += len(members)
+    order = sorted(fold_of, key=lambda r: ((strata or {}).get(r, "all"), r))
+    out = []
+    for f in range(k):
+        rest = [r for r in order if fold_of[r] != f]
+        val = {r for j, r in enumerate(rest) if j % val_every == f % val_every}
+        out.append(Split(tuple(sorted(set(rest) - val)), tuple(sorted(val)),
+                         tuple(sorted(r for r in order if fold_of[r] == f))))
+    return out
+
+
 def rhythm_strata(root: str | Path) -> dict[int, str]:
     """LUDB record -> coarse rhythm group (sinus / atrial fibrillation / atrial flutter / other) from ludb.csv."""
     import csv

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgewise.data.ludb import list_records
-from edgewise.models.ecg.dataset import SPLIT_SEED, load_records, rhythm_strata, split_records
+from edgewise.models.ecg.dataset import SPLIT_SEED, Split, load_records, rhythm_strata, split_records
 from edgewise.runtime.ecg.metrics import DelineationScore
 from edgewise.runtime.ecg.model import EcgModelInfo, load_artifact_fn
 from edgewise.runtime.errors import InputError
@@ -79,7 +79,7 @@ def evaluate_ecg(model: str | Path, data_dir: str | Path, *, leads: tuple[str, .
 def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60, synthetic_fraction: float = 0.0,
               seed: int = 0, threads: int = 1, widths: tuple[int, ...] = (8, 16, 24, 32, 48), progress: bool = True,
               twelve_lead: bool = False, fold_val: bool = False, context: tuple[int, ...] = (2, 4, 8),
-              log=print) -> Path:
+              split: Split | None = None, log=print) -> Path:
     """Train the single-lead U-Net on LUDB (or on SYNTHETIC ECG when ``data_dir`` is None).
 
     Split by record (``split_records``: 70 % train, 10 % validation for epoch selection, 20 % test).
@@ -88,6 +88,7 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
     ``fold_val``: train on train + validation records for a fixed number of epochs (no epoch selection).
     ``context``: dilations of the U-Net's rhythm-context layers (``UNet1d``; the shipped model's by default),
     empty for none.
+    ``split``: train/validation/test records to use instead of the shipped split (cross-validation).
     """
     from edgewise.models.checkpoint import save_checkpoint
     from edgewise.models.ecg.dataset import lead_examples
@@ -112,7 +113,8 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
         training.update(data="SYNTHETIC ECG (edgewise.data.synthetic_ecg)", split="none")
         metrics: dict[str, Any] = {}
     else:
-        split = split_records(list_records(data_dir), strata=rhythm_strata(data_dir))
+        how = "given by the caller" if split else f"stratified by rhythm (ludb.csv), seed {SPLIT_SEED}"
+        split = split or split_records(list_records(data_dir), strata=rhythm_strata(data_dir))
         train_recs = load_records(data_dir, split.train, progress=progress)
         val_recs = load_records(data_dir, split.val, progress=progress)
         if fold_val:
@@ -140,7 +142,7 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
         if "all" in scores:
             metrics["test_all_leads"] = scores["all"].summary()
         training.update(data=f"LUDB 1.0.1 ({len(split.train) + len(split.val) + len(split.test)} records in {data_dir})",
-                        split=f"by record (= subject), stratified by rhythm (ludb.csv), seed {SPLIT_SEED}: "
+                        split=f"by record (= subject), {how}: "
                               f"{len(split.train)} train / {len(split.val)} val / {len(split.test)} test",
                         oversampled="records with atrial fibrillation/flutter/other rhythms x3",
                         epoch_selection="none: train + validation records, last epoch" if fold_val
