@@ -151,9 +151,10 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
                         licence="LUDB: ODC-By 1.0 (Kalyakulina et al., PhysioNet doi:10.13026/eegm-h675)")
     training["history"] = hist
     ckpt = out / f"{spec.name}.pt"
-    save_checkpoint(ckpt, spec=spec, model=model, model_kwargs={"widths": list(cfg.widths), "kernel": cfg.kernel,
-                                                                   **({"context": list(cfg.context)} if cfg.context else {})},
-                    training=training, metrics=metrics)
+    kwargs: dict[str, Any] = {"widths": list(cfg.widths), "kernel": cfg.kernel}
+    if cfg.context:
+        kwargs["context"] = list(cfg.context)
+    save_checkpoint(ckpt, spec=spec, model=model, model_kwargs=kwargs, training=training, metrics=metrics)
     write_model_card(out / "MODEL_CARD.md", ckpt)
     return ckpt
 
