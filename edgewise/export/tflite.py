@@ -12,8 +12,13 @@ entry named ``"edgewise"`` (readable on the device with ``edgewise.runtime.artif
 long tensor names (``model/tf.nn.convolution_12/...``), the description, subgraph name and the
 signature defs (the runtime uses the subgraph's inputs/outputs) go; the input/output tensors keep
 short names (the metadata's ``io`` refers to them) and metadata entries the runtime never reads
-(``CONVERSION_METADATA``, duplicate ``min_runtime_version``) are dropped. Applied alike to float and
-quantised files; outputs are bit-identical (tested).
+(``CONVERSION_METADATA``, duplicate ``min_runtime_version``) are dropped, and activation tensors share
+the empty buffer 0 instead of one empty buffer each, and identical vectors and option/quantisation
+tables are stored once (``edgewise.export._flatbuffer``). Applied alike to float and quantised files;
+outputs are bit-identical (tested).
+
+1-D conv nets are lifted to 2-D before conversion (``edgewise.export.onnx_lift``): one TFLite op per
+layer instead of reshapes around every convolution.
 """
 from __future__ import annotations
 
@@ -29,14 +34,18 @@ from typing import Any
 
 import numpy as np
 
+from edgewise.export._flatbuffer import write_shared
 from edgewise.export.metadata import metadata_json
 
 _CHANNELS_LAST = {"NCW": "NWC", "NCHW": "NHWC"}
 
 
-def _static_copy(src: Path, dst: Path) -> None:
-    """Copy the ONNX with batch 1 on every input/output, no intermediate shapes and no metadata."""
+def _static_copy(src: Path, dst: Path, *, lift: bool = True) -> bool:
+    """Copy the ONNX with batch 1 on every input/output, no intermediate shapes and no metadata, lifted
+    to 2-D when it is a 1-D conv net (``edgewise.export.onnx_lift``). Returns whether it was lifted."""
     import onnx
+
+    from edgewise.export.onnx_lift import NotLiftable, lift_to_2d
 
     proto = onnx.load(str(src))
     for v in list(proto.graph.input) + list(proto.graph.output):
@@ -46,7 +55,14 @@ def _static_copy(src: Path, dst: Path) -> None:
             dims[0].dim_value = 1
     del proto.graph.value_info[:]
     del proto.metadata_props[:]
+    lifted = False
+    if lift:
+        try:
+            proto, lifted = lift_to_2d(proto), True
+        except NotLiftable:
+            pass
     onnx.save(proto, str(dst))
+    return lifted
 
 
 def _candidate_perms(rank: int) -> list[tuple[int, ...]]:
@@ -114,7 +130,7 @@ def embed_metadata(src: Path, dst: Path, metadata: dict[str, Any]) -> None:
     entry = schema.MetadataT()
     entry.name, entry.buffer = "edgewise", len(model.buffers) - 1
     model.metadata.append(entry)
-    flatbuffer_utils.write_model(model, str(dst))
+    write_shared(model, dst)
 
 
 def compact_tflite(src: str | Path, dst: str | Path | None = None) -> Path:
@@ -149,17 +165,36 @@ def compact_tflite(src: str | Path, dst: str | Path | None = None) -> Path:
         seen.add(name)
         kept.append(m)
     model.metadata = kept
-    flatbuffer_utils.write_model(model, str(dst))
+    _share_empty_buffers(model)
+    write_shared(model, dst)
     return dst
 
 
-def convert_onnx(onnx_path: str | Path, work: Path) -> Path:
-    """onnx2tf on a static-batch copy of ``onnx_path``; returns the float32 .tflite inside ``work``."""
+def _share_empty_buffers(model: Any) -> None:
+    """Point every tensor without constant data at buffer 0 (the schema's empty sentinel) and drop the
+    converter's one-empty-buffer-per-activation (~12 bytes each)."""
+    if model.metadataBuffer is not None and len(model.metadataBuffer):
+        return  # deprecated index list into buffers: leave the numbering alone
+    empty = {i for i, b in enumerate(model.buffers) if i > 0 and (b.data is None or len(b.data) == 0)
+             and not getattr(b, "offset", 0)}
+    keep = [i for i in range(len(model.buffers)) if i not in empty]
+    new = {old: k for k, old in enumerate(keep)}
+    for sg in model.subgraphs:
+        for t in sg.tensors:
+            t.buffer = new.get(t.buffer, 0)
+    for m in model.metadata or []:
+        m.buffer = new[m.buffer]
+    model.buffers = [model.buffers[i] for i in keep]
+
+
+def convert_onnx(onnx_path: str | Path, work: Path, *, lift: bool = True) -> Path:
+    """onnx2tf on a static-batch copy of ``onnx_path`` (lifted to 2-D if ``lift`` and it is a 1-D conv
+    net); returns the float32 .tflite inside ``work``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import onnx2tf
 
     copy = work / "copy.onnx"
-    _static_copy(Path(onnx_path), copy)
+    _static_copy(Path(onnx_path), copy, lift=lift)
     out = work / "tf"
     with contextlib.redirect_stdout(_io.StringIO()) as log:
         try:

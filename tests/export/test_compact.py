@@ -106,3 +106,54 @@ def test_compact_tflite_same_outputs_metadata_kept(tmp_path):
         assert {sg.tensors[i].name for i in sg.inputs} == {b"in0"} and not model.signatureDefs
         assert all(t.name is None for i, t in enumerate(sg.tensors) if i not in set(sg.inputs) | set(sg.outputs))
         assert b"CONVERSION_METADATA" not in {m.name for m in model.metadata}
+        buffers = [model.buffers[t.buffer] for t in sg.tensors]
+        assert all(b.data is not None and len(b.data) for b in buffers if b is not model.buffers[0])
+        assert sum(1 for b in model.buffers[1:] if b.data is None or not len(b.data)) == 0  # one shared empty buffer
+
+
+def test_embedded_metadata_drops_logs_keeps_facts():
+    import json
+
+    from edgewise.export.metadata import LOG_KEYS, metadata_json
+
+    meta = {"task": "ecg-delineation", "sample_rate": 500, "training": {
+        "train_records": [1, 2], "history": [{"epoch": 1, "loss": 0.5}] * 50,
+        "calibration": {"p_logit_bias": 1.25, "sweep": [{"bias": 0.0, "P": 0.98}] * 9}},
+        "metrics": {"test_lead_ii": {"wave_f1": {"P": 0.991234567}, "boundaries": [{"kind": "P on"}] * 6}}}
+    embedded = json.loads(metadata_json(meta))
+    assert embedded == {"task": "ecg-delineation", "sample_rate": 500,
+                        "training": {"train_records": [1, 2], "calibration": {"p_logit_bias": 1.25}},
+                        "metrics": {"test_lead_ii": {"wave_f1": {"P": 0.991235}}}}
+    assert not LOG_KEYS & set(json.dumps(embedded).split('"'))
+    assert "history" in meta["training"]  # the caller's dict is not touched
+
+
+def test_shared_writer_reads_back_the_same_model(tmp_path):
+    pytest.importorskip("tensorflow")
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from edgewise.export._flatbuffer import write_shared
+
+    src = FIXTURES / "tiny_int8.tflite"
+    model = flatbuffer_utils.read_model(str(src))
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    pack = schema.QuantizationParametersT.Pack
+    plain, shared = tmp_path / "plain.tflite", tmp_path / "shared.tflite"
+    flatbuffer_utils.write_model(model, str(plain))
+    write_shared(model, shared)
+    assert schema.QuantizationParametersT.Pack is pack  # the schema's packers are restored
+    assert shared.stat().st_size < plain.stat().st_size
+    a, b = (flatbuffer_utils.read_model(str(p)) for p in (plain, shared))
+    for ta, tb in zip(a.subgraphs[0].tensors, b.subgraphs[0].tensors):
+        np.testing.assert_array_equal(tb.shape, ta.shape)
+        assert tb.type == ta.type and tb.buffer == ta.buffer
+        qa, qb = ta.quantization, tb.quantization
+        if qa is not None and qa.scale is not None:
+            np.testing.assert_array_equal(qb.scale, qa.scale)
+            np.testing.assert_array_equal(qb.zeroPoint, qa.zeroPoint)
+    assert [op.opcodeIndex for op in b.subgraphs[0].operators] == [op.opcodeIndex for op in a.subgraphs[0].operators]
+    x = np.random.default_rng(4).standard_normal(
+        flatbuffer_utils.read_model(str(src)).subgraphs[0].tensors[0].shape).astype(np.float32)
+    for ya, yb in zip(_tflite_outputs(plain, x), _tflite_outputs(shared, x)):
+        np.testing.assert_array_equal(yb, ya)
