@@ -14,6 +14,8 @@ operator's default and ``value_info``/doc strings are dropped. The graph compute
 """
 from __future__ import annotations
 
+import itertools
+
 import warnings
 from pathlib import Path
 from typing import Any
@@ -96,14 +98,22 @@ def export_onnx(model: Any, path: str | Path, *, input_shape: tuple[int, ...], o
     return path
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_DIGITS = _LETTERS + "0123456789"
+
+
 def _short_id(i: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        i, r = divmod(i, 36)
-        out = digits[r] + out
-        if i == 0:
-            return "t" + out
+    """The ``i``-th shortest name: a letter, then letters or digits (52 of one character, 3,224 of two)."""
+    if i < len(_LETTERS):
+        return _LETTERS[i]
+    i -= len(_LETTERS)
+    out, width, block = "", 2, len(_LETTERS) * len(_DIGITS)
+    while i >= block:
+        i, width, block = i - block, width + 1, block * len(_DIGITS)
+    for _ in range(width - 1):
+        i, r = divmod(i, len(_DIGITS))
+        out = _DIGITS[r] + out
+    return _LETTERS[i] + out
 
 
 def _dedupe_initializers(graph: Any) -> dict[str, str]:
@@ -167,12 +177,16 @@ def compact_onnx(proto: Any) -> Any:
     keep = {v.name for v in list(g.input) + list(g.output)}
     names: dict[str, str] = {}
 
+    ids = (n for n in map(_short_id, itertools.count()) if n not in keep)
+
     def short(name: str) -> str:
         while name in alias:
             name = alias[name]
         if not name or name in keep:
             return name
-        return names.setdefault(name, _short_id(len(names)))
+        if name not in names:
+            names[name] = next(ids)
+        return names[name]
 
     for t in g.initializer:
         t.name = short(t.name)
