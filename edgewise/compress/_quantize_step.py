@@ -46,7 +46,7 @@ def _tflite(state: Any, step: QuantizeStep, m: Any, folder: Path, calib_note: st
     name = f"{state.name}-int8" + ("" if act == "int8" else "-a16") + ("-int8io" if step.tflite_io.value == "int8" else "")
     path = quantize_tflite(state.files["onnx"], folder / f"{name}.tflite", m.data.calibration,
                            metadata=read_metadata(state.files["tflite"]) or {}, io=step.tflite_io.value,
-                           activations=act, calibration_source=calib_note,
+                           activations=act, calibration_source=calib_note, per_channel=step.tflite_per_channel,
                            fp32_size_bytes=state.files["tflite"].stat().st_size)
     notes = "; ".join(filter(None, [note, "int16 activations, int8 weights" if act == "int16" else ""]))
     return m.row(name, "tflite", path, step="quantize", params=state.params, macs=state.macs, precision="int8",
@@ -65,7 +65,8 @@ def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable,
     from edgewise.models.ecg.evaluate import torch_model_fn
 
     examples = lead_examples(m.data.train) if m.data.train else _synthetic_examples()
-    cfg = QatConfig(epochs=step.qat_epochs, lr=step.qat_lr, per_channel=step.per_channel, labels=labels)
+    cfg = QatConfig(epochs=step.qat_epochs, lr=step.qat_lr, per_channel=step.per_channel and (
+        step.tflite_per_channel or "tflite" not in step.formats), labels=labels)  # per tensor if any format is
 
     def val_fn(net) -> float:
         return float(np.mean(list(wave_f1(torch_model_fn(net, 1), m.data.val, leads=m.val_leads).values())))

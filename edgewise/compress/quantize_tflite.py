@@ -67,7 +67,7 @@ def _native_inputs(saved_model: Path, x: np.ndarray) -> np.ndarray:
 
 def quantize_tflite(onnx_path: str | Path, dst: str | Path, calibration: np.ndarray, *, metadata: dict[str, Any],
                     io: str = "float", activations: str = "int8", calibration_source: str = "",
-                    fp32_size_bytes: int | None = None) -> Path:
+                    per_channel: bool = True, fp32_size_bytes: int | None = None) -> Path:
     """Write a full-integer quantised TFLite of the float ONNX ``onnx_path`` to ``dst``.
 
     Args:
@@ -78,6 +78,8 @@ def quantize_tflite(onnx_path: str | Path, dst: str | Path, calibration: np.ndar
         io: ``"float"`` (float32 input/output, quantised inside) or ``"int8"`` (int8/int16 tensors at the edges).
         activations: ``"int8"`` or ``"int16"`` (16x8 scheme).
         calibration_source: where the windows came from (into the metadata).
+        per_channel: one weight scale per output channel (default) or one per tensor (smaller file: the
+            schema stores a float32 scale and an int64 zero point per channel for weights and biases).
         fp32_size_bytes: size of the float TFLite of the same model (into the metadata, for size ratios).
 
     Returns:
@@ -105,6 +107,8 @@ def quantize_tflite(onnx_path: str | Path, dst: str | Path, calibration: np.ndar
         else:
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             edge = tf.int8
+        if not per_channel:
+            conv._experimental_disable_per_channel = True  # the converter's only switch for it (TF 2.19)
         if io == "int8":
             conv.inference_input_type = conv.inference_output_type = edge
         raw = Path(tmp) / "quant.tflite"
@@ -114,7 +118,7 @@ def quantize_tflite(onnx_path: str | Path, dst: str | Path, calibration: np.ndar
         found_io, _ = match_io(Path(onnx_path), raw, input_shape=tuple(x.shape[1:]), layout=layout)
         summary = tflite_summary(raw)
         meta = {**metadata, "io": found_io, "precision": "int8", "quantization": {
-            "tool": f"tf.lite.TFLiteConverter {tf.__version__} (full integer)", "weights": "int8 per-channel",
+            "tool": f"tf.lite.TFLiteConverter {tf.__version__} (full integer)", "weights": "int8 per-channel" if per_channel else "int8 per-tensor",
             "activations": activations, "io": summary["io"], "calibration": calibration_source or f"{len(x)} windows",
             "float_compute_ops": summary["float_compute_ops"], "fp32_size_bytes": fp32_size_bytes}}
         json.dumps(meta)

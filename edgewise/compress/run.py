@@ -201,10 +201,11 @@ def _prune_step(state: _State, step: PruneStep, m: _Measurer, out: Path, log: Ca
     else:
         res = unstructured_prune(state.ck.model, step, finetune=finetune, kwargs=kwargs)
     name = f"{state.name}-pruned" if step.mode == PruneMode.STRUCTURED else f"{state.name}-sparse"
+    recal = _recalibrate(res.model, m, log) if finetune is not None else {}
     training = {**(state.ck.training or {}), "compression": {"pruning": {**res.facts(), "ratio": step.ratio,
                 "importance": step.importance.value, "iterations": step.iterations,
                 "finetune_epochs": step.finetune_epochs, "distill_weight": step.distill_weight,
-                "data": m.data.source}}}
+                "data": m.data.source, **recal}}}
     training.pop("history", None)
     ckpt = out / name / f"{name}.pt"
     save_checkpoint(ckpt, spec=state.ck.spec, model=res.model, model_kwargs=res.model_kwargs, training=training,
@@ -221,6 +222,22 @@ def _prune_step(state: _State, step: PruneStep, m: _Measurer, out: Path, log: Ca
              for f, p in files.items()]
     ok = all(r.within_budget for r in rows)
     return rows, _State(ck, name, files, res.params_after, res.macs_after, state.formats) if ok else None
+
+
+# a fine-tuned model's P offset is re-chosen like a trained one's; it may now over-call P, so the grid
+# reaches below zero
+RECALIBRATION_GRID = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+
+
+def _recalibrate(model: Any, m: _Measurer, log: Callable) -> dict[str, Any]:
+    """Re-choose the P-logit offset of a pruned and fine-tuned model on the validation records
+    (``edgewise.models.ecg.calibrate``): fine-tuning on the labels moves the offset the uncompressed
+    model was calibrated with."""
+    from edgewise.models.ecg.calibrate import calibrate_p_bias
+
+    facts = calibrate_p_bias(model, m.data.val, leads=m.val_leads, grid=RECALIBRATION_GRID)
+    log(f"P-logit offset re-chosen on the validation records after fine-tuning: {facts['p_logit_bias']:+.2f}")
+    return {"recalibration": facts}
 
 
 def _metric_summary(ck: Any) -> dict[str, Any]:
@@ -343,7 +360,9 @@ def stamp_metrics(path: str | Path, row: ArtifactRow, *, dest: str | Path | None
 
     path, dest = Path(path), Path(dest or path)
     meta = dict(read_metadata(path) or {})
-    meta["metrics"] = {**(meta.get("metrics") or {}), "test_lead_ii_wave_f1": row.f1_test,
+    stale = ("note",)  # "this model's own held-out metrics are in compression.json": now they are here
+    meta["metrics"] = {**{k: v for k, v in (meta.get("metrics") or {}).items() if k not in stale},
+                       "test_lead_ii_wave_f1": row.f1_test,
                        "val_all_leads_wave_f1": row.f1_val, "agreement_with_uncompressed": row.agreement,
                        "mean_kl_to_uncompressed": row.mean_kl, "latency_ms_10s_1thread_host": row.latency_ms}
     if path.suffix == ".onnx":
@@ -357,11 +376,13 @@ def stamp_metrics(path: str | Path, row: ArtifactRow, *, dest: str | Path | None
     else:  # rewrite the existing "edgewise" metadata buffer in place (a second buffer would stay in the file)
         from tensorflow.lite.tools import flatbuffer_utils
 
+        from edgewise.export._flatbuffer import write_shared
+
         model = flatbuffer_utils.read_model(str(path))
         entry = next(m for m in model.metadata if m.name in (b"edgewise", "edgewise"))
         model.buffers[entry.buffer].data = np.frombuffer(
             metadata_json(json.loads(json.dumps(meta, default=float))).encode(), np.uint8)
-        flatbuffer_utils.write_model(model, str(dest))
+        write_shared(model, dest)
     return dest
 
 
