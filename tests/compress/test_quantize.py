@@ -127,3 +127,31 @@ def test_size_breakdown_accounts_for_every_weight(fp32_onnx, calib, tmp_path):
         assert (b["weights"], b["biases"]) == (n_w, 4 * n_b)
         assert b["scales"] > 0 and b["zero_points"] > 0 and b["metadata"] > fp32["metadata"]  # + quantization record
         assert 3.0 < payload_ratio(fp32, b) < 4.0
+
+
+def test_tflite_per_tensor_weights_drop_the_per_channel_vectors(fp32_onnx, calib, tmp_path):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("onnx2tf")
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from edgewise.compress.quantize_tflite import quantize_tflite
+    from edgewise.compress.sizes import breakdown
+    from edgewise.runtime.artifact import read_metadata
+    from edgewise.runtime.backends import load_model
+
+    meta = read_metadata(fp32_onnx)
+    per_ch = quantize_tflite(fp32_onnx, tmp_path / "pc.tflite", calib, metadata=meta)
+    per_t = quantize_tflite(fp32_onnx, tmp_path / "pt.tflite", calib, metadata=meta, per_channel=False)
+    for path, widest in ((per_ch, 48), (per_t, 1)):  # the widest conv has 48 output channels
+        sg = flatbuffer_utils.read_model(str(path)).subgraphs[0]
+        lengths = [len(t.quantization.scale) for t in sg.tensors if t.quantization is not None
+                   and t.quantization.scale is not None and t.type == 9]  # 9: INT8 (weights and activations)
+        assert max(lengths) == widest
+    assert load_model(per_t).metadata["quantization"]["weights"] == "int8 per-tensor"
+    b_ch, b_t = breakdown(per_ch), breakdown(per_t)
+    assert b_t["weights"] == b_ch["weights"] and b_t["scales"] < b_ch["scales"] / 5
+    assert b_t["zero_points"] < b_ch["zero_points"] / 5  # int64 per channel -> one per tensor
+    assert per_t.stat().st_size < per_ch.stat().st_size
+    x = synthetic_windows(2, seed=5)
+    y32 = load_model(fp32_onnx).run(x)
+    np.testing.assert_allclose(load_model(per_t).run(x), y32, atol=0.1 * float(np.ptp(y32)))

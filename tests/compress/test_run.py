@@ -95,3 +95,29 @@ def test_pipeline_stage_reports_synthetic_calibration(ckpt, tmp_path):
     assert "fastest artifact within the accuracy budget" in text
     assert res.kept["onnxruntime"].path in {r.path for r in res.rows}
     assert rep.data["compression"]["calibration"]["n_windows"] == 16
+
+
+def test_pruned_model_p_offset_is_rechosen_on_validation(ludb_dir):
+    """Fine-tuning moves the P offset a model was calibrated with; it is re-chosen on validation records
+    (grid reaching below zero) and folded into the head, as after training."""
+    from types import SimpleNamespace
+
+    from edgewise.compress.run import RECALIBRATION_GRID, _recalibrate
+    from edgewise.models.checkpoint import load_checkpoint
+    from edgewise.models.ecg.dataset import load_records
+    from edgewise.models.pretrained import PRETRAINED_DIR
+
+    ck = load_checkpoint(PRETRAINED_DIR / "ecg" / "ecg-unet.pt")
+    val = load_records(ludb_dir, ck.training["val_records"][:3])
+    model = ck.model
+    with torch.no_grad():
+        model.head.bias[1] -= 4.0  # as if fine-tuning had pulled the P logit down
+    before = model.head.bias.detach().clone()
+    facts = _recalibrate(model, SimpleNamespace(data=SimpleNamespace(val=val), val_leads=("i", "ii", "v2")), log=lambda s: None)
+    rec = facts["recalibration"]
+    assert [r["bias"] for r in rec["sweep"]] == list(RECALIBRATION_GRID) and min(RECALIBRATION_GRID) < 0
+    best = max(r["mean"] for r in rec["sweep"])
+    chosen = next(r for r in rec["sweep"] if r["bias"] == rec["p_logit_bias"])
+    assert chosen["mean"] == pytest.approx(best, abs=1e-6) and rec["p_logit_bias"] > 0
+    delta = (model.head.bias.detach() - before).numpy()
+    np.testing.assert_allclose(delta, [0.0, rec["p_logit_bias"], 0.0, 0.0], atol=1e-6)  # P logit only
