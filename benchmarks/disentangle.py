@@ -8,24 +8,83 @@ accuracy and chance, at <= 5 % worse reconstruction.
     nice -n 10 .venv/bin/python benchmarks/disentangle.py --data digits --seeds 0 1 2
     nice -n 10 .venv/bin/python benchmarks/disentangle.py --data ecg --seeds 0 1 2
 
-Settings are chosen with ``--validate`` (a validation split carved from the training part: 30 % of each
-digit class, a third of each subject's training beats; the held-out split is not used), e.g.
+Settings are chosen with ``--validate``, which never touches the held-out split: the probe gap on a
+validation split carved from the training part (30 % of each digit class, a third of each subject's
+training beats), the reconstruction cost where the protocol keeps the held-out shape (VALIDATION_COST),
+and ``--diagnose`` prints per-epoch recon (train/test part), critic accuracy, KL and MI of both versions:
 
-    nice -n 10 .venv/bin/python benchmarks/disentangle.py --data ecg --validate --set adv_weight=1.25
+    nice -n 10 .venv/bin/python benchmarks/disentangle.py --data ecg --validate --seeds 0 1 2
+    nice -n 10 .venv/bin/python benchmarks/disentangle.py --data ecg --validate --diagnose
 
-Measured with the defaults (held-out split; 2026-11-27, shared 2-core machine):
+Does validation predict held-out? LUDB, current defaults (2026-11-27):
 
-    data    seed  style MLP plain -> adv  chance  gap closed  recon plain -> adv  ratio
-    digits  0     0.607 -> 0.287          0.102   0.634       0.1463 -> 0.1567    1.071
-    digits  1     0.635 -> 0.333          0.102   0.566       0.1267 -> 0.1317    1.039
-    digits  2     0.594 -> 0.311          0.102   0.575       0.1412 -> 0.1409    0.998
-    LUDB    0     0.789 -> 0.249          0.014   0.698       0.0823 -> 0.1004    1.220
-    LUDB    1     0.782 -> 0.319          0.014   0.603       0.0811 -> 0.1013    1.248
-    LUDB    2     0.795 -> 0.312          0.014   0.619       0.0830 -> 0.1031    1.242
+    seed  nested split: gap, ratio   full training part: ratio   held out: gap, ratio
+    0     0.485, 1.040               1.270                       0.698, 1.220
+    1     0.523, 0.892               1.300                       0.603, 1.248
+    2     0.476, 1.239               1.204                       0.619, 1.242
 
-The gap is closed by more than half everywhere; the reconstruction bound (<= 1.05) holds on two digits
-seeds of three and on no LUDB seed. Seed noise of the ratio is about +-0.04 on digits. On LUDB the
-settings that met both on the validation split (ratio 1.008) cost 22-25 % on the held-out split.
+The nested split (~3.2 training beats per subject, content of ~1.6 validation beats) misses the held-out
+cost by -0.36..0.00; the full training part (4.8 beats per subject, the held-out shape) is within 0.06,
+because the cost is under-fitting. The same holds on other leads with the held-out protocol (seed 0,
+training-part vs held-out ratio: III 1.12/1.13, aVF 1.15/1.13, V5 1.17/1.16). The nested gap
+under-predicts the held-out gap by 0.08-0.21 (the probe has fewer beats per subject), so it is a
+conservative check. Digits (nested split mirrors the held-out shape), weight 2: gap 0.739/0.663/0.600,
+ratio 1.057/1.077/1.076 vs held out 0.634/0.566/0.575, 1.071/1.039/0.998.
+
+Why LUDB pays (--diagnose, seed 0): the adversarial model is worse on the training beats throughout
+(0.062 vs 0.051 at epoch 100 on the nested split), so it under-fits; the critic reaches 0.76-0.90 accuracy
+on the 160 subjects from the training styles while the held-out probe reads 0.25-0.32: it memorises
+the few beats per subject and keeps pushing; the content code carries the subject in both versions
+(content probe 0.92-0.95) and the adversarial decoder uses it more (recon error with the content zeroed
+0.69 vs 0.49); 66 % of the extra error comes from the quarter of subjects with the most beat-to-beat
+variation (correlation 0.31): their style scale itself identifies them.
+
+Validation screen on LUDB, seed 0 unless noted (nested gap / nested ratio / full-training-part ratio):
+
+    weight 1 (default)                        0.485 / 1.040 / 1.270   (seeds 1, 2: 0.523/0.892/1.300, 0.476/1.239/1.204)
+    weight 0.5                                0.331 / 1.003 / 1.153
+    200 epochs (both versions)                0.893 / 1.191 / 1.663
+    200 epochs, weight 0.5                    0.612 / 1.034 / 1.249
+    adv_warmup 1.0                            0.390 / 1.002 / 1.274
+    critic_steps 3                            0.397 / 0.986 / 1.028   (seed 1: 0.262/0.906/1.216)
+    critic_steps 5                            0.316 / 1.038 / 1.153
+    critic_steps 3, weight 1.5 / 2            0.412 / 1.013 / 1.104;  0.441 / 0.995 / 1.185
+    critic_lr 5e-4                            0.331 / 0.973 / 1.158
+    recon_std 0.15                            0.284 / 0.928 / 1.068
+    beta 0.5                                  0.647 / 0.932 / 1.329;  with critic_steps 3: 0.367 / 0.940 / 1.028
+    group_size 8, 16 groups per batch         0.393 / 1.005 / 1.160
+    (prototypes, code not kept:)
+    cross-fitted critic (two halves)          0.301 / 0.952 / 1.188
+    adversarial gradient kept off content     0.353 / 1.009 / 1.345   (seed 1: 0.503/0.872/1.275)
+    content-only recon term 0.3               0.616 / 1.061 / 1.452;  with critic_steps 3: 0.442 / 0.974 / 1.144
+    content encoder sees member spread        0.447 / 1.121 / 1.541   (seed 1: 0.468/0.969/1.284)
+
+Every change that lowers the cost lowers the gap about as much: none reaches gap >= 0.5 at ratio <= 1.05
+on validation, so the LUDB defaults are unchanged and the LUDB reconstruction figure is not met.
+Digits validation (nested split, seeds 0/1/2): weight 1: gap 0.575/0.525/0.544, ratio 1.073/1.024/1.063;
+weight 1.5: 0.691/0.579/0.586, 1.071/1.055/1.048; weight 2: above.
+
+Held-out runs looked at, every one (weight 2: last session's default; weight 1: first chosen by the rule
+"lowest validation cost with gap >= 0.5", which had no margin; weight 1.5: the rule with a 0.05 margin
+the issue asked for, now the default; the margin was set after weight 1's held-out run):
+
+    data    weight  seed  style MLP plain -> adv  chance  gap closed  recon plain -> adv  ratio
+    digits  2       0     0.607 -> 0.287          0.102   0.634       0.1463 -> 0.1567    1.071
+    digits  2       1     0.635 -> 0.333          0.102   0.566       0.1267 -> 0.1317    1.039
+    digits  2       2     0.594 -> 0.311          0.102   0.575       0.1412 -> 0.1409    0.998
+    digits  1       0     0.607 -> 0.369          0.102   0.473       0.1463 -> 0.1522    1.041
+    digits  1       1     0.635 -> 0.322          0.102   0.587       0.1267 -> 0.1329    1.049
+    digits  1       2     0.594 -> 0.352          0.102   0.492       0.1412 -> 0.1395    0.988
+    digits  1.5     0     0.607 -> 0.300          0.102   0.608       0.1463 -> 0.1544    1.056
+    digits  1.5     1     0.635 -> 0.339          0.102   0.556       0.1267 -> 0.1305    1.030
+    digits  1.5     2     0.594 -> 0.326          0.102   0.545       0.1412 -> 0.1377    0.975
+    LUDB    1       0     0.789 -> 0.249          0.014   0.698       0.0823 -> 0.1004    1.220
+    LUDB    1       1     0.782 -> 0.319          0.014   0.603       0.0811 -> 0.1013    1.248
+    LUDB    1       2     0.795 -> 0.312          0.014   0.619       0.0830 -> 0.1031    1.242
+
+With the defaults, digits (weight 1.5) closes 0.55-0.61 of the gap at ratios 1.056 / 1.030 / 0.975: the
+bound is missed by 0.006 on seed 0 (seed noise of the ratio is ~+-0.04). LUDB closes 0.60-0.70 at
+1.22-1.25: the reconstruction figure is not met there.
 """
 from __future__ import annotations
 
@@ -36,6 +95,11 @@ import time
 from dataclasses import replace
 
 VALIDATION_FRACTION = {"digits": 0.3, "ecg": 1 / 3}
+# Where validation reads the reconstruction cost: the split whose shape mirrors the held-out protocol.
+# Digits: the nested split (88 vs 125 training digits per class). LUDB: ~4.8 training beats per subject
+# leave no nested split of that shape, so the ratio on the full training part (both versions trained on
+# all of it; the adversarial cost is under-fitting, which shows there).
+VALIDATION_COST = {"digits": "nested split", "ecg": "full training part"}
 
 
 def _overrides(items: list[str]) -> dict:
@@ -48,6 +112,47 @@ def _overrides(items: list[str]) -> dict:
     return out
 
 
+def _diagnose(data, cfg, every: int = 10) -> None:
+    """Per-epoch diagnostics of both versions: recon on the training and test parts (chunks as measured),
+    the critic's accuracy on the training styles, KL terms, MI estimate; then how much the decoder uses
+    the content (recon error with the style or the content set to its prior mean 0)."""
+    import numpy as np
+    import torch
+
+    from edgewise.analysis.disentangle import fit_group_vae, heldout_reconstruction
+    from edgewise.analysis.disentangle._vae import _standardise_batch
+
+    gid = np.unique(data.g_train, return_inverse=True)[1]
+    for name, c in (("plain", replace(cfg, adv_weight=0.0)), ("adversarial", cfg)):
+        print(f"-- {name}")
+
+        def callback(epoch, vae, critic, c=c):
+            if (epoch + 1) % every:
+                return
+            vae.eval()
+            tr = heldout_reconstruction(vae, data.x_train, data.g_train, group_size=c.group_size)
+            te = heldout_reconstruction(vae, data.x_test, data.g_test, group_size=c.group_size)
+            acc = float("nan")
+            if c.adv_weight > 0 and c.adversary == "classifier":
+                with torch.no_grad():
+                    s = _standardise_batch(torch.as_tensor(vae.codes(data.x_train, data.g_train)[0]))
+                    acc = float((critic(s).argmax(1).numpy() == gid).mean())
+            vae.train()
+            print(f"epoch {epoch + 1:4d}  recon train {tr:.4f} test {te:.4f}  critic acc (train styles) {acc:.3f}",
+                  flush=True)
+
+        vae, hist = fit_group_vae(data.x_train, data.g_train, c, callback=callback)
+        for i in range(every - 1, len(hist), every):
+            print(f"epoch {i + 1:4d}  " + "  ".join(f"{k} {v:.3f}" for k, v in hist[i].items()))
+        s, cont = vae.codes(data.x_train, data.g_train)
+        with torch.no_grad():
+            dec = lambda a, b: vae.decoder(torch.as_tensor(np.concatenate([a, b], 1))).numpy()  # noqa: E731
+            no_style = float(((dec(cont, 0 * s) - data.x_train) ** 2).mean())
+            no_content = float(((dec(0 * cont, s) - data.x_train) ** 2).mean())
+        print(f"decoder use (training part, per-observation codes): recon MSE with style 0: {no_style:.3f}; "
+              f"with content 0: {no_content:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=["digits", "ecg", "both"], default="digits")
@@ -56,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adv-weight", type=float, default=None)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override VaeConfig fields")
     parser.add_argument("--validate", action="store_true",
-                        help="score on a validation split carved from the training part (for choosing settings)")
+                        help="choose settings without the held-out split: probe gap on a validation split carved "
+                             "from the training part, reconstruction cost on the full training part")
+    parser.add_argument("--diagnose", action="store_true", help="print per-epoch diagnostics instead")
     parser.add_argument("--max-records", type=int, default=None, help="ECG: at most this many subjects")
     parser.add_argument("--json-out", default=None, help="also write all results as JSON here")
     args = parser.parse_args(argv)
@@ -70,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         compare,
         grouped_beats,
         grouped_digits,
+        training_cost,
         validation_split,
     )
     from edgewise.data.paths import default_dataset_dir
@@ -85,17 +193,22 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             cfg = replace(DEFAULTS[name], seed=seed, **overrides)
             if name == "digits":
-                data = grouped_digits(seed=seed)
+                full = grouped_digits(seed=seed)
             else:
                 ludb = default_dataset_dir("ludb")
                 if ludb is None:
                     print("ecg: no LUDB folder (set EDGEWISE_DATA); skipped")
                     continue
-                data = grouped_beats(ludb, max_records=args.max_records)
-            if args.validate:
-                data = validation_split(data, VALIDATION_FRACTION[name])
+                full = grouped_beats(ludb, max_records=args.max_records)
+            data = validation_split(full, VALIDATION_FRACTION[name]) if args.validate else full
+            if args.diagnose:
+                print(f"\n{data.name}  (seed {seed})")
+                _diagnose(data, cfg)
+                continue
             t0 = time.perf_counter()
             comp, _ = compare(data, cfg)
+            full_part = args.validate and VALIDATION_COST[name] == "full training part"
+            cost = training_cost(full, cfg) if full_part else comp.recon_ratio
             secs = time.perf_counter() - t0
             print(f"\n{comp.data}  (seed {seed}, {cfg.epochs} epochs, {secs:.0f} s)")
             widths = [26, 24, 20, 20, 8, 18]
@@ -103,11 +216,15 @@ def main(argv: list[str] | None = None) -> int:
             for row in comp.rows():
                 cells = [row[0]] + [f"{v:.4f}" for v in row[1:]]
                 print(" | ".join(c.ljust(w) for c, w in zip(cells, widths)))
-            ok_gap, ok_rec = comp.gap_closed >= 0.5, comp.recon_ratio <= 1.05
+            rec = cost
+            ok_gap, ok_rec = comp.gap_closed >= 0.5, rec <= 1.05
+            where = VALIDATION_COST[name] if args.validate else "held out"
             print(f"gap closed {comp.gap_closed:.3f} (need >= 0.5: {'ok' if ok_gap else 'SHORT'}); "
-                  f"recon ratio {comp.recon_ratio:.3f} (need <= 1.05: {'ok' if ok_rec else 'SHORT'})", flush=True)
+                  f"recon ratio {where} {rec:.3f} (need <= 1.05: {'ok' if ok_rec else 'SHORT'}); "
+                  f"on this split's training part {comp.train_recon_ratio:.3f}, test part {comp.recon_ratio:.3f}",
+                  flush=True)
             results.append({**comp.summary(), "seed": seed, "validate": args.validate, "overrides": overrides,
-                            "seconds": round(secs, 1)})
+                            "recon_ratio_selected": round(cost, 4), "seconds": round(secs, 1)})
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(results, f, indent=2)

@@ -16,6 +16,7 @@ from edgewise.analysis.disentangle import (
     grouped_digits,
     heldout_reconstruction,
     probe_accuracy,
+    training_cost,
     validation_split,
 )
 from edgewise.analysis.disentangle._vae import _FilmMLP, _standardise_batch
@@ -137,6 +138,21 @@ def test_plain_version_does_not_depend_on_critic_settings():
 def test_compare_needs_an_adversarial_weight():
     with pytest.raises(ValueError, match="adv_weight > 0"):
         compare(grouped_digits(), VaeConfig(adv_weight=0.0))
+
+
+def test_training_cost_is_the_training_split_ratio_of_compare():
+    data = grouped_digits()
+    data = type(data)(data.name, data.x_train[:300], data.g_train[:300], data.x_test[:100], data.g_test[:100],
+                      data.mean, data.std, data.image_shape)
+    cfg = VaeConfig(epochs=2, hidden=32, critic_hidden=16, critic_steps=2, adv_weight=1.0, group_size=4,
+                    groups_per_batch=5)
+    comp, models = compare(data, cfg)
+    mse = [heldout_reconstruction(models[k], data.x_train, data.g_train, group_size=4)
+           for k in ("plain", "adversarial")]
+    np.testing.assert_allclose(comp.train_recon_ratio, mse[1] / mse[0], rtol=1e-6)
+    # validation's cost trains the same pair on the same training part, without touching the held-out part
+    np.testing.assert_allclose(training_cost(data, cfg), comp.train_recon_ratio, rtol=1e-6)
+    assert comp.summary()["train_recon_ratio"] == round(comp.train_recon_ratio, 4)
 
 
 def test_grouped_beats_split_every_subject(ludb_dir):

@@ -9,6 +9,7 @@ from edgewise.analysis.disentangle._compare import (
     compare,
     grouped_beats,
     grouped_digits,
+    training_cost,
     validation_split,
 )
 from edgewise.analysis.disentangle._measure import Measures, heldout_reconstruction, measure, probe_accuracy
@@ -31,5 +32,6 @@ __all__ = [
     "heldout_reconstruction",
     "measure",
     "probe_accuracy",
+    "training_cost",
     "validation_split",
 ]

@@ -13,18 +13,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgewise.analysis.disentangle._measure import Measures, measure
+from edgewise.analysis.disentangle._measure import Measures, heldout_reconstruction, measure
 from edgewise.analysis.disentangle._vae import GroupVAE, VaeConfig, fit_group_vae
 
 __all__ = ["GroupedData", "Comparison", "grouped_digits", "grouped_beats", "validation_split", "compare",
-           "analyze_disentangle", "DEFAULTS"]
+           "training_cost", "analyze_disentangle", "DEFAULTS"]
 
-# Per-dataset defaults, chosen on a validation split carved from the training part of digits seed 0
-# and of LUDB (benchmarks/disentangle.py --validate), never on the held-out split. ECG needs a wider
-# content code: with 8 dims the subject's beat morphology does not fit in the content, so removing it
-# from the style costs reconstruction. On ECG longer training raises the reconstruction ratio.
+# Per-dataset defaults, chosen without the held-out split (benchmarks/disentangle.py --validate, seeds 0-2):
+# the probe gap on a validation split carved from the training part; the reconstruction cost where the
+# protocol mirrors the held-out one: on digits the nested split (88 vs 125 training digits per class), on
+# LUDB the full training part (with ~4.8 training beats per subject no nested split keeps that shape, and
+# the adversarial cost there is under-fitting, so it shows on the training beats). Rule: the lowest cost
+# among settings whose gap clears 0.5 by >= 0.05 on every validation seed. Digits: weight 1.5 (val gap
+# >= 0.579, ratio 1.058; weight 1: gap >= 0.525, 1.053; weight 2: gap >= 0.600, 1.070). ECG: no setting
+# tried meets both (see benchmarks/disentangle.py); weight 1 is kept, its cost is 1.20-1.30.
 DEFAULTS: dict[str, VaeConfig] = {
-    "digits": VaeConfig(adv_weight=2.0, epochs=200),
+    "digits": VaeConfig(adv_weight=1.5, epochs=200),
     "ecg": VaeConfig(adv_weight=1.0, content_dim=24, group_size=4, groups_per_batch=32),
 }
 
@@ -113,6 +117,7 @@ class Comparison:
         gap_closed: (plain style acc - adversarial style acc) / (plain style acc - chance).
         recon_ratio: adversarial recon MSE / plain recon MSE.
         config: the adversarial version's config (the plain one has adv_weight 0).
+        train_recon_ratio: the same ratio on the training split (under-fitting shows here too).
     """
 
     data: str
@@ -121,6 +126,7 @@ class Comparison:
     gap_closed: float
     recon_ratio: float
     config: VaeConfig
+    train_recon_ratio: float = float("nan")
 
     def summary(self) -> dict:
         return {
@@ -132,6 +138,7 @@ class Comparison:
             "recon_mse_plain": round(self.plain.recon_mse, 5),
             "recon_mse_adversarial": round(self.adversarial.recon_mse, 5),
             "recon_ratio": round(self.recon_ratio, 4),
+            "train_recon_ratio": round(self.train_recon_ratio, 4),
             "adv_weight": self.config.adv_weight,
         }
 
@@ -146,19 +153,42 @@ class Comparison:
               "held-out recon MSE"]
 
 
-def compare(data: GroupedData, config: VaeConfig, *, progress: bool = False) -> tuple[Comparison, dict[str, GroupVAE]]:
-    """Train the plain (adv_weight 0) and adversarial versions of ``config`` on ``data``; measure both."""
+def _fit_pair(data: GroupedData, config: VaeConfig, progress: bool) -> dict[str, GroupVAE]:
+    """The plain (adv_weight 0) and adversarial versions of ``config`` trained on ``data``'s training part."""
     if config.adv_weight <= 0:
         raise ValueError(f"the adversarial version needs adv_weight > 0, got {config.adv_weight}")
-    models, results = {}, {}
-    for name, cfg in (("plain", replace(config, adv_weight=0.0)), ("adversarial", config)):
-        vae, _ = fit_group_vae(data.x_train, data.g_train, cfg, progress=progress)
-        models[name] = vae
-        results[name] = measure(vae, data.x_train, data.g_train, data.x_test, data.g_test, seed=cfg.seed)
+    return {name: fit_group_vae(data.x_train, data.g_train, cfg, progress=progress)[0]
+            for name, cfg in (("plain", replace(config, adv_weight=0.0)), ("adversarial", config))}
+
+
+def _train_ratio(models: dict[str, GroupVAE], data: GroupedData, group_size: int) -> float:
+    """Adversarial / plain reconstruction MSE on the training part, content pooled over chunks as held out."""
+    mse = {k: heldout_reconstruction(m, data.x_train, data.g_train, group_size=group_size) for k, m in models.items()}
+    return mse["adversarial"] / mse["plain"]
+
+
+def compare(data: GroupedData, config: VaeConfig, *, progress: bool = False) -> tuple[Comparison, dict[str, GroupVAE]]:
+    """Train the plain (adv_weight 0) and adversarial versions of ``config`` on ``data``; measure both."""
+    models = _fit_pair(data, config, progress)
+    results = {name: measure(vae, data.x_train, data.g_train, data.x_test, data.g_test, seed=config.seed)
+               for name, vae in models.items()}
     p, a = results["plain"], results["adversarial"]
     denom = p.style_probe_acc - p.chance
     gap = (p.style_probe_acc - a.style_probe_acc) / denom if denom > 0 else float("nan")
-    return Comparison(data.name, p, a, gap, a.recon_mse / p.recon_mse, config), models
+    train_ratio = _train_ratio(models, data, config.group_size)
+    return Comparison(data.name, p, a, gap, a.recon_mse / p.recon_mse, config, train_ratio), models
+
+
+def training_cost(data: GroupedData, config: VaeConfig) -> float:
+    """Reconstruction ratio (adversarial / plain) on the training part of ``data``, both trained on all of it.
+
+    The validation half of the model selection: it keeps the held-out protocol's shape (every training
+    observation, the same group sizes and content pooling) and never touches the held-out split. The
+    adversarial model's cost is under-fitting, so its training-part ratio tracks the held-out ratio
+    (LUDB, current defaults: 1.27 / 1.30 / 1.20 vs 1.22 / 1.25 / 1.24 held out), while a nested split
+    with fewer observations per group does not (1.04 / 0.89 there).
+    """
+    return _train_ratio(_fit_pair(data, config, False), data, config.group_size)
 
 
 def _plot_measures(comp: Comparison, path: Path) -> Path:
@@ -258,7 +288,8 @@ def analyze_disentangle(
                  f"of held-out observations; chance is the most frequent held-out group. Reconstruction: held-out "
                  f"observations, their content pooled over held-out members of their group. Both versions share "
                  f"data, split, architecture and seed; only the adversarial weight differs. Gap closed: "
-                 f"{comp.gap_closed:.3f} (target >= 0.5); recon ratio: {comp.recon_ratio:.3f} (target <= 1.05).")
+                 f"{comp.gap_closed:.3f} (target >= 0.5); recon ratio: {comp.recon_ratio:.3f} (target <= 1.05; on the "
+                 f"training split {comp.train_recon_ratio:.3f}).")
         rep.table(Comparison.HEADER, comp.rows(), caption="held-out split")
         rep.table(["setting", "value"], [[k, v] for k, v in asdict(config).items()], caption="config")
         rep.image(_plot_measures(comp, Path(out) / "measures.png"), caption="leakage and reconstruction")
