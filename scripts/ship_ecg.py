@@ -69,3 +69,4 @@ for p in sorted(folder.glob("ecg-unet*")):
     if p.suffix in (".onnx", ".tflite") and p.name not in entries:
         entries[p.name] = {"format": p.suffix[1:], "metadata": read_metadata(p)}
 write_manifest(folder, entries)
+write_model_card(folder / "MODEL_CARD.md", ckpt_path)  # again: now with the compressed artifacts
