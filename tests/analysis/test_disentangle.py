@@ -19,7 +19,7 @@ from edgewise.analysis.disentangle import (
     training_cost,
     validation_split,
 )
-from edgewise.analysis.disentangle._vae import _FilmMLP, _standardise_batch
+from edgewise.analysis.disentangle._vae import StyleGroupCritic, _FilmMLP, _standardise_batch, augment
 
 
 def test_pool_is_the_product_of_gaussians():
@@ -175,3 +175,65 @@ def test_cli_disentangle_reports_both_versions_side_by_side(capsys, tmp_path):
     np.testing.assert_allclose(out["gap_closed"], gap, atol=1e-3)
     report = (tmp_path / "report.md").read_text()
     assert "plain" in report and "adversarial" in report and (tmp_path / "swaps.png").stat().st_size > 1000
+
+
+def test_new_options_are_validated_and_off_by_default():
+    for kw, msg in [({"critic_dropout": 1.0}, "critic_dropout"), ({"critic_noise": -0.1}, "critic_noise"),
+                    ({"augment_shift": -1}, "augment_shift"), ({"decoder_std": "group"}, "decoder_std")]:
+        with pytest.raises(ValueError, match=msg):
+            VaeConfig(**kw)
+    x = torch.randn(3, 4, 70)
+    assert augment(x, VaeConfig()) is x  # no augmentation unless asked for
+
+
+def test_augment_scales_offsets_and_shifts_each_observation():
+    x = torch.arange(2 * 3 * 10, dtype=torch.float32).reshape(2, 3, 10)
+    cfg = VaeConfig(augment_scale=0.2, augment_offset=0.5, augment_shift=2)
+    torch.manual_seed(0)
+    out = augment(x, cfg)
+    torch.manual_seed(0)  # the same draws, applied by hand
+    j = torch.randint(-2, 3, (2, 3, 1))
+    scale, offset = 1 + 0.2 * (2 * torch.rand(2, 3, 1) - 1), 0.5 * (2 * torch.rand(2, 3, 1) - 1)
+    ref = np.empty((2, 3, 10), np.float32)
+    for a in range(2):
+        for b in range(3):
+            idx = np.clip(np.arange(10) - int(j[a, b, 0]), 0, 9)  # shifted, edges repeated
+            ref[a, b] = x[a, b].numpy()[idx] * float(scale[a, b, 0]) + float(offset[a, b, 0])
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-6)
+    assert (scale - 1).abs().max() <= 0.2 and offset.abs().max() <= 0.5
+
+
+def test_content_decoder_std_is_the_gaussian_nll_with_a_per_group_scale():
+    torch.manual_seed(0)
+    cfg = VaeConfig(hidden=16, content_dim=3, style_dim=2, decoder_std="content", recon_std=0.25)
+    vae = GroupVAE(6, cfg)
+    torch.nn.init.normal_(vae.log_std.weight, std=0.3)
+    xg = torch.randn(4, 5, 6)
+    out = vae(xg, sample=False)
+    log_std = vae.log_std(out["content"]).detach().numpy()[:, None]  # [G, 1, dim], std = 0.25 * exp(log_std)
+    std = 0.25 * np.exp(log_std)
+    r, x = out["recon"].detach().numpy(), xg.numpy()
+    # Gaussian NLL up to the constant, relative to the fixed-std model's normaliser
+    ref = (0.5 * ((r - x) / std) ** 2 + log_std).sum(-1).mean()
+    np.testing.assert_allclose(float(out["nll"].detach()), ref, rtol=1e-5)
+    with torch.no_grad():  # at initialisation it is the fixed-std model
+        vae.log_std.weight.zero_()
+        fixed = GroupVAE(6, VaeConfig(hidden=16, content_dim=3, style_dim=2))
+        fixed.load_state_dict({k: v for k, v in vae.state_dict().items() if not k.startswith("log_std")})
+        np.testing.assert_allclose(float(vae(xg, sample=False)["nll"]), float(fixed(xg, sample=False)["nll"]),
+                                   rtol=1e-6)
+
+
+def test_regularised_critic_gets_weight_decay_dropout_and_noise():
+    data = grouped_digits()
+    x, g = data.x_train[:200], data.g_train[:200]
+    cfg = VaeConfig(epochs=1, hidden=32, critic_hidden=16, critic_steps=2, group_size=4, groups_per_batch=5,
+                    adv_weight=1.0, critic_dropout=0.3, critic_noise=0.5, critic_weight_decay=1e-3)
+    seen = {}
+    _, hist = fit_group_vae(x, g, cfg, callback=lambda e, vae, critic: seen.update(critic=critic))
+    critic = seen["critic"]
+    drops = [m for m in critic.modules() if isinstance(m, torch.nn.Dropout)]
+    assert [d.p for d in drops] == [0.3, 0.3] and not critic.training  # dropout only while it trains
+    assert np.isfinite(hist[0]["mi"])
+    # the plain defaults build the critic without dropout layers (same numbers as before)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in StyleGroupCritic(VaeConfig(), 5).modules())

@@ -46,6 +46,9 @@ class VaeConfig:
         style_dim: size of the per-observation style code.
         hidden: width of the encoder's and decoder's two hidden layers.
         recon_std: std of the Gaussian decoder on standardised features (smaller: sharper, less KL pull).
+        decoder_std: ``"fixed"``: the decoder's std is ``recon_std`` everywhere; ``"content"``: a per-feature
+            log-std predicted from the group's content (starting at ``recon_std``), so a group whose members
+            vary a lot explains that spread by its content instead of by its style.
         beta: weight of the KL terms.
         adv_weight: weight of the adversarial MI estimate (0: the plain grouped VAE).
         adv_warmup: fraction of the epochs over which the adversarial weight ramps up linearly from 0
@@ -66,6 +69,15 @@ class VaeConfig:
         critic_hidden: width of the critic's two hidden layers.
         critic_lr: the critic's learning rate.
         critic_steps: critic updates per VAE update (keeps the MI estimate close to its optimum).
+        critic_weight_decay: L2 penalty of the critic's Adam (regularises it against memorising groups).
+        critic_dropout: dropout after each of the critic's hidden layers while it trains (the encoder's
+            adversarial term reads the critic without dropout).
+        critic_noise: std of Gaussian noise added to the (standardised) style codes the critic trains on,
+            so it only learns group information that survives small perturbations of a code.
+        augment_scale: training observations of 1-D signals are multiplied by 1 + U(-a, a) (0: off); the
+            same augmentation is used by both versions, it only gives each group more effective members.
+        augment_offset: ... and shifted by U(-b, b) (a baseline offset, in standardised units).
+        augment_shift: ... and moved by a random whole number of samples in [-j, j] (edges repeated).
         group_size: observations per group in a batch.
         groups_per_batch: groups per batch.
         epochs: passes over the data (an epoch is len(x) observations).
@@ -77,6 +89,7 @@ class VaeConfig:
     style_dim: int = 8
     hidden: int = 128
     recon_std: float = 0.25
+    decoder_std: str = "fixed"
     beta: float = 1.0
     adv_weight: float = 0.0
     adv_warmup: float = 0.3
@@ -89,6 +102,12 @@ class VaeConfig:
     critic_hidden: int = 128
     critic_lr: float = 2e-3
     critic_steps: int = 10
+    critic_weight_decay: float = 0.0
+    critic_dropout: float = 0.0
+    critic_noise: float = 0.0
+    augment_scale: float = 0.0
+    augment_offset: float = 0.0
+    augment_shift: int = 0
     group_size: int = 8
     groups_per_batch: int = 16
     epochs: int = 100
@@ -100,12 +119,20 @@ class VaeConfig:
                      "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.critic_weight_decay < 0 or self.critic_noise < 0 or not 0 <= self.critic_dropout < 1:
+            raise ValueError(f"need critic_weight_decay >= 0, critic_noise >= 0, 0 <= critic_dropout < 1; got "
+                             f"{self.critic_weight_decay}, {self.critic_noise}, {self.critic_dropout}")
+        if not 0 <= self.augment_scale < 1 or self.augment_offset < 0 or self.augment_shift < 0:
+            raise ValueError(f"need 0 <= augment_scale < 1, augment_offset >= 0, augment_shift >= 0; got "
+                             f"{self.augment_scale}, {self.augment_offset}, {self.augment_shift}")
         if not 0 <= self.adv_warmup <= 1:
             raise ValueError(f"adv_warmup must be a fraction in [0, 1], got {self.adv_warmup}")
         if self.adv_objective not in ("confusion", "mi"):
             raise ValueError(f"adv_objective must be 'confusion' or 'mi', got {self.adv_objective!r}")
         if self.critic_input not in ("mean", "sample"):
             raise ValueError(f"critic_input must be 'mean' or 'sample', got {self.critic_input!r}")
+        if self.decoder_std not in ("fixed", "content"):
+            raise ValueError(f"decoder_std must be 'fixed' or 'content', got {self.decoder_std!r}")
         if self.adversary not in ("classifier", "contrastive"):
             raise ValueError(f"adversary must be 'classifier' or 'contrastive', got {self.adversary!r}")
         if self.group_size < 2:
@@ -120,9 +147,12 @@ class VaeConfig:
             )
 
 
-def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                         nn.Linear(hidden, d_out))
+def _mlp(d_in: int, hidden: int, d_out: int, dropout: float = 0.0) -> nn.Sequential:
+    if dropout == 0:
+        return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                             nn.Linear(hidden, d_out))
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, hidden),
+                         nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, d_out))
 
 
 class _FilmMLP(nn.Module):
@@ -175,6 +205,10 @@ class GroupVAE(nn.Module):
         else:
             self.style_encoder = _mlp(dim + c, config.hidden, 2 * s)
             self.decoder = _mlp(c + s, config.hidden, dim)
+        if config.decoder_std == "content":  # log(std / recon_std) per feature, from the content
+            self.log_std = nn.Linear(c, dim)
+            nn.init.zeros_(self.log_std.weight)
+            nn.init.zeros_(self.log_std.bias)
 
     def encode(self, xg: torch.Tensor) -> dict[str, torch.Tensor]:
         """xg: [G, K, dim] -> per-observation content (mu_c, lv_c [G, K, C]), pooled group content
@@ -201,7 +235,11 @@ class GroupVAE(nn.Module):
         c = gmu + torch.randn_like(gmu) * torch.exp(0.5 * glv) if sample else gmu
         s = mu_s + torch.randn_like(mu_s) * torch.exp(0.5 * lv_s) if sample else mu_s
         recon = self.decoder(torch.cat([c[:, None].expand(g, k, -1), s], -1))
-        nll = 0.5 * ((recon - xg) / self.config.recon_std).pow(2).sum(-1)
+        if self.config.decoder_std == "content":
+            log_std = self.log_std(c)[:, None].clamp(-3, 3)  # [G, 1, dim]
+            nll = (0.5 * ((recon - xg) / self.config.recon_std).pow(2) * torch.exp(-2 * log_std) + log_std).sum(-1)
+        else:
+            nll = 0.5 * ((recon - xg) / self.config.recon_std).pow(2).sum(-1)
         return {"recon": recon, "nll": nll.mean(), "kl_c": _kl(gmu, glv).mean() / k, "kl_s": _kl(mu_s, lv_s).mean(),
                 "content": c, "style_mean": mu_s, "style_sample": s}
 
@@ -250,10 +288,31 @@ class StyleGroupCritic(nn.Module):
 
     def __init__(self, config: VaeConfig, n_groups: int):
         super().__init__()
-        self.net = _mlp(config.style_dim, config.critic_hidden, n_groups)
+        self.net = _mlp(config.style_dim, config.critic_hidden, n_groups, config.critic_dropout)
 
     def forward(self, s: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(s)
+
+
+def augment(xb: torch.Tensor, config: VaeConfig) -> torch.Tensor:
+    """Random amplitude scale, baseline offset and time shift of each 1-D observation.
+
+    Args:
+        xb: float [..., dim] observations (samples of a signal along the last axis).
+        config: ``augment_scale``, ``augment_offset`` and ``augment_shift``; all 0 returns ``xb`` itself.
+
+    Returns:
+        float [..., dim], each observation augmented independently.
+    """
+    if not (config.augment_scale or config.augment_offset or config.augment_shift):
+        return xb
+    one = (*xb.shape[:-1], 1)
+    if config.augment_shift:
+        j = torch.randint(-config.augment_shift, config.augment_shift + 1, one)
+        idx = (torch.arange(xb.shape[-1]) - j).clamp(0, xb.shape[-1] - 1)
+        xb = xb.gather(-1, idx)
+    scale = 1 + config.augment_scale * (2 * torch.rand(one) - 1)
+    return xb * scale + config.augment_offset * (2 * torch.rand(one) - 1)
 
 
 def group_batches(groups: np.ndarray, config: VaeConfig, rng: np.random.Generator) -> list[np.ndarray]:
@@ -306,9 +365,13 @@ def _train_critic(critic, opt, vae: GroupVAE, xt: torch.Tensor, gid: torch.Tenso
                 s, c, target, _ = _critic_view(view, gid[fresh], config, prior)
         else:
             s, c, target = batch
+        if config.critic_noise > 0:
+            s = s + config.critic_noise * torch.randn_like(s)
+        critic.train()
         opt.zero_grad()
         F.cross_entropy(critic(s, c), target).backward()
         opt.step()
+        critic.eval()
 
 
 def _adversarial_term(critic, s, c, target, tprob, objective: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -354,7 +417,8 @@ def fit_group_vae(
             critic = StyleContentCritic(config)
     prior = torch.bincount(gidt, minlength=len(labels)).float() / len(gid)
     opt = torch.optim.Adam(vae.parameters(), lr=config.lr)
-    opt_critic = torch.optim.Adam(critic.parameters(), lr=config.critic_lr)
+    opt_critic = torch.optim.Adam(critic.parameters(), lr=config.critic_lr, weight_decay=config.critic_weight_decay)
+    critic.eval()  # dropout only while the critic trains
     history: list[dict[str, float]] = []
     epochs = range(config.epochs)
     if progress:
@@ -368,7 +432,7 @@ def fit_group_vae(
         batches = group_batches(gid, config, rng)
         for idx in batches:
             it = torch.as_tensor(idx)
-            out = vae(xt[it])
+            out = vae(augment(xt[it], config))
             loss = out["nll"] + config.beta * (out["kl_c"] + out["kl_s"])
             mi = torch.zeros(())
             if config.adv_weight > 0:
