@@ -19,7 +19,15 @@ from edgewise.analysis.disentangle import (
     training_cost,
     validation_split,
 )
-from edgewise.analysis.disentangle._vae import StyleGroupCritic, _FilmMLP, _standardise_batch, augment
+from edgewise.analysis.disentangle._vae import (
+    StyleGroupCritic,
+    StylePairCritic,
+    _adversarial_term,
+    _FilmMLP,
+    _positive_logp,
+    _standardise_batch,
+    augment,
+)
 
 
 def test_pool_is_the_product_of_gaussians():
@@ -66,7 +74,7 @@ def test_config_validation_names_the_bad_value():
         VaeConfig(critic_input="logits")
 
 
-@pytest.mark.parametrize("adversary", ["classifier", "contrastive"])
+@pytest.mark.parametrize("adversary", ["classifier", "contrastive", "pairs"])
 def test_training_runs_and_reconstruction_matches_manual(adversary):
     data = grouped_digits()
     cfg = VaeConfig(epochs=3, hidden=64, adv_weight=1.0, adversary=adversary, group_size=4, groups_per_batch=10)
@@ -237,3 +245,59 @@ def test_regularised_critic_gets_weight_decay_dropout_and_noise():
     assert np.isfinite(hist[0]["mi"])
     # the plain defaults build the critic without dropout layers (same numbers as before)
     assert not any(isinstance(m, torch.nn.Dropout) for m in StyleGroupCritic(VaeConfig(), 5).modules())
+
+
+def test_pair_critic_scores_other_members_and_its_mi_bound():
+    torch.manual_seed(0)
+    cfg = VaeConfig(style_dim=3, critic_hidden=8)
+    critic = StylePairCritic(cfg)
+    s = torch.randn(6, 3)
+    target = torch.tensor([0, 0, 0, 1, 1, 1])
+    logits = critic(s)
+    assert logits.shape == (6, 6) and torch.isinf(logits.diagonal()).all()
+    pos, logp = _positive_logp(logits, target, pairs=True)
+    # by hand: probability mass on the two other members of the row's group
+    p = torch.softmax(logits, -1)
+    manual = torch.log(torch.stack([p[i, [j for j in range(6) if j != i and target[j] == target[i]]].sum()
+                                    for i in range(6)]))
+    np.testing.assert_allclose(pos.detach().numpy(), manual.detach().numpy(), rtol=1e-6)
+    assert torch.isfinite(logp).all()
+    # a critic that knows nothing (all logits equal) estimates MI 0 and the confusion loss is 0 at the prior
+    blind = lambda s_, c_=None: torch.zeros(6, 6).masked_fill(torch.eye(6, dtype=torch.bool), float("-inf"))  # noqa: E731
+    tprob = (1 - torch.eye(6)) / 5
+    adv, mi = _adversarial_term(blind, s, None, target, tprob, "confusion")
+    assert abs(float(mi)) < 1e-6 and abs(float(adv)) < 1e-6
+    # a critic certain of the right pairs: MI = log((n - 1) / (k - 1)) = log(5 / 2)
+    sure = lambda s_, c_=None: torch.where(target[:, None] == target[None], 0.0, -1e4).masked_fill(  # noqa: E731
+        torch.eye(6, dtype=torch.bool), float("-inf"))
+    _, mi = _adversarial_term(sure, s, None, target, tprob, "mi")
+    np.testing.assert_allclose(float(mi), np.log(5 / 2), rtol=1e-5)
+
+
+def test_decoder_refit_keeps_the_codes_and_fits_the_decoder_better():
+    data = grouped_digits()
+    x, g = data.x_train[:400], data.g_train[:400]
+    base = VaeConfig(epochs=4, hidden=32, adv_weight=1.0, adversary="pairs", group_size=4, groups_per_batch=8)
+    a, _ = fit_group_vae(x, g, base)
+    b, _ = fit_group_vae(x, g, VaeConfig(**{**base.__dict__, "decoder_refit_epochs": 10}))
+    for name in ("content_encoder", "style_encoder"):  # encoders untouched by the refit
+        for pa, pb in zip(getattr(a, name).parameters(), getattr(b, name).parameters()):
+            np.testing.assert_array_equal(pa.detach().numpy(), pb.detach().numpy())
+    np.testing.assert_array_equal(a.codes(x, g)[0], b.codes(x, g)[0])
+    assert heldout_reconstruction(b, x, g, group_size=4) < heldout_reconstruction(a, x, g, group_size=4)
+    with pytest.raises(ValueError, match="decoder_refit_epochs"):
+        VaeConfig(decoder_refit_epochs=-1)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        VaeConfig(lr_schedule="step")
+
+
+def test_the_adversary_does_not_reshuffle_the_vae_training_run():
+    # common random numbers: with the adversarial weight at 0 after the critic has trained, the VAE's
+    # batches and samples are those of the plain run, so the two versions differ by the gradient alone
+    data = grouped_digits()
+    x, g = data.x_train[:300], data.g_train[:300]
+    base = dict(epochs=2, hidden=32, critic_hidden=16, critic_steps=2, group_size=4, groups_per_batch=5)
+    plain, _ = fit_group_vae(x, g, VaeConfig(**base))
+    adv, _ = fit_group_vae(x, g, VaeConfig(**base, adv_weight=1e-12, adv_warmup=1.0))
+    for pa, pb in zip(plain.parameters(), adv.parameters()):
+        np.testing.assert_allclose(pa.detach().numpy(), pb.detach().numpy(), atol=1e-5)
