@@ -152,6 +152,8 @@ LUDB validation with CRN (pairs, recon_std 0.15, refit 50), nested gap / trainin
     5, critic_hidden 256  2.5  0.639 / 1.042   0.600 / 1.073   0.509 / 1.044
     classifier critic, critic_steps 10, weight 1 (seed 0): 0.310 / 1.014 (the pair critic at the same
     cost closes more: 0.516 / 1.027)
+    the default with a longer decoder refit: 0 / 50 / 150 / 300 epochs, seed 0: 1.110 / 1.105 / 1.077 /
+    1.065 (gap 0.626: the codes do not change); 150 epochs, seeds 1, 2: 1.122 / 1.085 (50: 1.118 / 1.081)
 
 The trade-off is now systematic: gap ~0.5 costs ~1.02-1.05, gap >= 0.55 on every seed costs 1.08-1.12.
 The same rule as before (lowest cost with validation gap >= 0.55 on every seed) picks critic_steps 5,
