@@ -17,6 +17,7 @@ from edgewise.analysis.disentangle import (
     heldout_reconstruction,
     probe_accuracy,
     training_cost,
+    validation_folds,
     validation_split,
 )
 from edgewise.analysis.disentangle._vae import (
@@ -247,6 +248,39 @@ def test_regularised_critic_gets_weight_decay_dropout_and_noise():
     assert not any(isinstance(m, torch.nn.Dropout) for m in StyleGroupCritic(VaeConfig(), 5).modules())
 
 
+def test_validation_folds_cross_fit_the_training_part_only():
+    data = grouped_digits()
+    folds = validation_folds(data, 3)
+    rows = {r.tobytes(): i for i, r in enumerate(data.x_train)}
+    seen = np.zeros(len(data.x_train), int)
+    for fold in folds:
+        assert len(fold.x_train) + len(fold.x_test) == len(data.x_train)
+        idx = np.array([rows[r.tobytes()] for r in fold.x_test])  # KeyError if a held-out digit leaked in
+        seen[idx] += 1
+        np.testing.assert_array_equal(fold.g_test, data.g_train[idx])
+        for g in np.unique(data.g_train):  # round-robin: every class gives a third of its members, +-1
+            n = int((data.g_train == g).sum())
+            assert n // 3 <= int((fold.g_test == g).sum()) <= -(-n // 3)
+    assert (seen == 1).all()  # each training observation validates exactly once
+    with pytest.raises(ValueError, match="k >= 2"):
+        validation_folds(data, 1)
+
+
+def test_adv_trim_leaves_the_most_recognisable_rows_out():
+    target = torch.tensor([0, 0, 0, 1, 1, 1])
+    tprob = (1 - torch.eye(6)) / 5
+    # the critic is sure of row 0's pairs and blind on every other row
+    logits = torch.zeros(6, 6)
+    logits[0] = torch.tensor([0.0, 0.0, 0.0, -1e4, -1e4, -1e4])
+    logits = logits.masked_fill(torch.eye(6, dtype=torch.bool), float("-inf"))
+    critic = lambda s_, c_=None: logits  # noqa: E731
+    full, _ = _adversarial_term(critic, None, None, target, tprob, "confusion")
+    trimmed, _ = _adversarial_term(critic, None, None, target, tprob, "confusion", trim=1 / 6)
+    assert float(full) > 1.0 and abs(float(trimmed)) < 1e-6  # row 0 alone carried the loss
+    with pytest.raises(ValueError, match="adv_trim"):
+        VaeConfig(adv_trim=1.0)
+
+
 def test_pair_critic_scores_other_members_and_its_mi_bound():
     torch.manual_seed(0)
     cfg = VaeConfig(style_dim=3, critic_hidden=8)
@@ -301,3 +335,15 @@ def test_the_adversary_does_not_reshuffle_the_vae_training_run():
     adv, _ = fit_group_vae(x, g, VaeConfig(**base, adv_weight=1e-12, adv_warmup=1.0))
     for pa, pb in zip(plain.parameters(), adv.parameters()):
         np.testing.assert_allclose(pa.detach().numpy(), pb.detach().numpy(), atol=1e-5)
+
+
+def test_adv_trim_is_wired_into_training():
+    data = grouped_digits()
+    x, g = data.x_train[:300], data.g_train[:300]
+    base = dict(epochs=2, hidden=32, critic_hidden=16, critic_steps=2, group_size=4, groups_per_batch=5,
+                adv_weight=1.0, adversary="pairs")
+    full, hist = fit_group_vae(x, g, VaeConfig(**base))
+    trimmed, hist_t = fit_group_vae(x, g, VaeConfig(**base, adv_trim=0.5))
+    assert all(np.isfinite(h["nll"]) for h in hist_t)
+    style_full, style_trim = full.codes(x, g)[0], trimmed.codes(x, g)[0]
+    assert np.abs(style_full - style_trim).max() > 1e-4  # half the rows left out moves the encoder

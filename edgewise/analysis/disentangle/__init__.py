@@ -10,6 +10,7 @@ from edgewise.analysis.disentangle._compare import (
     grouped_beats,
     grouped_digits,
     training_cost,
+    validation_folds,
     validation_split,
 )
 from edgewise.analysis.disentangle._measure import Measures, heldout_reconstruction, measure, probe_accuracy
@@ -33,5 +34,6 @@ __all__ = [
     "measure",
     "probe_accuracy",
     "training_cost",
+    "validation_folds",
     "validation_split",
 ]
