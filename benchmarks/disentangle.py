@@ -427,6 +427,43 @@ flattened at ~1.02 for every gap from 0.55 to 0.60.
 Seed 1's plain model is the best of the five seeds held out (0.0597; others 0.0646-0.0684), and its
 adversarial model (0.0644) reconstructs better than the plain model of every other seed; over the five
 seeds the ratio of mean held-out MSEs is 0.06728 / 0.06475 = 1.039.
+
+Then the reference itself. A larger style code makes the plain model much better (cross-fitted, seeds 0 /
+1 / 2, with the trim at weight 1.75):
+
+    style_dim  plain MSE                  adversarial MSE            gap                    ratio
+    8          0.0714 / 0.0662 / 0.0673   0.0749 / 0.0677 / 0.0675   0.578 / 0.586 / 0.562  1.039 / 1.023 / 1.003
+    12         0.0583 / 0.0605 / 0.0594   0.0634 / 0.0636 / 0.0659   0.598 / 0.625 / 0.637  1.083 / 1.048 / 1.110
+    16         0.0605 / 0.0602 / 0.0578   0.0669 / 0.0664 / 0.0646   0.639 / 0.610 / 0.613  1.105 / 1.103 / 1.119
+
+Session 5 rejected settings that lower the ratio by weakening the plain model; by the same principle the
+default cannot keep a style code that leaves the plain model 13 % worse than it could be. So, in two
+stages declared before the held-out run: the reference by plain cross-fitted MSE (12 dimensions; 16 is no
+better), then the adversarial settings by the rule (mean gap >= 0.55, lowest mean ratio), at style_dim 12:
+
+    weight  trim  gap                    ratio                     mean gap / ratio
+    1.75    0.2   0.598 / 0.625 / 0.637  1.083 / 1.048 / 1.110     0.620 / 1.080
+    1.5     0.2   0.581 / 0.562 / 0.589  1.084 / 1.019 / 1.071     0.577 / 1.058  <- chosen
+    1.5     0.3   0.567 / 0.548 / 0.575  1.073 / 1.043 / 1.059     0.563 / 1.058
+    1.25    0.2   0.533 / 0.555 / 0.558  1.072 / 1.045 / 1.061     0.549 / 1.059
+    1.25    0.3   0.541 / 0.539 / 0.569  1.063 / 1.044 / 1.071     0.550 (0.5497) / 1.059
+
+(At style_dim 8, trim 0.3 at weight 1.75, screened after the held-out look above, read 0.564 / 1.016.)
+Held out, the second and last look of this session, adopted whatever it showed:
+
+    data    setting                                  seed  style MLP plain -> adv  chance  gap closed  recon plain -> adv  ratio
+    LUDB    style_dim 12, trim 0.2, w 1.5 (default)  0     0.874 -> 0.336          0.014   0.625       0.0545 -> 0.0600    1.101
+    LUDB    style_dim 12, trim 0.2, w 1.5 (default)  1     0.868 -> 0.326          0.014   0.635       0.0578 -> 0.0633    1.096
+    LUDB    style_dim 12, trim 0.2, w 1.5 (default)  2     0.889 -> 0.297          0.014   0.677       0.0521 -> 0.0579    1.110
+    LUDB    style_dim 12, trim 0.2, w 1.5 (default)  3     0.865 -> 0.326          0.014   0.633       0.0524 -> 0.0590    1.128
+    LUDB    style_dim 12, trim 0.2, w 1.5 (default)  4     0.887 -> 0.343          0.014   0.623       0.0502 -> 0.0569    1.133
+
+Both versions are much better than with 8 style dimensions (plain mean 0.0647 -> 0.0534, adversarial
+0.0673 -> 0.0594: the adversarial model now beats the old plain one on every seed), the gap is 0.62-0.68,
+and the cost against the stronger reference is 1.096-1.133 (ratio of five-seed means 1.113): the issue's
+<= 1.05 is met on no seed. With 8 style dimensions it was met on 4 of 5, against a reference that a
+larger code beats by 17 %. The style code is where the plain model keeps beat detail that is partly
+subject-specific; the more of it there is, the more the adversary has to take away.
 """
 from __future__ import annotations
 
