@@ -11,6 +11,7 @@ from edgewise.analysis.disentangle import (
     VaeConfig,
     compare,
     fit_group_vae,
+    GroupSampler,
     group_batches,
     grouped_beats,
     grouped_digits,
@@ -53,6 +54,24 @@ def test_group_batches_hold_distinct_groups_of_one_group_each():
         assert len(set(ids[:, 0])) == 5  # distinct groups per batch
     with pytest.raises(ValueError, match=">= 2 groups"):
         group_batches(np.zeros(10, int), cfg, np.random.default_rng(0))
+
+
+def test_group_sampler_draws_members_without_replacement_and_evenly():
+    groups = np.repeat(np.arange(6), [10, 10, 10, 10, 10, 3])
+    groups = np.concatenate([groups, [6]])  # a singleton group is never drawn
+    sampler = GroupSampler(groups, VaeConfig(group_size=4, groups_per_batch=5))
+    draws = sampler.draw(np.random.default_rng(1), 4000)  # [4000, 5, 4]
+    ids = groups[draws]
+    assert (ids == ids[..., :1]).all() and 6 not in ids
+    small = ids[..., 0] == 5
+    big = draws[~small]
+    assert all(len(set(row)) == 4 for row in big[:500])  # 10 members: 4 distinct
+    assert np.isin(draws[small], np.flatnonzero(groups == 5)).all()  # 3 members: drawn with replacement
+    # every group picked ~5/6 of the batches, every member of a 10-member group ~4/10 of its rows
+    picked = np.bincount(ids[..., 0].ravel(), minlength=6) / 4000
+    np.testing.assert_allclose(picked, 5 / 6, atol=0.03)
+    counts = np.bincount(draws[ids == 0].ravel(), minlength=10)[:10] / (picked[0] * 4000)
+    np.testing.assert_allclose(counts, 0.4, atol=0.03)
 
 
 def test_probe_accuracy_sees_leakage_and_chance():

@@ -14,7 +14,8 @@ from edgewise.analysis.disentangle._compare import (
     validation_split,
 )
 from edgewise.analysis.disentangle._measure import Measures, heldout_reconstruction, measure, probe_accuracy
-from edgewise.analysis.disentangle._vae import GroupVAE, StyleContentCritic, VaeConfig, fit_group_vae, group_batches
+from edgewise.analysis.disentangle._vae import (GroupSampler, GroupVAE, StyleContentCritic, VaeConfig, fit_group_vae,
+                                              group_batches)
 
 __all__ = [
     "DEFAULTS",
@@ -28,6 +29,7 @@ __all__ = [
     "compare",
     "fit_group_vae",
     "group_batches",
+    "GroupSampler",
     "grouped_beats",
     "grouped_digits",
     "heldout_reconstruction",

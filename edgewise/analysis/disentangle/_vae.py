@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["VaeConfig", "GroupVAE", "StyleContentCritic", "StyleGroupCritic", "StylePairCritic", "fit_group_vae",
+__all__ = ["VaeConfig", "GroupVAE", "GroupSampler", "StyleContentCritic", "StyleGroupCritic", "StylePairCritic", "fit_group_vae",
            "group_batches"]
 
 
@@ -377,24 +377,49 @@ def augment(xb: torch.Tensor, config: VaeConfig) -> torch.Tensor:
     return xb * scale + config.augment_offset * (2 * torch.rand(one) - 1)
 
 
-def group_batches(groups: np.ndarray, config: VaeConfig, rng: np.random.Generator) -> list[np.ndarray]:
-    """One epoch of batches: int [G, K] indices, each row K members of one group.
+class GroupSampler:
+    """Draws batches of groups: int [G, K] indices, each row K members of one group.
 
     The G groups of a batch are distinct when there are at least G groups (the critic must tell them
-    apart); members are drawn with replacement only from groups smaller than K.
+    apart); members are drawn without replacement, with replacement only from groups smaller than K.
+    Groups with fewer than 2 members are never drawn. The member lists are built once and the draws are
+    vectorised, since the critic asks for a fresh batch at every one of its steps.
     """
-    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
-    members = [m for m in members if len(m) >= 2]
-    if len(members) < 2:
-        raise ValueError(f"need >= 2 groups with >= 2 observations each, found {len(members)}")
-    n_groups = min(config.groups_per_batch, len(members))
-    per_batch = n_groups * config.group_size
-    out = []
-    for _ in range(max(1, math.ceil(len(groups) / per_batch))):
-        pick = rng.choice(len(members), n_groups, replace=False)
-        out.append(np.stack([rng.choice(members[p], config.group_size, replace=len(members[p]) < config.group_size)
-                             for p in pick]))
-    return out
+
+    def __init__(self, groups: np.ndarray, config: VaeConfig):
+        groups = np.asarray(groups)
+        order = np.argsort(groups, kind="stable")
+        _, starts, sizes = np.unique(groups[order], return_index=True, return_counts=True)
+        keep = sizes >= 2
+        if keep.sum() < 2:
+            raise ValueError(f"need >= 2 groups with >= 2 observations each, found {int(keep.sum())}")
+        self.sizes = sizes[keep]
+        self.members = np.full((len(self.sizes), self.sizes.max()), -1, np.int64)  # padded member lists
+        for row, (start, size) in enumerate(zip(starts[keep], self.sizes)):
+            self.members[row, :size] = order[start : start + size]
+        self.k = config.group_size
+        self.g = min(config.groups_per_batch, len(self.sizes))
+        self.per_epoch = max(1, math.ceil(len(groups) / (self.g * self.k)))
+
+    def draw(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
+        """``n`` batches: int [n, G, K]."""
+        pick = np.argsort(rng.random((n, len(self.sizes))), 1)[:, : self.g]  # distinct groups per batch
+        size = self.sizes[pick][..., None]  # [n, G, 1]
+        keys = rng.random((n, self.g, self.members.shape[1]))
+        keys[np.arange(self.members.shape[1]) >= size] = 2.0  # padding sorts last
+        distinct = np.argsort(keys, -1)[..., : self.k] if self.members.shape[1] >= self.k else None
+        repeat = (rng.random((n, self.g, self.k)) * size).astype(np.int64)
+        pos = repeat if distinct is None else np.where(size >= self.k, distinct, repeat)
+        return self.members[pick[..., None], pos]
+
+    def epoch(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """One epoch of batches (an epoch is len(groups) observations)."""
+        return list(self.draw(rng, self.per_epoch))
+
+
+def group_batches(groups: np.ndarray, config: VaeConfig, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch of batches: int [G, K] indices, each row K members of one group (see :class:`GroupSampler`)."""
+    return GroupSampler(groups, config).epoch(rng)
 
 
 def _critic_view(out: dict, gid: torch.Tensor, config: VaeConfig, prior: torch.Tensor):
@@ -430,12 +455,12 @@ def _standardise_batch(s: torch.Tensor) -> torch.Tensor:
 
 
 def _train_critic(critic, opt, vae: GroupVAE, xt: torch.Tensor, gid: torch.Tensor, config: VaeConfig,
-                  prior: torch.Tensor, rng: np.random.Generator, batch: tuple | None) -> None:
+                  prior: torch.Tensor, rng: np.random.Generator, batch: tuple | None, sampler: GroupSampler) -> None:
     """``config.critic_steps`` updates, each on a fresh batch of training groups (``batch`` None) or all
     on the given (style, content, target) batch."""
     for _ in range(config.critic_steps):
         if batch is None:  # a new batch per step: the critic tracks the whole training set, not one batch
-            fresh = torch.as_tensor(group_batches(gid.numpy(), config, rng)[0])
+            fresh = torch.as_tensor(sampler.draw(rng)[0])
             with torch.no_grad():
                 e = vae.encode(xt[fresh])
                 sample = e["mu_s"] + torch.randn_like(e["mu_s"]) * (0.5 * e["lv_s"]).exp()
@@ -508,6 +533,7 @@ def fit_group_vae(
         torch.manual_seed(config.seed + 2)
         critic_torch_state = torch.get_rng_state()
     xt, gidt = torch.as_tensor(x), torch.as_tensor(gid, dtype=torch.int64)
+    sampler = GroupSampler(gid, config)
     vae = GroupVAE(x.shape[1], config)
     with torch.random.fork_rng():  # the critic's init must not shift the VAE's sampling: the plain
         torch.manual_seed(config.seed + 1)  # version is then the same whatever the critic settings
@@ -533,7 +559,7 @@ def fit_group_vae(
     for epoch in epochs:
         weight = config.adv_weight * min(1.0, (epoch + 1) / ramp)
         sums = {"nll": 0.0, "kl_c": 0.0, "kl_s": 0.0, "mi": 0.0}
-        batches = group_batches(gid, config, rng)
+        batches = sampler.epoch(rng)
         for idx in batches:
             it = torch.as_tensor(idx)
             out = vae(augment(xt[it], config))
@@ -550,7 +576,7 @@ def fit_group_vae(
                 batch = None if config.critic_fresh else (s.detach(), c, target)
                 with torch.random.fork_rng(devices=[]):
                     torch.set_rng_state(critic_torch_state)
-                    _train_critic(critic, opt_critic, vae, xt, gidt, config, prior, critic_rng, batch)
+                    _train_critic(critic, opt_critic, vae, xt, gidt, config, prior, critic_rng, batch, sampler)
                     critic_torch_state = torch.get_rng_state()
             for key in ("nll", "kl_c", "kl_s"):
                 sums[key] += float(out[key].detach())
@@ -563,18 +589,18 @@ def fit_group_vae(
         if not math.isfinite(history[-1]["nll"]):
             raise FloatingPointError("grouped VAE training diverged; lower lr or raise recon_std")
     if config.decoder_refit_epochs:
-        _refit_decoder(vae, xt, gid, config, rng)
+        _refit_decoder(vae, xt, sampler, config, rng)
     return vae.eval(), history
 
 
-def _refit_decoder(vae: GroupVAE, xt: torch.Tensor, gid: np.ndarray, config: VaeConfig,
+def _refit_decoder(vae: GroupVAE, xt: torch.Tensor, sampler: GroupSampler, config: VaeConfig,
                    rng: np.random.Generator) -> None:
     """``config.decoder_refit_epochs`` epochs of the decoder alone (encoders frozen) on the Gaussian NLL."""
     params = list(vae.decoder.parameters()) + (list(vae.log_std.parameters()) if hasattr(vae, "log_std") else [])
     opt = torch.optim.Adam(params, lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.decoder_refit_epochs)
     for _ in range(config.decoder_refit_epochs):
-        for idx in group_batches(gid, config, rng):
+        for idx in sampler.epoch(rng):
             xb = augment(xt[torch.as_tensor(idx)], config)
             with torch.no_grad():
                 e = vae.encode(xb)
