@@ -494,6 +494,97 @@ Against the stronger reference (plain 0.146 / 0.130 / 0.141 -> 0.119 / 0.099 / 0
 digits meets both figures on seeds 0-3 (seed 3 only just: 0.506, 1.049) and misses the reconstruction
 bound on seed 4 (1.089); with 8 style dimensions it met all five. LUDB meets the reconstruction bound on
 no seed against its stronger reference.
+
+Session 7 (2026-11-27). Cross-fitted screens first (seeds 0 / 1 / 2, the session-6 LUDB default plus the
+change; run before the sampler change below, so on the session-6 random stream). Where does the cost
+start? Lower adversarial weights (trim 0.2, style_dim 12, plain MSE 0.0583 / 0.0605 / 0.0594):
+
+    weight  gap                    ratio                     mean gap / ratio
+    0.25    0.120 / 0.105 / 0.104  1.025 / 1.009 / 1.005     0.110 / 1.013
+    0.5     0.254 / 0.236 / 0.325  1.041 / 1.034 / 1.014     0.272 / 1.030
+    1.0     0.456 / 0.467 / 0.482  1.068 / 1.032 / 1.048     0.468 / 1.049
+    1.25    (session 6)                                      0.549 / 1.059
+    1.5     (default)                                        0.577 / 1.058
+
+There is no fixed price for having the adversary: the cost grows from the first tenth of the gap, about
+1 + 0.1 x gap cross-fitted (held out reads ~0.05 higher at this style code).
+
+Adversarial fine-tuning from the trained plain model (prototype, code not kept: the plain model's weights,
+then 100 epochs at weight 1.5 with a 30-epoch warm-up and the 50-epoch refit), seeds 0 / 1: gap 0.478 /
+0.484 at ratio 1.073 / 1.051, no better than training from scratch at weight 1 (0.456 / 0.467 at 1.068 /
+1.032).
+
+More data per group: all 12 leads (prototype, code not kept). Every training heartbeat is cut in all 12
+leads at lead II's annotated QRS peaks (so a fold's validation heartbeats are out of training in every
+lead), groups are subject x lead, each lead is standardised on its own training part, 17 epochs (the
+same number of steps as 200 on lead II alone) and a 4-epoch refit; measured on lead II by subject exactly
+as above:
+
+    setting                              plain MSE                  gap                    ratio                     mean gap / ratio
+    lead II only, weight 1.5 (default)   0.0583 / 0.0605 / 0.0594                                                    0.577 / 1.058
+    12 leads, weight 1.5                 0.0546 / 0.0528 / 0.0518   0.164 / 0.178 / 0.130  1.001 / 1.009 / 0.988     0.157 / 0.999
+    12 leads, weight 3                   (same)                     0.322 / 0.318 / 0.300  1.021 / 1.033 / 1.005     0.313 / 1.020
+    12 leads, weight 6                   (same)                     0.464 / 0.492 / 0.465  1.066 / 1.161 / 1.091     0.474 / 1.106
+    12 leads, one lead per batch, w 3    0.0514 / 0.0515 / 0.0531   0.311 / 0.296 / 0.354  1.086 / 1.009 / 1.076     0.320 / 1.057
+    12 leads, one lead per batch, w 6    (seed 0)                   0.445                  1.159
+
+The other leads make the plain lead-II model 6-13 % better (one lead per batch: ~12 %), the best
+reference found so far, but the adversary then pays more per unit of gap (weight 6: 0.474 at 1.106;
+lead II alone at weight 1: 0.468 at 1.049). Not adopted; it also changes the data the issue names
+(lead-II beats grouped by subject), so the default's reference stays lead II alone.
+
+Then an engineering change: ``GroupSampler`` builds the member lists once and draws batches vectorised,
+and the critic's fresh batch is one draw instead of a whole epoch of which it used the first batch
+(20-epoch fits: LUDB 4.58 -> 2.89 s, digits 8.95 -> 4.61 s; the held-out benchmark 60 -> 45 s per LUDB
+seed). The draws have the same distribution but a different random stream, so every default number was
+measured again (nothing chosen on it):
+
+    data    setting (default)                        seed  style MLP plain -> adv  chance  gap closed  recon plain -> adv  ratio
+    LUDB    style_dim 12, trim 0.2, w 1.5            0     0.885 -> 0.315          0.014   0.655       0.0530 -> 0.0579    1.093
+    LUDB    style_dim 12, trim 0.2, w 1.5            1     0.866 -> 0.343          0.014   0.614       0.0529 -> 0.0601    1.136
+    LUDB    style_dim 12, trim 0.2, w 1.5            2     0.887 -> 0.289          0.014   0.685       0.0536 -> 0.0571    1.065
+    LUDB    style_dim 12, trim 0.2, w 1.5            3     0.865 -> 0.326          0.014   0.633       0.0530 -> 0.0606    1.145
+    LUDB    style_dim 12, trim 0.2, w 1.5            4     0.897 -> 0.335          0.014   0.637       0.0526 -> 0.0586    1.116
+    digits  style_dim 12, weight 1.5                 0     0.787 -> 0.404          0.102   0.559       0.1195 -> 0.1259    1.054
+    digits  style_dim 12, weight 1.5                 1     0.798 -> 0.411          0.102   0.556       0.0988 -> 0.1044    1.057
+    digits  style_dim 12, weight 1.5                 2     0.765 -> 0.400          0.102   0.550       0.1085 -> 0.1186    1.093
+    digits  style_dim 12, weight 1.5                 3     0.820 -> 0.432          0.102   0.541       0.0998 -> 0.1031    1.032
+    digits  style_dim 12, weight 1.5                 4     0.772 -> 0.393          0.102   0.566       0.1133 -> 0.1234    1.089
+
+LUDB reads as before (ratio of five-seed means 1.111, was 1.113). Digits shows how much of a seed's
+pass or fail is the random stream: the plain model barely moves (0.1193 -> 0.1195, 0.0988 -> 0.0988,
+0.1079 -> 0.1085, 0.0986 -> 0.0998, 0.1157 -> 0.1133) but the adversarial game lands elsewhere (ratio
+1.032 -> 1.054, 1.037 -> 1.057, 1.047 -> 1.093, 1.049 -> 1.032, 1.089 -> 1.089): four seeds of five met
+on the old stream, one on the new. A single seed's ratio carries about +-0.02-0.04 of stream noise, so
+the figure to judge is the mean over seeds. Five more seeds of each (5-9, nothing chosen on them):
+
+    data    setting (default)                        seed  style MLP plain -> adv  chance  gap closed  recon plain -> adv  ratio
+    LUDB    style_dim 12, trim 0.2, w 1.5            5     0.881 -> 0.305          0.014   0.665       0.0506 -> 0.0574    1.135
+    LUDB    style_dim 12, trim 0.2, w 1.5            6     0.884 -> 0.342          0.014   0.623       0.0522 -> 0.0609    1.166
+    LUDB    style_dim 12, trim 0.2, w 1.5            7     0.851 -> 0.297          0.014   0.662       0.0530 -> 0.0596    1.125
+    LUDB    style_dim 12, trim 0.2, w 1.5            8     0.871 -> 0.297          0.014   0.670       0.0546 -> 0.0621    1.136
+    LUDB    style_dim 12, trim 0.2, w 1.5            9     0.879 -> 0.316          0.014   0.651       0.0538 -> 0.0595    1.106
+    digits  style_dim 12, weight 1.5                 5     0.756 -> 0.394          0.102   0.552       0.1131 -> 0.1249    1.104
+    digits  style_dim 12, weight 1.5                 6     0.826 -> 0.370          0.102   0.629       0.1078 -> 0.1177    1.092
+    digits  style_dim 12, weight 1.5                 7     0.765 -> 0.376          0.102   0.587       0.1159 -> 0.1255    1.083
+    digits  style_dim 12, weight 1.5                 8     0.746 -> 0.411          0.102   0.520       0.1271 -> 0.1341    1.055
+    digits  style_dim 12, weight 1.5                 9     0.782 -> 0.407          0.102   0.550       0.1060 -> 0.1120    1.057
+
+Over seeds 0-9 (``--seeds 0 1 2 3 4 5 6 7 8 9`` now prints this line): LUDB gap 0.649 +- 0.007 (s.e.),
+ratio 1.122 +- 0.009, met on 0 of 10 seeds; digits gap 0.561 +- 0.010, ratio 1.072 +- 0.007, met on 1 of
+10. Against the 12-dimensional references neither meets the issue's <= 1.05 in expectation: digits misses
+it by 0.022 (3 standard errors), LUDB by 0.072 (8).
+
+Digits with the trimmed loss (nested validation split, seeds 0 / 1 / 2, new stream; not run held out):
+
+    setting                 gap                    ratio                     mean gap / ratio
+    default (weight 1.5)    0.609 / 0.581 / 0.613  1.076 / 1.048 / 1.056     0.601 / 1.060
+    trim 0.1                0.495 / 0.541 / 0.550  1.068 / 1.080 / 1.037     0.529 / 1.062
+    trim 0.2                0.413 / 0.474 / 0.511  1.061 / 1.060 / 1.020     0.466 / 1.047
+    trim 0.2, weight 2      0.609 / 0.537 / 0.514  1.053 / 1.081 / 1.055     0.553 / 1.063
+
+On digits the trim buys nothing: it narrows the gap at about the same cost (there are no few groups that
+carry a factor of their own, as LUDB's flutter subjects do). Not adopted.
 """
 from __future__ import annotations
 
@@ -583,6 +674,22 @@ def _crossfit(full, cfg, k: int) -> dict:
     return {"crossfit": k, **mean, "folds": folds}
 
 
+def _seed_summary(rows: list[dict]) -> str:
+    """One line over the seeds of one dataset: mean gap and ratio (with standard errors), the ratio of mean
+    MSEs, and on how many seeds both figures are met. A single seed's ratio moves by about +-0.03 with the
+    random stream alone (docstring, session 7), so the issue's figures are judged on the mean."""
+    import numpy as np
+
+    gap = np.array([r["gap_closed"] for r in rows])
+    ratio = np.array([r["recon_ratio_selected"] for r in rows])
+    se = lambda v: v.std(ddof=1) / np.sqrt(len(v))  # noqa: E731
+    pooled = np.mean([r["recon_mse_adversarial"] for r in rows]) / np.mean([r["recon_mse_plain"] for r in rows])
+    met = int(((gap >= 0.5) & (ratio <= 1.05)).sum())
+    return (f"over {len(rows)} seeds: gap closed {gap.mean():.3f} +- {se(gap):.3f} (s.e.), recon ratio "
+            f"{ratio.mean():.3f} +- {se(ratio):.3f} (ratio of mean MSEs {pooled:.3f}); both figures met on {met} of "
+            f"{len(rows)} seeds")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=["digits", "ecg", "both"], default="digits")
@@ -660,7 +767,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"on this split's training part {comp.train_recon_ratio:.3f}, test part {comp.recon_ratio:.3f}",
                   flush=True)
             results.append({**comp.summary(), "seed": seed, "validate": args.validate, "overrides": overrides,
-                            "recon_ratio_selected": round(cost, 4), "seconds": round(secs, 1)})
+                            "recon_ratio_selected": round(cost, 4), "seconds": round(secs, 1), "name": name})
+        done = [r for r in results if r.get("name") == name]
+        if len(done) >= 2:
+            print(f"\n{name}, {'validation' if args.validate else 'held out'}, " + _seed_summary(done), flush=True)
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(results, f, indent=2)

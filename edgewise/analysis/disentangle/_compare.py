@@ -37,7 +37,8 @@ __all__ = ["GroupedData", "Comparison", "grouped_digits", "grouped_beats", "vali
 # weight 1.25: 0.530, 1.040). Last, the reference: a 12-dimensional style code makes the plain model 13 %
 # better (cross-fitted MSE 0.059 vs 0.068; 16 dimensions: no better), so it is the default, and the rule
 # re-picks weight 1.5 with the trim 0.2 (gap 0.577, ratio 1.058). Held out the cost against this stronger
-# reference is 1.10-1.13 (style_dim 8: 1.02-1.08), see benchmarks/disentangle.py. Digits likewise: 12 style
+# reference is 1.07-1.17, mean 1.122 over seeds 0-9 (style_dim 8: 1.02-1.08 on seeds 0-4), see
+# benchmarks/disentangle.py; digits at its default 1.03-1.10, mean 1.072. Digits likewise: 12 style
 # dimensions make the plain model ~20 % better on the nested split (MSE 0.113-0.123 vs 0.141-0.147), and
 # the digits rule re-picks weight 1.5 there (gap >= 0.622, ratio <= 1.066; weight 1: gap 0.536 on seed 2).
 DEFAULTS: dict[str, VaeConfig] = {

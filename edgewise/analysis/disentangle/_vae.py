@@ -38,7 +38,9 @@ Five things make the term work (measured on held-out data, see benchmarks/disent
   ratio 1.037-1.117 -> 1.020-1.079 at a gap of 0.60-0.67).
 
 The cost grows with the reference: a 12-dimensional style code makes the plain LUDB model 17 % better held
-out and the adversarial one 12 % better, so against it the cost is 1.10-1.13.
+out and the adversarial one 12 % better, so against it the cost is 1.07-1.17 (mean 1.122 over ten seeds).
+Training on all 12 leads makes the plain lead-II model better still (6-13 %, cross-fitted) but the adversary
+pays more there per unit of gap (benchmarks/disentangle.py, session 7).
 """
 from __future__ import annotations
 
