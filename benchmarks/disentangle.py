@@ -604,6 +604,15 @@ So with 8 style dimensions both datasets meet the issue's figures in the mean ov
 standard error) against plain models 22 % (LUDB) and 31 % (digits) worse in mean MSE; with 12 neither does; the 12-dimensional adversarial model reconstructs LUDB better than
 the 8-dimensional plain one on every seed. Which reference the figure is held to is a question for the
 issue, stated in the closing note; the defaults were not changed on these held-out numbers.
+
+Where the default's cost sits (cross-fitted, seed 0, folds 0 / 1 / 2, both versions on the new stream;
+per-subject extra validation error of the adversarial model): extra error 10 % / 6.4 % / 0.5 % of the
+plain total; the ten costliest subjects carry 69 % / 78 % of it in folds 0 / 1, and LUDB 103 (atrial
+flutter) is the costliest in all three. The recurring ones are atrial flutter (103, 52, 35), atrial
+fibrillation (110, 96, 88, 83) and sinus bradycardia with ventricular extrasystoles (125): beats whose
+flutter/fibrillation waves or ectopy vary from beat to beat in a way only that subject shows, so the
+per-beat code that reconstructs them also names the subject. The trim (0.2) leaves many of them out
+already; 41-62 of 160 subjects reconstruct better with the adversary than without.
 """
 from __future__ import annotations
 
