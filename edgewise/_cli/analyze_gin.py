@@ -41,6 +41,8 @@ def disentangle_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: per dataset)")
     parser.add_argument("--adv-weight", type=float, default=None,
                         help="weight of the adversarial MI term (default: per dataset, chosen on a validation split)")
+    parser.add_argument("--style-dim", type=int, default=None,
+                        help="size of the per-observation style code, both versions (default: per dataset, 12)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models: 1 is fastest)")
     parser.add_argument("--out", type=Path, default=None, help="write report.md/html and plots here")
@@ -53,8 +55,8 @@ def disentangle(args: argparse.Namespace) -> int:
     from edgewise.analysis.disentangle import analyze_disentangle
 
     summary = analyze_disentangle(args.data, out=args.out, data_dir=args.data_dir, max_records=args.max_records,
-                                  epochs=args.epochs, adv_weight=args.adv_weight, seed=args.seed,
-                                  progress=not args.json)
+                                  epochs=args.epochs, adv_weight=args.adv_weight, style_dim=args.style_dim,
+                                  seed=args.seed, progress=not args.json)
     _print(summary, args.json)
     return 0
 

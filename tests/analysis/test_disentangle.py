@@ -205,6 +205,24 @@ def test_cli_disentangle_reports_both_versions_side_by_side(capsys, tmp_path):
     assert "plain" in report and "adversarial" in report and (tmp_path / "swaps.png").stat().st_size > 1000
 
 
+def test_cli_style_dim_sets_both_versions(capsys, monkeypatch):
+    import edgewise.analysis.disentangle._compare as cmp
+    from edgewise.cli import main
+
+    seen = []
+    fit = cmp.fit_group_vae
+
+    def spy(x, g, config, **kw):
+        seen.append((config.adv_weight, config.style_dim))
+        return fit(x, g, config, **kw)
+
+    monkeypatch.setattr(cmp, "fit_group_vae", spy)
+    assert main(["analyze", "disentangle", "--epochs", "1", "--style-dim", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["style_dim"] == 5
+    assert sorted(seen) == [(0.0, 5), (cmp.DEFAULTS["digits"].adv_weight, 5)]  # plain and adversarial alike
+
+
 def test_new_options_are_validated_and_off_by_default():
     for kw, msg in [({"critic_dropout": 1.0}, "critic_dropout"), ({"critic_noise": -0.1}, "critic_noise"),
                     ({"augment_shift": -1}, "augment_shift"), ({"decoder_std": "group"}, "decoder_std")]:

@@ -176,6 +176,7 @@ class Comparison:
             "recon_ratio": round(self.recon_ratio, 4),
             "train_recon_ratio": round(self.train_recon_ratio, 4),
             "adv_weight": self.config.adv_weight,
+            "style_dim": self.config.style_dim,
         }
 
     def rows(self) -> list[list]:
@@ -306,9 +307,14 @@ def _plot_swaps(models: dict[str, GroupVAE], data: GroupedData, path: Path) -> P
 
 def analyze_disentangle(
     data: str = "digits", *, out: Path | None = None, data_dir: Path | None = None, max_records: int | None = None,
-    epochs: int | None = None, adv_weight: float | None = None, seed: int = 0, progress: bool = False,
+    epochs: int | None = None, adv_weight: float | None = None, style_dim: int | None = None, seed: int = 0,
+    progress: bool = False,
 ) -> dict:
-    """Run the side-by-side comparison; with ``out`` write a report (table + style/content swaps)."""
+    """Run the side-by-side comparison; with ``out`` write a report (table + style/content swaps).
+
+    ``epochs``, ``adv_weight`` and ``style_dim`` override the dataset's defaults (``style_dim`` changes both
+    versions: the plain reference is the same architecture without the adversarial term).
+    """
     if data not in DEFAULTS:
         raise ValueError(f"data must be one of {', '.join(DEFAULTS)}, got {data!r}")
     config = replace(DEFAULTS[data], seed=seed)
@@ -316,6 +322,8 @@ def analyze_disentangle(
         config = replace(config, epochs=epochs)
     if adv_weight is not None:
         config = replace(config, adv_weight=adv_weight)
+    if style_dim is not None:
+        config = replace(config, style_dim=style_dim)
     if data == "digits":
         grouped = grouped_digits(seed=seed)
     else:
