@@ -38,9 +38,9 @@ Five things make the term work (measured on held-out data, see benchmarks/disent
   stay recognisable instead of the whole code paying to hide them (held out with style_dim 8, seeds 0-4:
   ratio 1.037-1.117 -> 1.020-1.079 at a gap of 0.60-0.67).
 
-The cost grows with the reference: a 12-dimensional style code makes the plain LUDB model 17 % better held
-out and the adversarial one 12 % better, so against it the cost is 1.06-1.12 (mean 1.089 over ten seeds at
-hidden 384; with 8 dimensions the figure is met in the mean against a weaker reference). Training on all 12
+The cost grows with the reference: at hidden 384 a 12-dimensional style code makes the plain LUDB model 19 %
+better held out than an 8-dimensional one and the adversarial model 13 % better, so against it the cost is
+1.06-1.12 (mean 1.089 over ten seeds; with 8 dimensions 1.022, the figure met against the weaker reference). Training on all 12
 leads makes the plain lead-II model better still (6-13 %, cross-fitted) but the adversary pays more there
 per unit of gap (benchmarks/disentangle_log.md, session 7).
 """
