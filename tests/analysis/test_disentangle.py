@@ -10,6 +10,7 @@ from edgewise.analysis.disentangle import (
     GroupVAE,
     VaeConfig,
     compare,
+    extra_error_share,
     fit_group_vae,
     GroupSampler,
     group_batches,
@@ -17,6 +18,7 @@ from edgewise.analysis.disentangle import (
     grouped_digits,
     heldout_reconstruction,
     probe_accuracy,
+    reconstruction_errors,
     training_cost,
     validation_folds,
     validation_split,
@@ -29,6 +31,7 @@ from edgewise.analysis.disentangle._vae import (
     _positive_logp,
     _standardise_batch,
     augment,
+    foreign_members,
 )
 
 
@@ -384,3 +387,50 @@ def test_adv_trim_is_wired_into_training():
     assert all(np.isfinite(h["nll"]) for h in hist_t)
     style_full, style_trim = full.codes(x, g)[0], trimmed.codes(x, g)[0]
     assert np.abs(style_full - style_trim).max() > 1e-4  # half the rows left out moves the encoder
+
+
+def test_foreign_members_replace_at_the_given_rate():
+    rng = np.random.default_rng(0)
+    idx = np.arange(40_000).reshape(10_000, 4)
+    out = foreign_members(idx, 0.1, 10**6, rng)
+    assert out.shape == idx.shape and (idx == np.arange(40_000).reshape(10_000, 4)).all()  # input untouched
+    changed = (out != idx).mean()
+    assert abs(changed - 0.1) < 0.01  # Bernoulli(0.1) per member; n = 1e6 makes a self-draw negligible
+    assert out.min() >= 0 and out.max() < 10**6
+    assert (foreign_members(idx, 0.0, 10**6, rng) == idx).all()
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="augment_foreign"):
+            VaeConfig(augment_foreign=bad)
+
+
+def test_augment_foreign_is_wired_into_training():
+    data = grouped_digits()
+    x, g = data.x_train[:300], data.g_train[:300]
+    base = dict(epochs=2, hidden=32, group_size=4, groups_per_batch=5)
+    clean, _ = fit_group_vae(x, g, VaeConfig(**base))
+    mixed, hist = fit_group_vae(x, g, VaeConfig(**base, augment_foreign=0.2))
+    assert all(np.isfinite(h["nll"]) for h in hist)
+    assert np.abs(clean.codes(x, g)[0] - mixed.codes(x, g)[0]).max() > 1e-4  # other members were trained on
+
+
+def test_extra_error_share_finds_where_the_cost_sits():
+    groups = np.repeat(np.arange(10), 3)
+    plain = np.ones(30)
+    one = plain.copy()
+    one[groups == 7] += 0.5  # all the extra error in group 7
+    assert extra_error_share(plain, one, groups, top=1) == pytest.approx(1.0)
+    even = plain + 0.1  # spread evenly over 10 groups
+    assert extra_error_share(plain, even, groups, top=5) == pytest.approx(0.5)
+    mixed = one.copy()
+    mixed[groups == 2] -= 0.25  # the adversarial model is better on group 2: the top group carries > all of it
+    assert extra_error_share(plain, mixed, groups, top=1) == pytest.approx(2.0)
+    assert np.isnan(extra_error_share(plain, plain - 0.1, groups))
+
+
+def test_reconstruction_errors_average_to_the_heldout_mse():
+    data = grouped_digits()
+    x, g = data.x_train[:200], data.g_train[:200]
+    vae, _ = fit_group_vae(x, g, VaeConfig(epochs=1, hidden=16, group_size=4, groups_per_batch=4))
+    err = reconstruction_errors(vae, data.x_test[:90], data.g_test[:90], group_size=4)
+    assert err.shape == (90,) and (err >= 0).all()
+    assert err.mean() == pytest.approx(heldout_reconstruction(vae, data.x_test[:90], data.g_test[:90], group_size=4))

@@ -13,7 +13,8 @@ from edgewise.analysis.disentangle._compare import (
     validation_folds,
     validation_split,
 )
-from edgewise.analysis.disentangle._measure import Measures, heldout_reconstruction, measure, probe_accuracy
+from edgewise.analysis.disentangle._measure import (Measures, extra_error_share, heldout_reconstruction, measure,
+                                                  probe_accuracy, reconstruction_errors)
 from edgewise.analysis.disentangle._vae import (GroupSampler, GroupVAE, StyleContentCritic, VaeConfig, fit_group_vae,
                                               group_batches)
 
@@ -27,6 +28,7 @@ __all__ = [
     "VaeConfig",
     "analyze_disentangle",
     "compare",
+    "extra_error_share",
     "fit_group_vae",
     "group_batches",
     "GroupSampler",
@@ -35,6 +37,7 @@ __all__ = [
     "heldout_reconstruction",
     "measure",
     "probe_accuracy",
+    "reconstruction_errors",
     "training_cost",
     "validation_folds",
     "validation_split",

@@ -14,7 +14,8 @@ import torch
 
 from edgewise.analysis.disentangle._vae import GroupVAE
 
-__all__ = ["Measures", "probe_accuracy", "heldout_reconstruction", "measure"]
+__all__ = ["Measures", "probe_accuracy", "heldout_reconstruction", "reconstruction_errors", "extra_error_share",
+           "measure"]
 
 
 @dataclass(frozen=True)
@@ -68,18 +69,40 @@ def probe_accuracy(
 
 
 @torch.no_grad()
-def heldout_reconstruction(vae: GroupVAE, x: np.ndarray, groups: np.ndarray, *, group_size: int) -> float:
-    """MSE per feature on ``x [n, dim]``: content pooled over chunks of ``group_size`` of each group."""
+def reconstruction_errors(vae: GroupVAE, x: np.ndarray, groups: np.ndarray, *, group_size: int) -> np.ndarray:
+    """Squared error per observation (mean over features) [n] on ``x [n, dim]``: content pooled over chunks
+    of ``group_size`` of each group, posterior means."""
     xt = torch.as_tensor(np.asarray(x, np.float32))
-    err, count = 0.0, 0
+    err = np.zeros(len(xt))
     for g in np.unique(groups):
         idx = np.flatnonzero(groups == g)
         for start in range(0, len(idx), group_size):
-            chunk = xt[idx[start : start + group_size]][None]
-            recon = vae(chunk, sample=False)["recon"]
-            err += float((recon - chunk).pow(2).sum())
-            count += chunk.numel()
-    return err / count
+            sel = idx[start : start + group_size]
+            chunk = xt[sel][None]
+            err[sel] = (vae(chunk, sample=False)["recon"] - chunk).pow(2).mean(-1)[0].numpy()
+    return err
+
+
+def heldout_reconstruction(vae: GroupVAE, x: np.ndarray, groups: np.ndarray, *, group_size: int) -> float:
+    """MSE per feature on ``x [n, dim]``: content pooled over chunks of ``group_size`` of each group."""
+    return float(reconstruction_errors(vae, x, groups, group_size=group_size).mean())
+
+
+def extra_error_share(err_plain: np.ndarray, err_adv: np.ndarray, groups: np.ndarray, *, top: int = 5) -> float:
+    """Share of the adversarial model's extra error (summed over observations) carried by the ``top`` groups
+    with the most: 1 when a few groups carry all of it, about top / n_groups when it is spread evenly.
+    Groups where the adversarial model is better lower the total, so the share can exceed 1.
+
+    Args:
+        err_plain, err_adv: float [n] per-observation errors of the two versions; groups: int [n].
+    """
+    extra = np.asarray(err_adv) - np.asarray(err_plain)
+    _, gid = np.unique(groups, return_inverse=True)
+    per_group = np.bincount(gid, weights=extra)
+    total = extra.sum()
+    if total <= 0:
+        return float("nan")
+    return float(np.sort(per_group)[::-1][:top].sum() / total)
 
 
 def measure(
