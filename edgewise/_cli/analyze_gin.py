@@ -43,6 +43,9 @@ def disentangle_args(parser: argparse.ArgumentParser) -> None:
                         help="weight of the adversarial MI term (default: per dataset, chosen on a validation split)")
     parser.add_argument("--style-dim", type=int, default=None,
                         help="size of the per-observation style code, both versions (default: per dataset, 12)")
+    parser.add_argument("--foreign", type=float, default=None, metavar="P",
+                        help="probability that a training group member is replaced by a random observation of any "
+                             "group, both versions (default: per dataset, digits 0.025, ECG 0.05; 0: off)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models: 1 is fastest)")
     parser.add_argument("--out", type=Path, default=None, help="write report.md/html and plots here")
@@ -56,7 +59,7 @@ def disentangle(args: argparse.Namespace) -> int:
 
     summary = analyze_disentangle(args.data, out=args.out, data_dir=args.data_dir, max_records=args.max_records,
                                   epochs=args.epochs, adv_weight=args.adv_weight, style_dim=args.style_dim,
-                                  seed=args.seed, progress=not args.json)
+                                  foreign=args.foreign, seed=args.seed, progress=not args.json)
     _print(summary, args.json)
     return 0
 

@@ -206,9 +206,10 @@ def test_cli_disentangle_reports_both_versions_side_by_side(capsys, tmp_path):
     np.testing.assert_allclose(out["gap_closed"], gap, atol=1e-3)
     report = (tmp_path / "report.md").read_text()
     assert "plain" in report and "adversarial" in report and (tmp_path / "swaps.png").stat().st_size > 1000
+    assert (tmp_path / "cost_by_group.png").stat().st_size > 1000 and "costliest groups carry" in report
 
 
-def test_cli_style_dim_sets_both_versions(capsys, monkeypatch):
+def test_cli_style_dim_and_foreign_set_both_versions(capsys, monkeypatch):
     import edgewise.analysis.disentangle._compare as cmp
     from edgewise.cli import main
 
@@ -216,14 +217,18 @@ def test_cli_style_dim_sets_both_versions(capsys, monkeypatch):
     fit = cmp.fit_group_vae
 
     def spy(x, g, config, **kw):
-        seen.append((config.adv_weight, config.style_dim))
+        seen.append((config.adv_weight, config.style_dim, config.augment_foreign))
         return fit(x, g, config, **kw)
 
     monkeypatch.setattr(cmp, "fit_group_vae", spy)
-    assert main(["analyze", "disentangle", "--epochs", "1", "--style-dim", "5", "--json"]) == 0
+    assert main(["analyze", "disentangle", "--epochs", "1", "--style-dim", "5", "--foreign", "0.1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out["style_dim"] == 5
-    assert sorted(seen) == [(0.0, 5), (cmp.DEFAULTS["digits"].adv_weight, 5)]  # plain and adversarial alike
+    assert out["style_dim"] == 5 and out["augment_foreign"] == 0.1
+    # plain and adversarial alike
+    assert sorted(seen) == [(0.0, 5, 0.1), (cmp.DEFAULTS["digits"].adv_weight, 5, 0.1)]
+    seen.clear()
+    assert main(["analyze", "disentangle", "--epochs", "1", "--json"]) == 0
+    assert {f for *_, f in seen} == {cmp.DEFAULTS["digits"].augment_foreign}  # the dataset's default otherwise
 
 
 def test_new_options_are_validated_and_off_by_default():
