@@ -148,7 +148,6 @@ class VaeConfig:
     adv_objective: str = "confusion"
     adv_trim: float = 0.0
     film: bool = True
-    style_film: bool = True
     critic_standardise: bool = True
     critic_fresh: bool = True
     critic_hidden: int = 128
@@ -262,11 +261,8 @@ class GroupVAE(nn.Module):
         self.config = config
         c, s = config.content_dim, config.style_dim
         self.content_encoder = _mlp(dim, config.hidden, 2 * c)
-        if config.film and config.style_film:
+        if config.film:
             self.style_encoder = _FilmMLP(dim, c, config.hidden, 2 * s, cond_first=False)
-            self.decoder = _FilmMLP(s, c, config.hidden, dim, cond_first=True)
-        elif config.film:
-            self.style_encoder = _mlp(dim + c, config.hidden, 2 * s)
             self.decoder = _FilmMLP(s, c, config.hidden, dim, cond_first=True)
         else:
             self.style_encoder = _mlp(dim + c, config.hidden, 2 * s)
