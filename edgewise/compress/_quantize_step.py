@@ -31,7 +31,8 @@ def _ptq(state: Any, step: QuantizeStep, m: Any, out: Path, calib_note: str, *, 
     rows = []
     for f in onnx_formats:
         path = quantize_onnx(state.files["onnx"], folder / f"{state.name}-int8-{f}.onnx", x, fmt=f,
-                             per_channel=step.per_channel, keep_fp32=step.keep_fp32, calibration_source=calib_note)
+                             per_channel=step.per_channel, keep_fp32=step.keep_fp32, calibration_source=calib_note,
+                             reduce_range=step.onnx_reduce_range)
         kept = f"kept in float: {list(step.keep_fp32)}" if step.keep_fp32 else ""
         rows.append(m.row(f"{state.name}-int8-{f}", "onnx", path, **common, notes="; ".join(filter(None, [note, kept]))))
     if tflite:
@@ -53,7 +54,8 @@ def _tflite(state: Any, step: QuantizeStep, m: Any, folder: Path, calib_note: st
                  notes=notes)
 
 
-def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable, *, labels: bool) -> Any:
+def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable, *, labels: bool,
+               missed_tflite: bool = True) -> Any:
     """Fine-tune the last good model with fake quantisation; its checkpoint and fp32 files as a new state."""
     import numpy as np
 
@@ -65,8 +67,11 @@ def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable,
     from edgewise.models.ecg.evaluate import torch_model_fn
 
     examples = lead_examples(m.data.train) if m.data.train else _synthetic_examples()
+    # the weight grid of the formats that missed: per tensor if any is, 7-bit if only ONNX with reduce_range
+    onnx_only = "tflite" not in step.formats or not missed_tflite
     cfg = QatConfig(epochs=step.qat_epochs, lr=step.qat_lr, per_channel=step.per_channel and (
-        step.tflite_per_channel or "tflite" not in step.formats), labels=labels)  # per tensor if any format is
+        step.tflite_per_channel or onnx_only), labels=labels,
+        weight_levels=64 if onnx_only and step.onnx_reduce_range else 127)
 
     def val_fn(net) -> float:
         return float(np.mean(list(wave_f1(torch_model_fn(net, 1), m.data.val, leads=m.val_leads).values())))
@@ -80,7 +85,7 @@ def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable,
     training.pop("history", None)
     training["compression"] = {**training.get("compression", {}), "qat": {
         "epochs": cfg.epochs, "lr": cfg.lr, "distill_weight": cfg.distill_weight, "labels": cfg.labels,
-        "freeze_bn": cfg.freeze_bn, "data": m.data.source,
+        "freeze_bn": cfg.freeze_bn, "weight_levels": cfg.weight_levels, "data": m.data.source,
         "val_mean_wave_f1_fake_quant": [h.get("val") for h in history]}}
     ckpt = out / name / f"{name}.pt"
     save_checkpoint(ckpt, spec=state.ck.spec, model=net, model_kwargs=state.ck.model_kwargs, training=training,
@@ -104,7 +109,7 @@ def quantize_step(state: Any, step: QuantizeStep, m: Any, out: Path, calib_note:
     for labels in (step.qat_labels, not step.qat_labels):  # the recipe's QAT loss, then the other one
         if not step.qat_epochs or not (missed("onnx") or missed("tflite")):
             break
-        base = _qat_state(state, step, m, out, log, labels=labels)
+        base = _qat_state(state, step, m, out, log, labels=labels, missed_tflite=missed("tflite"))
         loss = "labels + distillation" if labels else "distillation"
         rows += _ptq(base, step, m, out, calib_note, onnx_formats=[primary] if missed("onnx") else [],
                      tflite=missed("tflite"), note=f"quantisation-aware fine-tuned ({step.qat_epochs} epochs, {loss})")
@@ -125,7 +130,7 @@ def _mixed_precision(state: Any, step: QuantizeStep, m: Any, out: Path, calib_no
         keep.append(extra)
         path = quantize_onnx(state.files["onnx"], out / f"{state.name}-int8" / f"{state.name}-mixed{len(keep)}-{f}.onnx",
                              m.data.calibration, fmt=f, per_channel=step.per_channel, keep_fp32=keep,
-                             calibration_source=calib_note)
+                             calibration_source=calib_note, reduce_range=step.onnx_reduce_range)
         r = m.row(f"{state.name}-mixed{len(keep)}-{f}", "onnx", path, step="quantize", params=state.params,
                   macs=state.macs, precision="int8", notes=f"mixed precision, kept in float: {keep}")
         rows.append(r)

@@ -9,7 +9,8 @@ output) to the int8 grid, gradients pass the rounding unchanged (straight-throug
 weights move to where rounding costs little.
 
 The fake quantisation mirrors the scheme of ``edgewise.compress.quantize_onnx`` (onnxruntime's static
-quantiser): weights int8 symmetric per output channel with scale ``max|w| / 127``, recomputed every
+quantiser): weights symmetric per output channel with scale ``max|w| / L`` (L = 64: the 7-bit grid
+``quantize_onnx`` uses by default so that every ISA computes the same; 127 for 8-bit), recomputed every
 step; activations uint8 asymmetric per tensor, ranges tracked by ``torch.ao.quantization``'s
 moving-average min/max observers (updated in training mode only). After fine-tuning the fake
 quantisation is removed with the weights left ON the int8 grid, and the ordinary PTQ converters
@@ -43,6 +44,9 @@ class QatConfig:
         labels: also fit the labels; default False: distillation only, so the int8 model follows the
             float model it replaces (the budget is measured against it), decision calibration included
             (e.g. a P-logit offset chosen on validation records, which a label loss pulls back).
+        weight_levels: L of the symmetric weight grid ``-L..L``: 64 for onnxruntime with ``reduce_range``
+            (the default of ``quantize_onnx``: 7-bit weights give the same results on every ISA), 127 for
+            full 8-bit weights (the TFLite converter).
         freeze_bn: batch norms keep their running statistics and normalise with them while fine-tuning
             (Jacob et al. 2018; Krishnamoorthi 2018): the exported graph folds exactly those statistics
             into the convs, and a few steps on augmented crops would otherwise move them.
@@ -55,22 +59,25 @@ class QatConfig:
     per_channel: bool = True
     labels: bool = False
     freeze_bn: bool = True
+    weight_levels: int = 64
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.val_every < 1:
             raise ValueError(f"qat epochs and val_every must be >= 1, got {self.epochs}, {self.val_every}")
         if not 0 < self.lr < 1:
             raise ValueError(f"qat lr must be in (0, 1), got {self.lr}")
+        if self.weight_levels not in (64, 127):
+            raise ValueError(f"qat weight_levels must be 64 (7-bit, reduce_range) or 127 (8-bit), got {self.weight_levels}")
         if self.distill_weight < 0 or (not self.labels and self.distill_weight == 0):
             raise ValueError(f"qat distill_weight must be >= 0 (> 0 without labels), got {self.distill_weight}")
 
 
-def _weight_quantizer(axis: int, per_channel: bool) -> Any:
+def _weight_quantizer(axis: int, per_channel: bool, levels: int = 64) -> Any:
     import torch
 
     class WeightFakeQuant(torch.nn.Module):
-        """int8 symmetric fake quantisation of a conv weight: scale = max|w| / 127 per output channel
-        (or over the whole tensor), as onnxruntime's quantiser computes it."""
+        """int8 symmetric fake quantisation of a conv weight: scale = max|w| / levels per output channel
+        (or over the whole tensor), values -levels..levels, as onnxruntime's quantiser computes it."""
 
         enabled = True
 
@@ -78,11 +85,11 @@ def _weight_quantizer(axis: int, per_channel: bool) -> Any:
             if not self.enabled:
                 return w
             dims = [d for d in range(w.ndim) if d != axis] if per_channel else list(range(w.ndim))
-            scale = (w.detach().abs().amax(dim=dims) / 127.0).clamp_min(1e-12).float()
+            scale = (w.detach().abs().amax(dim=dims) / float(levels)).clamp_min(1e-12).float()
             if not per_channel:
-                return torch.fake_quantize_per_tensor_affine(w, float(scale), 0, -127, 127)
+                return torch.fake_quantize_per_tensor_affine(w, float(scale), 0, -levels, levels)
             zero = torch.zeros_like(scale, dtype=torch.int32)
-            return torch.fake_quantize_per_channel_affine(w, scale, zero, axis, -127, 127)
+            return torch.fake_quantize_per_channel_affine(w, scale, zero, axis, -levels, levels)
 
     return WeightFakeQuant()
 
@@ -111,7 +118,7 @@ def _activation_quantizer() -> Any:
     return ActFakeQuant()
 
 
-def prepare_qat(model: Any, calibration: Any, *, per_channel: bool = True) -> Any:
+def prepare_qat(model: Any, calibration: Any, *, per_channel: bool = True, weight_levels: int = 64) -> Any:
     """A copy of ``model`` with fake quantisation of every conv weight and of the activations the quantiser
     quantises (conv inputs, ReLU and ConvTranspose outputs, the model output).
 
@@ -124,6 +131,7 @@ def prepare_qat(model: Any, calibration: Any, *, per_channel: bool = True) -> An
         calibration: float32 ``[n, *input_shape]`` real windows; their min/max start every activation
             range, as post-training calibration does.
         per_channel: per-output-channel weight scales (as the quantiser will use), else one per tensor.
+        weight_levels: the weight grid ``-L..L`` (64: onnxruntime with reduce_range, 127: 8-bit).
 
     Returns:
         The prepared copy (train it like the original; ``strip_qat`` turns it back into a plain model).
@@ -140,8 +148,11 @@ def prepare_qat(model: Any, calibration: Any, *, per_channel: bool = True) -> An
     for module in list(qat.modules()):
         if not isinstance(module, convs):
             continue
-        axis = 1 if isinstance(module, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d)) else 0
-        parametrize.register_parametrization(module, "weight", _weight_quantizer(axis, per_channel))
+        transposed = isinstance(module, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d))
+        # onnxruntime runs ConvTranspose in float from 8-bit weights (quantize_onnx.int8_weights_for_float_ops):
+        # no integer products there, so no reduced range either
+        levels = 127 if transposed else weight_levels
+        parametrize.register_parametrization(module, "weight", _weight_quantizer(int(transposed), per_channel, levels))
         module.add_module("qat_input", _activation_quantizer())
         handles.append(module.register_forward_pre_hook(lambda mod, args: (mod.qat_input(args[0]), *args[1:])))
     if not handles:
@@ -259,7 +270,7 @@ def quantization_aware_finetune(model: Any, examples: list, calibration: Any, *,
 
     if not config.labels:  # zero label weights: the label loss vanishes, crops are drawn uniformly
         examples = [dataclasses.replace(ex, weight=np.zeros_like(ex.weight)) for ex in examples]
-    qat = prepare_qat(model, calibration, per_channel=config.per_channel)
+    qat = prepare_qat(model, calibration, per_channel=config.per_channel, weight_levels=config.weight_levels)
     if config.freeze_bn:
         _freeze_batch_norms(qat)
     cfg = TrainConfig(epochs=config.epochs, lr=config.lr, threads=1, val_every=config.val_every, seed=seed)

@@ -131,6 +131,9 @@ class QuantizeStep:
     formats: tuple[str, ...] = ("onnx", "tflite")
     onnx_format: QuantFormat = QuantFormat.QOPERATOR
     per_channel: bool = True          # ONNX weights: one scale per output channel
+    # ONNX weights on a 7-bit grid: u8s8 products cannot saturate on x86 without VNNI, so the int8 file
+    # computes the same scores on AVX2, VNNI and arm64 (edgewise.compress.quantize_onnx, benchmarks/int8_isa.py)
+    onnx_reduce_range: bool = True
     # TFLite weights: per channel costs 12 bytes per output channel twice (weight and bias scales,
     # int64 zero points the schema requires), ~8 KB on the pruned ECG U-Net; per tensor costs ~0
     tflite_per_channel: bool = True
