@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
-# The device install: the bare package (numpy + onnxruntime) plus ai-edge-litert, in its own venv,
-# runs the runtime tests with no torch, tensorflow or onnx anywhere.
+# The device install: the bare package (numpy + onnxruntime) plus ai-edge-litert, in its own venv, runs
+# the runtime tests with no torch, tensorflow or onnx anywhere -- twice: with the newest versions the
+# declared ranges resolve to (.venv-bare) and with the oldest they allow (.venv-bare-oldest: the lower
+# bounds of pyproject.toml, kept in OLDEST below; change both together).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}
-V=.venv-bare
-if [ ! -x $V/bin/python ] || [ pyproject.toml -nt $V/.installed ]; then
-  rm -rf $V
-  $PY -m venv $V
-  $V/bin/pip install -q . ai-edge-litert pytest 2>>$V/pip.log
-  touch $V/.installed
-fi
-# always the checkout's current code (dependencies stay as installed above)
-$V/bin/pip install -q --no-deps --force-reinstall . 2>>$V/pip.log
-# run from a neutral folder so the checkout's edgewise/ is not imported instead of the installed one
-cd tests && ../$V/bin/python -m pytest -q -p no:cacheprovider -m "not device" --import-mode=importlib --rootdir=. -c /dev/null runtime
+OLDEST="numpy==1.24.4 onnxruntime==1.24.1 ai-edge-litert==2.1.6"
+
+bare_venv() {  # $1: folder, $2...: extra pins
+  local v=$1; shift
+  if [ ! -x "$v/bin/python" ] || [ pyproject.toml -nt "$v/.installed" ] || [ "$0" -nt "$v/.installed" ]; then
+    rm -rf "$v"
+    $PY -m venv "$v"
+    "$v/bin/pip" install -q ".[tflite]" pytest "$@" 2>>"$v/pip.log"
+    touch "$v/.installed"
+  fi
+  # always the checkout's current code (dependencies stay as installed above)
+  "$v/bin/pip" install -q --no-deps --force-reinstall . 2>>"$v/pip.log"
+}
+
+for v in .venv-bare .venv-bare-oldest; do
+  if [ $v = .venv-bare-oldest ]; then bare_venv $v $OLDEST; else bare_venv $v; fi
+  echo "== device runtime tests in $v: $($v/bin/python -c 'import numpy, onnxruntime, ai_edge_litert as l; print("numpy", numpy.__version__, "onnxruntime", onnxruntime.__version__, "ai-edge-litert", getattr(l, "__version__", "?"))')"
+  # run from a neutral folder so the checkout's edgewise/ is not imported instead of the installed one
+  (cd tests && ../$v/bin/python -m pytest -q -p no:cacheprovider -m "not device" --import-mode=importlib \
+     --rootdir=. -c /dev/null runtime)
+done
