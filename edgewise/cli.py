@@ -4,12 +4,15 @@ The command tree is a table: each leaf names the module under ``edgewise._cli`` 
 A leaf module ``M`` with leaf function ``f`` provides ``f_args(parser)`` (adds the flags; cheap, no
 heavy imports) and ``f(args) -> int | None`` (imports its library lazily and calls one function).
 User mistakes (``EdgewiseError``, ``ValueError``, ``OSError``) become one line on stderr and exit
-code 2; ``--debug`` shows the traceback instead.
+code 2; ``--debug`` shows the traceback instead, and lets TensorFlow's, onnx2tf's and LiteRT's own
+log lines through (``EDGEWISE_DEBUG=1``, read by ``edgewise._quiet``), which are otherwise kept off the
+console.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # "group leaf" (or "leaf") -> "module:function", module relative to edgewise._cli.
@@ -74,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="edgewise", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"edgewise {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks for errors and the TensorFlow/onnx2tf/LiteRT logs")
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     top.required = True
     groups: dict[str, argparse._SubParsersAction] = {}
@@ -105,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from edgewise.runtime.errors import EdgewiseError
 
+    debug_before = os.environ.get("EDGEWISE_DEBUG")
+    if args.debug:
+        os.environ["EDGEWISE_DEBUG"] = "1"
     try:
         rc = args._func(args)
     except KeyboardInterrupt:
@@ -118,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
             msg = f"{msg}: {e.filename}"
         print(f"edgewise: error: {msg}", file=sys.stderr)
         return 2
+    finally:  # main() may run inside a longer-lived process (tests)
+        if debug_before is None:
+            os.environ.pop("EDGEWISE_DEBUG", None)
+        else:
+            os.environ["EDGEWISE_DEBUG"] = debug_before
     return int(rc or 0)
 
 

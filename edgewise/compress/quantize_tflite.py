@@ -12,7 +12,6 @@ Neural Network Compression and Regularisation".
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections import Counter
@@ -21,13 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from edgewise._quiet import quiet
+
 
 def tflite_summary(path: str | Path) -> dict[str, Any]:
     """Structural facts: op histogram and the dtypes of the tensors (which ops run in int8/int16)."""
     from edgewise.runtime.backends import interpreter_class
 
     cls, _ = interpreter_class()
-    it = cls(model_path=str(path))
+    with quiet("LiteRT"):
+        it = cls(model_path=str(path))
     ops = Counter(d["op_name"] for d in it._get_ops_details())
     tensors = it.get_tensor_details()
     by_index = {t["index"]: np.dtype(t["dtype"]).name for t in tensors}
@@ -54,7 +56,8 @@ def _native_inputs(saved_model: Path, x: np.ndarray) -> np.ndarray:
     """Windows in the SavedModel's input layout (onnx2tf makes NCW channels-last: NWC)."""
     import tensorflow as tf
 
-    fn = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    with quiet():
+        fn = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
     spec = list(fn.structured_input_signature[1].values())[0]
     shape = tuple(spec.shape.as_list()[1:])
     if tuple(x.shape[1:]) == shape:
@@ -85,8 +88,8 @@ def quantize_tflite(onnx_path: str | Path, dst: str | Path, calibration: np.ndar
     Returns:
         ``dst``.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    with quiet():  # the first TensorFlow import logs
+        import tensorflow as tf
 
     from edgewise.export.tflite import compact_tflite, embed_metadata, match_io
 
@@ -112,7 +115,8 @@ def quantize_tflite(onnx_path: str | Path, dst: str | Path, calibration: np.ndar
         if io == "int8":
             conv.inference_input_type = conv.inference_output_type = edge
         raw = Path(tmp) / "quant.tflite"
-        raw.write_bytes(conv.convert())
+        with quiet("the TFLite converter"):
+            raw.write_bytes(conv.convert())
         compact_tflite(raw)
         layout = metadata.get("input_layout", "NCW")
         found_io, _ = match_io(Path(onnx_path), raw, input_shape=tuple(x.shape[1:]), layout=layout)

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from edgewise._quiet import quiet
 from edgewise.runtime.errors import ExportMismatchError
 
 PostProcess = Callable[[np.ndarray], Sequence[Any]]
@@ -67,7 +68,8 @@ def check_parity(model: Any, artifacts: Sequence[str | Path], inputs: np.ndarray
                               "inputs": {"shape": list(inputs.shape), "source": inputs_source}}
     failures: list[dict[str, Any]] = []
     for path in map(Path, artifacts):
-        rt = load_model(path, warmup=0)
+        with quiet("the runtime"):  # onnxruntime's / LiteRT's C++ logs while the file is opened
+            rt = load_model(path, warmup=0)
         got = rt.run(inputs)
         got = got if isinstance(got, dict) else {rt.output_names[0]: got}
         checks = [_compare(n, got[n], w, atol) if n in got else

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import json
-import os
 import shutil
 import tempfile
 from itertools import product
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from edgewise._quiet import debug_enabled, quiet
 from edgewise.export._flatbuffer import write_shared
 from edgewise.export.metadata import metadata_json
 
@@ -119,8 +119,9 @@ def match_io(onnx_path: Path, tflite_path: Path, *, input_shape: tuple[int, ...]
 
 def embed_metadata(src: Path, dst: Path, metadata: dict[str, Any]) -> None:
     """Write ``src`` to ``dst`` with ``metadata`` as the FlatBuffer metadata entry ``"edgewise"``."""
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
+    with quiet():  # the first TensorFlow import logs
+        from tensorflow.lite.python import schema_py_generated as schema
+        from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model(str(src))
     model.metadata = [m for m in (model.metadata or []) if m.name not in (b"edgewise", "edgewise")]
@@ -143,7 +144,8 @@ def compact_tflite(src: str | Path, dst: str | Path | None = None) -> Path:
     Returns:
         The written path.
     """
-    from tensorflow.lite.tools import flatbuffer_utils
+    with quiet():  # the first TensorFlow import logs
+        from tensorflow.lite.tools import flatbuffer_utils
 
     src = Path(src)
     dst = Path(dst or src)
@@ -190,17 +192,18 @@ def _share_empty_buffers(model: Any) -> None:
 def convert_onnx(onnx_path: str | Path, work: Path, *, lift: bool = True) -> Path:
     """onnx2tf on a static-batch copy of ``onnx_path`` (lifted to 2-D if ``lift`` and it is a 1-D conv
     net); returns the float32 .tflite inside ``work``."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import onnx2tf
-
     copy = work / "copy.onnx"
     _static_copy(Path(onnx_path), copy, lift=lift)
     out = work / "tf"
-    with contextlib.redirect_stdout(_io.StringIO()) as log:
+    # onnx2tf prints to stdout; with --debug it reaches the console, else the tail goes into the error
+    printed = contextlib.nullcontext(None) if debug_enabled() else contextlib.redirect_stdout(_io.StringIO())
+    with quiet("onnx2tf/TensorFlow"), printed as log:
+        import onnx2tf
+
         try:
             onnx2tf.convert(input_onnx_file_path=str(copy), output_folder_path=str(out), non_verbose=True)
         except BaseException as e:  # onnx2tf calls sys.exit() on some failures
-            tail = log.getvalue().strip().splitlines()[-5:]
+            tail = log.getvalue().strip().splitlines()[-5:] if log is not None else ["(printed above)"]
             raise ValueError(f"onnx2tf could not convert {onnx_path} ({type(e).__name__}: {e}); "
                              f"last output: {' | '.join(tail)}") from e
     found = sorted(out.glob("*_float32.tflite"))

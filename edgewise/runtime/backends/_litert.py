@@ -3,11 +3,21 @@
 The interpreter is imported only when a file is opened; none installed raises ``BackendMissingError``
 naming the extra. int8 tensors carry (scale, zero point), which the model interface uses to quantise
 inputs and dequantise outputs.
+
+The first ``allocate_tensors`` of a process prints ``INFO: Created TensorFlow Lite XNNPACK delegate for
+CPU.`` from C++ straight to file descriptor 2, below Python; ``_quiet_fd2`` points fd 2 at a temporary
+file meanwhile (replayed if allocation fails; left alone with ``EDGEWISE_DEBUG=1``, which ``edgewise
+--debug`` sets). Host-side library calls get the fuller ``edgewise._quiet.quiet``; this small stdlib
+copy exists because the runtime imports nothing above it.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -41,6 +51,36 @@ def interpreter_class() -> tuple[Any, str]:
     ) from first
 
 
+@contextlib.contextmanager
+def _quiet_fd2() -> Iterator[None]:
+    """fd 2 -> a temporary file for the block, restored always; its text is replayed if the block raises."""
+    if os.environ.get("EDGEWISE_DEBUG", "") not in ("", "0"):
+        yield
+        return
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as log:
+            os.dup2(log.fileno(), 2)
+            try:
+                yield
+            except BaseException:
+                os.dup2(saved, 2)
+                log.seek(0)
+                sys.stderr.write(log.read().decode("utf-8", "replace"))
+                sys.stderr.flush()
+                raise
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 def _info(d: dict) -> TensorInfo:
     sig = d.get("shape_signature", d["shape"])
     shape = tuple(None if int(s) < 0 else int(n) for s, n in zip(sig, d["shape"]))
@@ -54,7 +94,8 @@ def _info(d: dict) -> TensorInfo:
 class _LiteRTSession:
     def __init__(self, interp: Any, impl: str):
         self._it, self.impl = interp, impl
-        interp.allocate_tensors()
+        with _quiet_fd2():  # the XNNPACK delegate is applied (and announced) here
+            interp.allocate_tensors()
         self._in = interp.get_input_details()
         self._out = interp.get_output_details()
         self.inputs = [_info(d) for d in self._in]
