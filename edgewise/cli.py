@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "analyze ite": "analyze_ite:ite",
     "analyze gin": "analyze_gin:gin",
     "analyze disentangle": "analyze_gin:disentangle",
+    "bench": "bench:bench",
 }
 
 GROUP_HELP = {

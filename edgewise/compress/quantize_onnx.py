@@ -197,5 +197,8 @@ def quantize_onnx(src: str | Path, dst: str | Path, calibration: np.ndarray, *, 
         "int8_ops": len(summary["int8_ops"]), "float_ops": summary["float_ops"], "weight_only_int8": weight_only,
         "fp32_size_bytes": src.stat().st_size})
     _set_metadata(dst, meta)
+    from edgewise.export.metadata import add_selfcheck
+
+    add_selfcheck(dst)  # on the int8 file itself: its own outputs, not the float model's
     return dst
 

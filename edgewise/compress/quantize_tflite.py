@@ -128,4 +128,7 @@ def quantize_tflite(onnx_path: str | Path, dst: str | Path, calibration: np.ndar
         json.dumps(meta)
         embed_metadata(raw, Path(tmp) / "embedded.tflite", meta)
         shutil.copyfile(Path(tmp) / "embedded.tflite", dst)
+    from edgewise.export.metadata import add_selfcheck
+
+    add_selfcheck(dst)  # on the int8 file itself: its own outputs, not the float model's
     return dst

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgewise.export.metadata import Format, Precision, build_metadata
+from edgewise.export.metadata import Format, Precision, add_selfcheck, build_metadata
 from edgewise.export.parity import PostProcess, check_parity, raise_for
 
 __all__ = [
@@ -134,12 +134,14 @@ def export_checkpoint(checkpoint: Any, *, to: str | Sequence[str] = ("onnx", "tf
         onnx_meta.pop("io")
         export_onnx(ckpt.model, onnx_path, input_shape=tuple(spec.input_shape), opset=spec.opset, metadata=onnx_meta)
         if Format.ONNX in formats:
+            add_selfcheck(onnx_path)
             written[Format.ONNX] = (onnx_path, read_metadata(onnx_path) or {})
         if Format.TFLITE in formats:
             meta = build_metadata(ckpt, fmt=Format.TFLITE, io={})
-            written[Format.TFLITE] = export_tflite(onnx_path, out / FILE_NAMES[Format.TFLITE],
-                                                   input_shape=tuple(spec.input_shape),
-                                                   layout=spec.input_layout.value, metadata=meta)
+            tfl, _ = export_tflite(onnx_path, out / FILE_NAMES[Format.TFLITE], input_shape=tuple(spec.input_shape),
+                                   layout=spec.input_layout.value, metadata=meta)
+            add_selfcheck(tfl)
+            written[Format.TFLITE] = (tfl, read_metadata(tfl) or {})
     tol = spec.export_atol if atol is None else atol
     record = check_parity(ckpt.model, [written[f][0] for f in formats], x, atol=tol, postprocess=postprocess,
                           inputs_source=source, raise_on_failure=False)

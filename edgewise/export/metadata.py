@@ -119,3 +119,73 @@ def build_metadata(checkpoint: Any, *, fmt: Format | str, io: dict[str, Any],
         raise ValueError(f"artifact metadata for {spec.name!r} is not JSON-able ({e}); "
                          "store plain numbers/strings in the checkpoint's training and metrics") from e
     return meta
+
+
+def update_metadata(path: Any, changes: dict[str, Any], *, dest: Any = None) -> Any:
+    """Rewrite the embedded ``edgewise`` metadata of an .onnx/.tflite file (the graph untouched).
+
+    Args:
+        path: the artifact.
+        changes: top-level keys to set; a dict value for an existing dict key is merged one level deep
+            (``{"metrics": {"x": 1}}`` adds ``metrics.x`` and keeps the other metrics).
+        dest: where to write (default: in place).
+
+    Returns:
+        ``dest`` (or ``path``).
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    from edgewise.runtime.artifact import read_metadata
+
+    path, dest = Path(path), Path(dest or path)
+    meta = dict(read_metadata(path) or {})
+    for key, value in changes.items():
+        old = meta.get(key)
+        meta[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+    text = metadata_json(json.loads(json.dumps(meta, default=float)))
+    if path.suffix == ".onnx":
+        import onnx
+
+        proto = onnx.load(str(path))
+        del proto.metadata_props[:]
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "edgewise", text
+        onnx.save(proto, str(dest))
+    elif path.suffix == ".tflite":  # rewrite the existing buffer in place (a second one would stay in the file)
+        from edgewise._quiet import quiet
+
+        with quiet():
+            from tensorflow.lite.tools import flatbuffer_utils
+
+        from edgewise.export._flatbuffer import write_shared
+
+        model = flatbuffer_utils.read_model(str(path))
+        entry = next((m for m in model.metadata if m.name in (b"edgewise", "edgewise")), None)
+        if entry is None:
+            raise ValueError(f"{path} has no edgewise metadata to update (export it with edgewise)")
+        model.buffers[entry.buffer].data = np.frombuffer(text.encode(), np.uint8)
+        write_shared(model, dest)
+    else:
+        raise ValueError(f"{path}: expected an .onnx or .tflite artifact")
+    return dest
+
+
+def add_selfcheck(path: Any) -> dict[str, Any]:
+    """Store the artifact's self-check reference (``edgewise.runtime.selfcheck``) in its metadata.
+
+    The file is opened the way the device opens it and run once on the fixed self-check input; what it
+    returns is what every later run (``edgewise bench``, deploy) must reproduce within the tolerance.
+    Returns the stored reference.
+    """
+    from edgewise.runtime.backends import load_model
+    from edgewise.runtime.selfcheck import make_reference
+
+    model = load_model(path, warmup=0)
+    meta = model.metadata or {}
+    ref = make_reference(model, task=str(meta.get("task", "")), precision=str(meta.get("precision", "fp32")),
+                         atol=float(meta.get("export_atol") or 1e-4))
+    del model
+    update_metadata(path, {"selfcheck": ref})
+    return ref
