@@ -1,8 +1,8 @@
 """Do the shipped ECG artifacts give the same waves on every ISA? Held-out LUDB lead II, compared across
 this machine, an AVX2-only x86 CPU and an arm64 Pi, wave list by wave list.
 
-    .venv/bin/python benchmarks/int8_isa.py [--isa native,avx2,arm64] [--artifacts A.onnx B.tflite ...]
-                                            [--records N] [--json OUT]
+    .venv/bin/python benchmarks/int8_isa.py [--isa native,avx2,arm64] [--arm-cpus cortex-a72,cortex-a76]
+                                            [A.onnx B.tflite ...] [--records N] [--json OUT] [--stamp]
 
 Each ISA runs the same runtime-only worker (this file with ``--worker``; numpy + onnxruntime/LiteRT, the
 held-out record ids read from the artifacts' own metadata) and writes every record's wave list and model
@@ -12,9 +12,14 @@ difference and the lead II F1 on each ISA.
 - ``avx2``: the same venv under ``qemu-x86_64-static -cpu max``: qemu's TCG implements AVX2/FMA but no
   AVX-512, so CPUID reports an AVX2-only x86 and onnxruntime's MLAS and XNNPACK take their AVX2 kernels
   (checked: the worker prints the ISA it saw). Slow (~10x), exact.
+- ``oldest``: this CPU with the oldest device runtimes pyproject.toml allows (.venv-bare-oldest).
 - ``arm64``: the arm64 Debian rootfs of scripts/testbed/arm64-rootfs.sh under qemu-aarch64 (Cortex-A72
   and, with ``--arm-cpus``, others), with its own aarch64 wheels of the same runtime versions.
 Needs root for the arm64 chroot; ``apt-get install qemu-user-static`` for both emulated ISAs.
+
+``--stamp`` (maintainers, host venv): every artifact whose wave lists were identical on all runs gets
+``metrics.verified_isa`` (the ISA labels, sorted) and ``metrics.verified_runtimes`` in its metadata, and
+the folder's manifest.json is rewritten with the new checksums.
 """
 from __future__ import annotations
 
@@ -87,10 +92,10 @@ def _run(cmd: list[str], env: dict | None = None, label: str = "") -> None:
     print(f"  {label}: {time.time() - t:.0f} s", file=sys.stderr)
 
 
-def run_native(py: str, args, tmp: Path) -> Path:
-    out = tmp / "native.json"
+def run_native(py: str, args, tmp: Path, name: str = "native") -> Path:
+    out = tmp / f"{name}.json"
     _run([py, __file__, "--worker", str(out), "--data", args.data, "--records", str(args.records), *args.artifacts],
-         label="native")
+         label=name)
     return out
 
 
@@ -164,6 +169,7 @@ def main() -> None:
     ap.add_argument("--arm-cpus", default="cortex-a72", help="QEMU_CPU values for arm64 (e.g. cortex-a72,cortex-a76)")
     ap.add_argument("--python", default=None, help="interpreter for native/avx2 (default: .venv-bare, else this one)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--stamp", action="store_true", help="record the ISAs with identical waves in each artifact")
     args = ap.parse_args()
     if args.worker:
         worker(args.artifacts, args.data, args.records, args.worker)
@@ -181,13 +187,18 @@ def main() -> None:
         for isa in args.isa.split(","):
             if isa == "native":
                 results["native"] = run_native(py, args, tmp)
+            elif isa == "oldest":  # this CPU with the oldest runtimes pyproject.toml allows (scripts/test-bare.sh)
+                old = REPO / ".venv-bare-oldest" / "bin" / "python"
+                if not old.exists():
+                    raise SystemExit("oldest: run scripts/test-bare.sh first (it builds .venv-bare-oldest)")
+                results["native-oldest"] = run_native(str(old), args, tmp, "native-oldest")
             elif isa == "avx2":
                 results["avx2"] = run_avx2(py, args, tmp)
             elif isa == "arm64":
                 for cpu in args.arm_cpus.split(","):
                     results[f"arm64-{cpu}"] = run_arm64(args, tmp, cpu)
             else:
-                raise SystemExit(f"unknown --isa {isa!r}: choose from native, avx2, arm64")
+                raise SystemExit(f"unknown --isa {isa!r}: choose from native, oldest, avx2, arm64")
         table = compare(results)
     first = next(iter(results))
     print(f"held-out LUDB lead II; every run compared with '{first}'\n")
@@ -201,6 +212,34 @@ def main() -> None:
                   f"{'same' if r['bit_identical'] else 'diff':>5}  {f['P']:.4f} / {f['QRS']:.4f} / {f['T']:.4f}")
     if args.json:
         args.json.write_text(json.dumps(table, indent=1))
+    if args.stamp:
+        stamp(args.artifacts, table)
+
+
+def stamp(artifacts: list[str], table: dict) -> None:
+    """Write the verified ISAs into each artifact whose waves agreed everywhere; refresh manifest.json."""
+    from edgewise.export.metadata import update_metadata
+    from edgewise.runtime.artifact import MANIFEST_NAME, read_metadata, write_manifest
+
+    folders = set()
+    for art in artifacts:
+        rows = table[Path(art).name]
+        if any(r["waves_differing"] for r in rows.values()):
+            print(f"not stamped: {Path(art).name} (wave lists differ between ISAs)")
+            continue
+        isas = sorted({r["isa"] for r in rows.values()})
+        runtimes = sorted({f"onnxruntime {r['onnxruntime']}" if art.endswith(".onnx") else f"ai-edge-litert {r['litert']}"
+                           for r in rows.values()})
+        update_metadata(art, {"metrics": {"verified_isa": isas, "verified_runtimes": runtimes}})
+        print(f"stamped {Path(art).name}: identical waves on {', '.join(isas)} ({', '.join(runtimes)})")
+        if (Path(art).parent / MANIFEST_NAME).is_file():
+            folders.add(Path(art).parent)
+    for folder in folders:
+        manifest = json.loads((folder / MANIFEST_NAME).read_text())
+        entries = {name: {**{k: v for k, v in e.items() if k not in ("sha256", "size_bytes")},
+                          "metadata": read_metadata(folder / name)} for name, e in manifest["artifacts"].items()}
+        write_manifest(folder, entries)
+        print(f"rewrote {folder / MANIFEST_NAME}")
 
 
 if __name__ == "__main__":

@@ -126,7 +126,6 @@ def bench(path: str | Path, *, threads: int = 1, runs: int | None = None, second
             the arm64 test bed writes).
         backend: force a runtime backend (default: by file type).
     """
-    from edgewise import __version__
     from edgewise.runtime.backends import load_model
     from edgewise.runtime.platform import cpu_info
     from edgewise.runtime.selfcheck import check
@@ -170,10 +169,20 @@ def bench(path: str | Path, *, threads: int = 1, runs: int | None = None, second
         "realtime_factor": round(unit_s / p50, 1) if p50 > 0 and unit_s else None,
         "peak_rss_mb": _peak_rss_mb(), "size_bytes": path.stat().st_size,
         "cpu": cpu.as_dict(), "isa": cpu.isa, "device": device, "emulated": bool(emulated),
-        "selfcheck": selfcheck, "edgewise_version": __version__,
+        "selfcheck": selfcheck, "edgewise_version": _edgewise_version(),
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "hostname": socket.gethostname(),
         "pid": os.getpid(),
     }
+
+
+def _edgewise_version() -> str:
+    """The installed package's version (the runtime imports nothing above itself, so not ``edgewise.__version__``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("edgewise")
+    except PackageNotFoundError:  # pragma: no cover (run from a source tree that was never installed)
+        return "unknown"
 
 
 def _runtime_of(model: Any) -> tuple[str, str]:

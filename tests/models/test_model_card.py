@@ -26,5 +26,5 @@ def test_card_lists_compressed_artifacts_from_the_manifest(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     card = write_model_card(tmp_path / "MODEL_CARD.md", ckpt).read_text()
     row = next(line for line in card.splitlines() if line.startswith("| m-int8.tflite"))
-    assert row == "| m-int8.tflite | weights int8 per-tensor | 74745 | 1,000 | 3.600 | 0.9900 / 1.0000 / 0.9950 |"
+    assert row == "| m-int8.tflite | weights int8 per-tensor | 74745 | 1,000 | 3.600 | 0.9900 / 1.0000 / 0.9950 | — |"
     assert "| m.onnx" not in card  # fp32 files are the model itself, not compressed artifacts

@@ -40,14 +40,17 @@ def _compressed_section(manifest: Path) -> list[str]:
             weights += " per-channel" if q["per_channel"] else " per-tensor"
         ratio = f"{own / size:.3f}" if own and size else "—"
         scores = " / ".join(f"{f1[k]:.4f}" for k in ("P", "QRS", "T")) if f1 else "—"
+        isas = ", ".join((meta.get("metrics") or {}).get("verified_isa") or []) or "—"
         rows.append(f"| {name} | weights {weights} | {pruning.get('params_after', '—')} | "
-                    f"{size or 0:,} | {ratio} | {scores} |")
+                    f"{size or 0:,} | {ratio} | {scores} | {isas} |")
     if not rows:
         return []
     return ["## Compressed artifacts (`edgewise compress ecg-unet`, default recipe)", "",
             "Pruned, fine-tuned (P offset re-chosen on the validation records) and quantised; held-out F1 on the",
-            "same test records, lead II. Size ratio against the same pruned model's fp32 file in the same format.", "",
-            "| file | precision | parameters | bytes | × own fp32 | P / QRS / T F1 |", "|---|---|---|---|---|---|",
+            "same test records, lead II. Size ratio against the same pruned model's fp32 file in the same format.",
+            "Identical wave lists on the ISAs named (benchmarks/int8_isa.py: AVX2 and arm64 emulated by qemu).", "",
+            "| file | precision | parameters | bytes | × own fp32 | P / QRS / T F1 | identical waves on |",
+            "|---|---|---|---|---|---|---|",
             *rows, ""]
 
 
