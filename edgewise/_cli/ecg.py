@@ -134,14 +134,20 @@ def pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=60, help="epochs when --train")
     p.add_argument("--skip-export", action="store_true", help="skip the export stage")
     p.add_argument("--skip-compress", action="store_true", help="skip the compression stage")
+    p.add_argument("--recompress", action="store_true",
+                   help="run the compression recipe again (prune, fine-tune, quantise: ~6 min on 2 cores) instead of "
+                        "verifying the shipped compressed artifacts (checksums, held-out F1, latency, size)")
 
 
 def pipeline(args: argparse.Namespace) -> int:
-    """the ECG main job: model -> evaluate -> export -> compress -> delineate a sample -> report"""
+    """the ECG main job: model -> evaluate -> export -> compress (verify shipped) -> delineate a sample -> report"""
     from edgewise.pipelines.ecg import run_ecg_pipeline
 
+    if args.recompress and args.skip_compress:
+        raise ValueError("--recompress and --skip-compress contradict each other; pass one of them")
     data = args.data or _default_data()
     report = run_ecg_pipeline(args.out, data_dir=data, train=args.train, epochs=args.epochs,
-                              export=not args.skip_export, compress=not args.skip_compress)
+                              export=not args.skip_export, compress=not args.skip_compress,
+                              recompress=args.recompress)
     print(f"report: {report} (and {report.with_suffix('.html')})")
     return 0

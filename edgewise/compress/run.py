@@ -150,7 +150,8 @@ def _export(ck: Any, out: Path, x: np.ndarray, formats=("onnx", "tflite")) -> di
     return {a.format: a.path for a in export_checkpoint(ck, to=formats, out=out, inputs=x[:8])}
 
 
-def _finetuner(data: EvalData, step: PruneStep, kwargs: dict, log: Callable, teacher: Any = None) -> Callable | None:
+def _finetuner(data: EvalData, step: PruneStep, kwargs: dict, log: Callable, teacher: Any = None,
+               progress: _Progress | None = None) -> Callable | None:
     if data.synthetic or not data.train:
         return None
     from edgewise.compress.qat import distill_hook
@@ -158,6 +159,7 @@ def _finetuner(data: EvalData, step: PruneStep, kwargs: dict, log: Callable, tea
     from edgewise.models.ecg.train import TrainConfig, train_unet
 
     examples = lead_examples(data.train)
+    calls: list[int] = []
 
     def finetune(net, epochs: int):
         from edgewise.compress.report import wave_f1 as f1
@@ -169,10 +171,71 @@ def _finetuner(data: EvalData, step: PruneStep, kwargs: dict, log: Callable, tea
 
         cfg = TrainConfig(epochs=epochs, lr=step.finetune_lr, threads=1, val_every=max(1, epochs // 3),
                           widths=tuple(kwargs.get("widths", (8, 16, 24, 32, 48))), kernel=kwargs.get("kernel", 9))
-        return train_unet(examples, val_fn, config=cfg, model=net, progress=False, log=log,
-                          loss_hook=distill_hook(teacher, step.distill_weight) if teacher is not None else None)
+        hook = distill_hook(teacher, step.distill_weight) if teacher is not None else None
+        if progress is None:
+            return train_unet(examples, val_fn, config=cfg, model=net, progress=False, log=log, loss_hook=hook)
+        per_epoch = -(-len(examples) * cfg.crops_per_example // cfg.batch)  # train_unet's batches per epoch
+        calls.append(epochs)  # finetune runs once per prune iteration
+        return progress.epochs(epochs, per_epoch, lambda h: train_unet(examples, val_fn, config=cfg, model=net,
+                                                                       progress=False, log=log, loss_hook=h), hook,
+                               label=f"prune iteration {len(calls)}/{step.iterations}")
 
     return finetune
+
+
+class _Progress:
+    """One tqdm bar over a recipe run, with an ETA: a unit per fine-tuning epoch of every prune iteration
+    (they dominate the run) and one per export-and-measure phase (the original model, each step's
+    artifacts). A quantize step counts 1 + ``qat_epochs`` units and completes at once: its QAT fallback
+    (one round, as the default recipe's TFLite file needs on LUDB) runs inside ``quantize_step``, which
+    reports no epochs; without QAT the bar jumps, with a second QAT round it waits at the step."""
+
+    def __init__(self, recipe: Recipe, data: EvalData, *, enabled: bool):
+        from tqdm import tqdm
+
+        tune = not data.synthetic and bool(data.train)
+        self.weights = [1 + (s.iterations * s.finetune_epochs if tune else 0) if isinstance(s, PruneStep)
+                        else 1 + (s.qat_epochs if tune else 0) for s in recipe.steps]
+        self.bar = tqdm(total=1 + sum(self.weights), desc=f"compress {recipe.name}", unit="step", disable=not enabled)
+
+    def phase(self, text: str) -> None:
+        self.bar.set_postfix_str(text)
+
+    def done(self, n: int = 1) -> None:
+        self.bar.update(n)
+
+    def wrap_log(self, log: Callable[[str], None]) -> Callable[[str], None]:
+        """``log`` with the bar cleared while a line is written (lines do not tear the bar)."""
+        if self.bar.disable:
+            return log
+
+        def write(msg: str) -> None:
+            with self.bar.external_write_mode():
+                log(msg)
+
+        return write
+
+    def epochs(self, n: int, per_epoch: int, train: Callable[[Callable | None], Any], hook: Callable | None, *,
+               label: str = "") -> Any:
+        """Run ``train(loss_hook)`` ticking one unit per ``per_epoch`` batches: train_unet has no epoch
+        callback, but it calls its loss hook once per batch (the wrapper adds 0 to the loss when there is
+        no hook to wrap)."""
+        start, count, prefix = self.bar.n, [0], f"{label}, " if label else ""
+
+        def counting(model, x, logits):
+            count[0] += 1
+            if count[0] % per_epoch == 0 and self.bar.n < start + n:
+                self.done()
+                self.phase(f"{prefix}fine-tune epoch {min(n, count[0] // per_epoch + 1)}/{n}")
+            return hook(model, x, logits) if hook is not None else 0.0
+
+        self.phase(f"{prefix}fine-tune epoch 1/{n}")
+        out = train(counting)
+        self.done(start + n - self.bar.n)  # whatever the count missed
+        return out
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 @dataclass
@@ -187,13 +250,14 @@ class _State:
     formats: tuple[str, ...] = ("onnx", "tflite")
 
 
-def _prune_step(state: _State, step: PruneStep, m: _Measurer, out: Path, log: Callable) -> tuple[list[ArtifactRow], _State | None]:
+def _prune_step(state: _State, step: PruneStep, m: _Measurer, out: Path, log: Callable,
+                progress: _Progress | None = None) -> tuple[list[ArtifactRow], _State | None]:
     from edgewise.compress.prune import gzip_size, structured_prune, unstructured_prune
     from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
     from edgewise.models.ecg.dataset import lead_examples
 
     kwargs = dict(state.ck.model_kwargs or {})
-    finetune = _finetuner(m.data, step, kwargs, log, teacher=state.ck.model)
+    finetune = _finetuner(m.data, step, kwargs, log, teacher=state.ck.model, progress=progress)
     if step.mode == PruneMode.STRUCTURED:
         examples = lead_examples(m.data.train) if m.data.train else _synthetic_examples()
         res = structured_prune(state.ck.model, step, examples, finetune=finetune, kernel=int(kwargs.get("kernel", 9)),
@@ -201,6 +265,8 @@ def _prune_step(state: _State, step: PruneStep, m: _Measurer, out: Path, log: Ca
     else:
         res = unstructured_prune(state.ck.model, step, finetune=finetune, kwargs=kwargs)
     name = f"{state.name}-pruned" if step.mode == PruneMode.STRUCTURED else f"{state.name}-sparse"
+    if progress is not None:
+        progress.phase(f"recalibrate, export and measure {name}")
     recal = _recalibrate(res.model, m, log) if finetune is not None else {}
     training = {**(state.ck.training or {}), "compression": {"pruning": {**res.facts(), "ratio": step.ratio,
                 "importance": step.importance.value, "iterations": step.iterations,
@@ -274,7 +340,8 @@ def _torch_fn(model: Any) -> Callable:
 
 
 def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path, *, data_dir: str | Path | None,
-                        calibration: np.ndarray | None = None, log: Callable[[str], None] = print) -> CompressionResult:
+                        calibration: np.ndarray | None = None, log: Callable[[str], None] = print,
+                        progress: bool = False) -> CompressionResult:
     """Run ``recipe`` on a checkpoint; write every artifact and ``compression.json`` into ``out``.
 
     Args:
@@ -283,6 +350,7 @@ def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path,
         out: output folder.
         data_dir: LUDB folder (fine-tuning, calibration, evaluation); None: SYNTHETIC ECG (said in the result).
         calibration: float32 [n, 1, window] windows to calibrate on instead of the training records' windows.
+        progress: show a tqdm bar with an ETA over the recipe's fine-tuning epochs and measurements.
 
     Returns:
         The measured rows and the kept artifact per runtime.
@@ -314,24 +382,33 @@ def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path,
     params = sum(p.numel() for p in ck.model.parameters())
     macs = count_macs(ck.model, 5000)
     formats = ("onnx", "tflite") if q is None or "tflite" in q.formats else ("onnx",)
+    prog = _Progress(recipe, data, enabled=progress)
+    log = prog.wrap_log(log)
+    prog.phase(f"export and measure {ck.spec.name}")
     files = _export(ck, out / "fp32", data.fidelity_windows, formats)
     state = _State(ck, ck.spec.name, files, params, macs, formats)
     rows = [m.row(ck.spec.name, "torch", None, fn=m.ref_fn, step="original", params=params, macs=macs)]
     rows += [m.row(ck.spec.name, f, p, step="original", params=params, macs=macs) for f, p in files.items()]
+    prog.done()
     missed: list[str] = []
-    for step in recipe.steps:
+    for i, step in enumerate(recipe.steps, 1):
         if isinstance(step, PruneStep):
-            new, nxt = _prune_step(state, step, m, out, log)
+            prog.phase(f"step {i}/{len(recipe.steps)}: prune")
+            new, nxt = _prune_step(state, step, m, out, log, prog if progress else None)
             rows += new
             if nxt is None:
                 missed.append(_missed("prune", new, m, recipe))
             else:
                 state = nxt
         else:
+            prog.phase(f"step {i}/{len(recipe.steps)}: quantize" + (f" (QAT fallback: {step.qat_epochs} epochs)"
+                                                                    if step.qat_epochs else ""))
             new = quantize_step(state, step, m, out, calib_note, log)
             rows += new
             if not any(r.within_budget for r in new):
                 missed.append(_missed("quantize", new, m, recipe))
+        prog.done(1 + sum(prog.weights[:i]) - prog.bar.n)  # the step's remaining units
+    prog.close()
     kept = choose_per_runtime(rows)
     result = CompressionResult(out, recipe.name, rows, kept, missed, slower_int8_notes(rows), calib, data.source)
     (out / "compression.json").write_text(json.dumps(result.as_dict(), indent=1, default=float))

@@ -1,5 +1,10 @@
 """The ECG main job: model -> held-out evaluation -> export (ONNX, TFLite, parity) -> compression ->
-delineate a sample -> report (Markdown + HTML with a coloured strip and the metric tables)."""
+delineate a sample -> report (Markdown + HTML with a coloured strip, the metric tables and stage times).
+
+The compression stage verifies the shipped compressed artifacts (``ecg_compress.verify_stage``: checksums,
+held-out F1 against the recorded one, latency, size) unless ``recompress`` is set or a model was just
+trained (nothing shipped was made from it): then the recipe runs again (``ecg_compress.compress_stage``).
+"""
 from __future__ import annotations
 
 import time
@@ -51,9 +56,34 @@ def _synthetic_eval(model_fn, info, rep: Report) -> dict:
     return total.summary()
 
 
+class _Stages:
+    """Wall time per stage, for the report's last table."""
+
+    def __init__(self) -> None:
+        self.t0 = self.last = time.time()
+        self.rows: list[list[Any]] = []
+
+    def lap(self, name: str) -> None:
+        now = time.time()
+        self.rows.append([name, round(now - self.last, 1)])
+        self.last = now
+
+    def add_to(self, rep: Report) -> None:
+        total = round(time.time() - self.t0, 1)
+        rep.text(f"Pipeline time {total:.0f} s.")
+        rep.table(["stage", "seconds"], self.rows + [["total", total]], caption="wall time per stage")
+        rep.data["stage_seconds"] = {**{n: s for n, s in self.rows}, "total": total}
+
+
 def run_ecg_pipeline(out: str | Path, *, data_dir: Path | None, train: bool = False, epochs: int = 60,
-                     export: bool = True, compress: bool = True, log=print) -> Path:
-    from edgewise.models.ecg.dataset import load_records, split_records
+                     export: bool = True, compress: bool = True, recompress: bool = False, log=print) -> Path:
+    """Run the ECG job and write ``out/report.md`` (+ .html, .json); returns the Markdown path.
+
+    Raises:
+        ArtifactError: after the report is written, when a shipped compressed artifact's sha256 does not
+            match ``manifest.json`` (an F1 that differs from the recorded one is a finding in the report).
+    """
+    from edgewise.models.ecg.dataset import load_records
     from edgewise.models.ecg.workflow import evaluate_ecg, load_model_fn, train_ecg
     from edgewise.models.pretrained import PRETRAINED_DIR
     from edgewise.pipelines.ecg_plots import plot_strip
@@ -61,7 +91,7 @@ def run_ecg_pipeline(out: str | Path, *, data_dir: Path | None, train: bool = Fa
 
     out = Path(out)
     rep = Report("edgewise pipeline ecg", out)
-    t0 = time.time()
+    stages = _Stages()
     rep.heading("1. Model")
     if train:
         ckpt = train_ecg(out / "model", data_dir=data_dir, epochs=epochs, log=log)
@@ -81,6 +111,7 @@ def run_ecg_pipeline(out: str | Path, *, data_dir: Path | None, train: bool = Fa
     rep.table(["parameters", "MACs per 10 s (500 Hz, 1 lead)", "window", "hop", "training data"],
               [[n_params, macs, info.window, info.hop, training.get("data", "?")]])
     rep.data["model"] = {"checkpoint": str(ckpt), "parameters": n_params, "macs_10s": macs}
+    stages.lap("model" + (" (training)" if train else ""))
 
     rep.heading("2. Held-out evaluation")
     records = []
@@ -99,18 +130,31 @@ def run_ecg_pipeline(out: str | Path, *, data_dir: Path | None, train: bool = Fa
         records = load_records(data_dir, res["records"][:8])
     else:
         rep.data["evaluation"] = {"synthetic": _synthetic_eval(fn, info, rep)}
+    stages.lap("held-out evaluation")
 
     if export:
         from edgewise.pipelines.ecg_export import export_stage
 
         export_stage(ck, rep, out / "artifacts", records=records, data_dir=data_dir)
+        stages.lap("export (ONNX, TFLite, parity)")
+    checksum_errors: list[str] = []
     if compress:
-        try:
-            from edgewise.pipelines.ecg_compress import compress_stage
-        except ImportError:
-            compress_stage = None
-        if compress_stage is not None:
-            compress_stage(ck, rep, out / "compressed", data_dir=data_dir)
+        from edgewise.pipelines.ecg_compress import compress_stage, verify_stage
+
+        if recompress or train:
+            compress_stage(ck, rep, out / "compressed", data_dir=data_dir, progress=True)
+            if train and not recompress:
+                rep.text("A model was trained in this run, so the shipped compressed artifacts (made from the shipped "
+                         "checkpoint) say nothing about it: the recipe was run on the new model.")
+            stages.lap("compression (recipe re-run)")
+        else:
+            ver = verify_stage(ck, rep, out / "compressed", data_dir=data_dir)
+            checksum_errors = ver.errors
+            log(f"compression: {len(ver.rows)} shipped artifacts checked against manifest.json"
+                + (" on SYNTHETIC ECG (checksums only)" if ver.synthetic else " (sha256, held-out F1)") + ": "
+                + (f"{len(ver.errors)} checksum error(s), {len(ver.findings)} finding(s), see the report"
+                   if ver.errors or ver.findings else "all verified"))
+            stages.lap("compression (shipped artifacts verified)")
 
     rep.heading("Sample delineation")
     if records:
@@ -126,5 +170,12 @@ def run_ecg_pipeline(out: str | Path, *, data_dir: Path | None, train: bool = Fa
         res_s = delineate(x, 500, fn, window=info.window, hop=info.hop)
         png = plot_strip(x, 500, res_s.waves, out / "strip.png", reference=waves, title="SYNTHETIC ECG")
         rep.image(png, caption="SYNTHETIC ECG: edgewise (top) vs exact synthetic boundaries (bottom)")
-    rep.text(f"Pipeline time {time.time() - t0:.0f} s.")
-    return rep.write()
+    stages.lap("sample delineation")
+    stages.add_to(rep)
+    path = rep.write()
+    if checksum_errors:
+        from edgewise.runtime.errors import ArtifactError
+
+        raise ArtifactError(f"{len(checksum_errors)} shipped artifact(s) failed their sha256 check "
+                            f"({'; '.join(checksum_errors)}); report written to {path}")
+    return path
