@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   create the environment and run the main job (edgewise pipeline ecg) on the shipped defaults
-#   make test   create the environment and run the tests (host venv, then the bare device venv)
+#   make test   create the environment and run the tests: host venv, the bare device venv (newest and
+#               oldest declared runtimes), then the ISA-dependent tests on an emulated AVX2 x86 and arm64
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -24,6 +25,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not device" tests
 	bash scripts/test-bare.sh
+	bash scripts/test-isa.sh
 
 clean:
 	rm -rf $(VENV) .venv-bare out

@@ -3,7 +3,7 @@
 #   1. an AVX2-only x86: the bare device venv under `qemu-x86_64-static -cpu max` (qemu's TCG implements
 #      AVX2/FMA but no AVX-512, so CPUID reports an AVX2 x86 without VNNI and onnxruntime/XNNPACK take
 #      their AVX2 kernels) -- the whole runtime suite, plus the host's QAT-vs-onnxruntime test;
-#   2. arm64: the runtime's int8 tests inside the arm64 test bed (scripts/testbed/arm64-rootfs.sh,
+#   2. arm64: the runtime's int8 and self-check/bench tests inside the arm64 test bed (scripts/testbed/arm64-rootfs.sh,
 #      qemu-aarch64 as a Cortex-A72 and a Cortex-A76).
 # Natively the same tests already ran in `make test`'s first two steps.
 # Needs root (binfmt_misc, chroot) and apt for qemu-user-static; the rootfs is cached after its first
@@ -14,7 +14,12 @@ REPO=$(pwd)
 V=.venv-bare
 [ -x $V/bin/python ] || { echo "test-isa: run scripts/test-bare.sh first (it builds $V)" >&2; exit 2; }
 
+skip() {  # a skipped ISA is said loudly; in CI it is a failure
+  echo "== $1: SKIPPED ($2)"
+  if [ -n "${CI:-}" ]; then echo "test-isa: CI must run every ISA" >&2; exit 1; fi
+}
 if ! command -v qemu-x86_64-static >/dev/null; then
+  if [ "$(id -u)" != 0 ]; then skip "emulated ISAs" "qemu-user-static is not installed and apt needs root"; exit 0; fi
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user-static
 fi
 QUIET='TCG doesn.t support requested feature'
@@ -26,21 +31,21 @@ echo "== AVX2-only x86 (qemu-x86_64 -cpu max): $(qemu-x86_64-static -cpu max $V/
 qemu-x86_64-static -cpu max .venv/bin/python -m pytest -q -p no:cacheprovider \
   tests/compress/test_qat.py -k "simulates or strip" 2> >(grep -v "$QUIET" >&2)
 
-if [ "${EDGEWISE_SKIP_ARM64:-0}" = 1 ]; then
-  echo "== arm64: SKIPPED (EDGEWISE_SKIP_ARM64=1)"; exit 0
-fi
+if [ "${EDGEWISE_SKIP_ARM64:-0}" = 1 ]; then skip arm64 "EDGEWISE_SKIP_ARM64=1"; exit 0; fi
+if [ "$(id -u)" != 0 ]; then skip arm64 "the test bed needs root: chroot, binfmt_misc"; exit 0; fi
 ROOTFS=$(bash scripts/testbed/arm64-rootfs.sh)
 WORK=$(mktemp -d "$ROOTFS/tmp/edgewise-test-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cp -r edgewise "$WORK/edgewise"
 rm -rf "$WORK/edgewise/models" "$WORK/edgewise/analysis" "$WORK/edgewise/compress"
 mkdir -p "$WORK/tests/runtime"
-cp tests/runtime/test_int8_isa.py "$WORK/tests/runtime/"
+cp tests/runtime/test_int8_isa.py tests/runtime/test_bench.py "$WORK/tests/runtime/"
 cp -r tests/runtime/fixtures "$WORK/tests/runtime/fixtures"
 IN="/${WORK#"$ROOTFS"/}"
 for cpu in cortex-a72 cortex-a76; do
   echo "== arm64 ($cpu, emulated)"
   env -i PATH=/usr/bin:/bin HOME=/root QEMU_CPU=$cpu PYTHONPATH="/opt/site:$IN" \
     "$(command -v chroot || echo /usr/sbin/chroot)" "$ROOTFS" \
-    python3 -m pytest -q -p no:cacheprovider --rootdir="$IN/tests" -c /dev/null "$IN/tests/runtime/test_int8_isa.py"
+    python3 -m pytest -q -p no:cacheprovider --rootdir="$IN/tests" -c /dev/null \
+      "$IN/tests/runtime/test_int8_isa.py" "$IN/tests/runtime/test_bench.py"
 done

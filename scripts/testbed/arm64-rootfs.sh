@@ -4,7 +4,7 @@
 #   ROOTFS=$(bash scripts/testbed/arm64-rootfs.sh)      # ~3 min the first time, cached afterwards
 #
 # What it does (../shared/TESTBEDS.md, section 1): installs qemu-user-static + debootstrap (apt), mounts
-# binfmt_misc and registers the aarch64 handler, debootstraps Debian bookworm arm64 (minbase + python3)
+# binfmt_misc and registers the aarch64 handler, debootstraps Debian bookworm arm64 (minbase + python3, venv, pip, openssh-server)
 # from the mirror apt is configured with, writes a Pi-like CPU description (/proc/cpuinfo and
 # /sys/devices/system/cpu/* as plain files: without them LiteRT skips XNNPACK and onnxruntime's cpuinfo
 # fails), and installs the device wheels (numpy, onnxruntime, ai-edge-litert, pytest for cp311 aarch64,
@@ -15,7 +15,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 CACHE="${EDGEWISE_TESTBED_CACHE:-${HOME:-/root}/.cache/edgewise/testbed}"
 # the base system is keyed by what debootstrap installs; the wheels by their list (re-installed on change)
-BASE_KEY="bookworm-arm64-minbase-python3-v1"
+BASE_KEY="bookworm-arm64-minbase-python3-sshd-v2"
 WHEEL_KEY="$(cat "$HERE/device-wheels.txt" | sha256sum | cut -c1-12)"
 ROOTFS="$CACHE/$BASE_KEY"
 log() { echo "arm64-rootfs: $*" >&2; }
@@ -71,7 +71,7 @@ fi
 TMP="$ROOTFS.partial"
 rm -rf "$TMP"
 log "debootstrap bookworm arm64 (first stage)"
-debootstrap --arch=arm64 --foreign --variant=minbase --include=python3,python3-venv,ca-certificates \
+debootstrap --arch=arm64 --foreign --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates,openssh-server,procps \
   bookworm "$TMP" "$MIRROR" >&2
 log "second stage (emulated, ~2-3 min)"
 chroot "$TMP" /debootstrap/debootstrap --second-stage >&2
