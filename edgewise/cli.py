@@ -35,6 +35,10 @@ COMMANDS: dict[str, str] = {
     "analyze gin": "analyze_gin:gin",
     "analyze disentangle": "analyze_gin:disentangle",
     "bench": "bench:bench",
+    "devices list": "devices:list_devices",
+    "devices show": "devices:show",
+    "devices add": "devices:add",
+    "devices remove": "devices:remove",
 }
 
 GROUP_HELP = {
@@ -44,6 +48,7 @@ GROUP_HELP = {
     "models": "the shipped models and artifacts",
     "data": "datasets: download official releases",
     "analyze": "host analysis tools (Hessian, divergences, ITE, GIN, disentanglement)",
+    "devices": "your devices (a profile + an SSH target) and the device profiles with their peak rates",
 }
 
 

@@ -87,24 +87,15 @@ def _print_table(results: list[dict]) -> None:
 def _store(results: list[dict], args: argparse.Namespace) -> str | None:
     try:
         from edgewise.devices.config import get_device
-        from edgewise.devices.store import ResultsStore, default_db_path
+        from edgewise.devices.store import ResultsStore, default_db_path, fingerprint
     except ImportError:  # pragma: no cover (devices package incomplete)
         return None
     dev = get_device(args.device)
     db = Path(args.db) if args.db else default_db_path()
     store = ResultsStore(db)
     for r in results:
-        store.add(r, device=dev.name, profile=dev.profile, fingerprint=_fingerprint(r))
+        store.add(r, device=dev.name, profile=dev.profile, fingerprint=fingerprint(r))
     return str(db)
-
-
-def _fingerprint(r: dict) -> str:
-    import hashlib
-
-    cpu = r.get("cpu") or {}
-    text = "|".join([str(r.get("hostname", "")), str(cpu.get("arch")), str(cpu.get("model")), str(cpu.get("cores")),
-                     ",".join(cpu.get("features") or [])])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -117,7 +108,7 @@ def bench(args: argparse.Namespace) -> int:
         from edgewise.devices.report import report
         from edgewise.devices.store import default_db_path
 
-        print(report(Path(args.db) if args.db else default_db_path(), html=args.html))
+        print(report(Path(args.db) if args.db else default_db_path(), html=args.html), end="")
         return 0
     threads = _threads(args.threads)
     models = [Path(m) for m in args.models]
