@@ -1,7 +1,8 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   create the environment and run the main job (edgewise pipeline ecg) on the shipped defaults
 #   make test   create the environment and run the tests: host venv, the bare device venv (newest and
-#               oldest declared runtimes), then the ISA-dependent tests on an emulated AVX2 x86 and arm64
+#               oldest declared runtimes), the ISA-dependent tests on an emulated AVX2 x86 and arm64, then
+#               the device tests (deploy over SSH to an emulated arm64 Pi in a network namespace)
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -26,6 +27,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not device" tests
 	bash scripts/test-bare.sh
 	bash scripts/test-isa.sh
+	$(BIN)/python -m pytest -q -m device tests/devices
 
 clean:
 	rm -rf $(VENV) .venv-bare out

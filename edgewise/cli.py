@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "devices show": "devices:show",
     "devices add": "devices:add",
     "devices remove": "devices:remove",
+    "deploy": "deploy:deploy",
 }
 
 GROUP_HELP = {

@@ -18,7 +18,6 @@ Only numpy + the runtime's backends: this runs in the bare device install.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import resource
 import socket
@@ -39,14 +38,6 @@ def _ms(seconds: float) -> float:
 def _peak_rss_mb() -> float:
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     return round(kb / 1024.0, 1)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def unit_of_work(model: Any) -> tuple[str, float, Callable[[], Any], Callable[[], Any]]:
@@ -126,6 +117,7 @@ def bench(path: str | Path, *, threads: int = 1, runs: int | None = None, second
             the arm64 test bed writes).
         backend: force a runtime backend (default: by file type).
     """
+    from edgewise.runtime.artifact import sha256_file
     from edgewise.runtime.backends import load_model
     from edgewise.runtime.platform import cpu_info
     from edgewise.runtime.selfcheck import check
@@ -158,7 +150,7 @@ def bench(path: str | Path, *, threads: int = 1, runs: int | None = None, second
     if emulated is None:
         emulated = "qemu" in cpu.model.lower()
     return {
-        "model": path.name, "path": str(path.resolve()), "sha256": _sha256(path), "format": model.format,
+        "model": path.name, "path": str(path.resolve()), "sha256": sha256_file(path), "format": model.format,
         "precision": str(meta.get("precision", "fp32")), "task": str(meta.get("task", "")),
         "runtime": runtime, "runtime_version": version, "threads": int(threads), "unit": unit,
         "load_ms": _ms(load_s), "first_ms": _ms(first_s), "warmup_runs": int(max(warmup, 0)), "runs": int(times.size),
