@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The device install: the bare package (numpy + onnxruntime) plus ai-edge-litert, in its own venv, runs
-# the runtime tests with no torch, tensorflow or onnx anywhere -- twice: with the newest versions the
+# the runtime and devices tests with no torch, tensorflow or onnx anywhere -- twice: with the newest versions the
 # declared ranges resolve to (.venv-bare) and with the oldest they allow (.venv-bare-oldest: the lower
 # bounds of pyproject.toml, kept in OLDEST below; change both together).
 set -euo pipefail
@@ -25,5 +25,5 @@ for v in .venv-bare .venv-bare-oldest; do
   echo "== device runtime tests in $v: $($v/bin/python -c 'import numpy, onnxruntime, ai_edge_litert as l; print("numpy", numpy.__version__, "onnxruntime", onnxruntime.__version__, "ai-edge-litert", getattr(l, "__version__", "?"))')"
   # run from a neutral folder so the checkout's edgewise/ is not imported instead of the installed one
   (cd tests && ../$v/bin/python -m pytest -q -p no:cacheprovider -m "not device" --import-mode=importlib \
-     --rootdir=. -c /dev/null runtime)
+     --rootdir=. -c /dev/null runtime devices)
 done

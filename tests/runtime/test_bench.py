@@ -90,3 +90,15 @@ def test_module_entry_point_prints_one_json_line_and_fails_clearly():
     bad = subprocess.run([sys.executable, "-m", "edgewise.runtime.bench", str(FIX / "missing.onnx")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no model artifact" in json.loads(bad.stdout.strip())["error"]
+
+
+def test_cli_bench_json_runs_without_the_host_stack(tmp_path):
+    # the device install: `edgewise bench --json` with torch, tensorflow and onnx unimportable
+    code = ("import sys\nfor m in ('torch', 'tensorflow', 'onnx'):\n    sys.modules[m] = None\n"
+            "from edgewise.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    p = subprocess.run([sys.executable, "-c", code, "bench", str(FIX / "tiny.onnx"), "--runs", "3", "--json",
+                        "--db", str(tmp_path / "r.sqlite")], capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr
+    [line] = [json.loads(s) for s in p.stdout.splitlines() if s.startswith("{")]
+    assert line["model"] == "tiny.onnx" and line["runs"] == 3 and line["device"] == "this-machine"
+    assert (tmp_path / "r.sqlite").is_file()  # filed in the results store (sqlite3 is standard library)
