@@ -114,9 +114,11 @@ def bench(args: argparse.Namespace) -> int:
     models = [Path(m) for m in args.models]
     if args.device != "this-machine":
         from edgewise.devices.config import get_device
+
+        device = get_device(args.device)  # an unknown name fails here, before anything else is imported
         from edgewise.devices.remote import bench_remote
 
-        results = bench_remote(get_device(args.device), models, threads=threads, runs=args.runs, seconds=args.seconds)
+        results = bench_remote(device, models, threads=threads, runs=args.runs, seconds=args.seconds)
     else:
         results = _local(models, args, threads)
     if args.json:
