@@ -10,12 +10,13 @@ from typing import Any, Callable
 import numpy as np
 
 from edgewise.data.mosquito import Recording, WindowConfig, load_recording_audio, read_recordings, split_recordings
+from edgewise.models.mosquito.clips import ClipTooShortError
 from edgewise.models.mosquito.evaluate import hysteresis_for, metrics_from_clips, score_clips, window_probabilities
 from edgewise.models.mosquito.train import TrainConfig, build_window_set, train_model
 from edgewise.runtime.errors import InputError
 
-__all__ = ["ArtifactDetector", "PRETRAINED", "DEFAULT_CACHE", "load_split", "train_detector", "evaluate_detector", "detect_file",
-           "load_detector"]
+__all__ = ["ArtifactDetector", "PRETRAINED", "DEFAULT_CACHE", "decode_recordings", "load_split", "train_detector",
+           "evaluate_detector", "detect_file", "load_detector"]
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "mosquito" / "mosquito-dscnn.pt"
 DEFAULT_CACHE = Path("/tmp/edgewise-cache/mosquito")
@@ -29,17 +30,20 @@ def load_split(data_dir: str | Path, *, sample_rate: int = 8000, seed: int = 0, 
     Files that cannot be decoded are skipped with a warning naming them.
     """
     split = split_recordings(read_recordings(data_dir), seed=seed, **SPLIT)
-    out = {}
-    for part in parts:
-        recs, audio = [], []
-        for r in split[part]:
-            try:
-                audio.append(load_recording_audio(r, sample_rate, cache_dir=cache_dir))
-                recs.append(r)
-            except (InputError, OSError) as e:
-                warnings.warn(f"skipping {r.rel}: {e}", stacklevel=2)
-        out[part] = (recs, audio)
-    return out
+    return {part: decode_recordings(split[part], sample_rate=sample_rate, cache_dir=cache_dir) for part in parts}
+
+
+def decode_recordings(recs: list[Recording], *, sample_rate: int = 8000,
+                      cache_dir: str | Path | None = DEFAULT_CACHE) -> tuple[list[Recording], list[np.ndarray]]:
+    """Decode recordings at ``sample_rate``; files that cannot be decoded are skipped with a warning naming them."""
+    kept, audio = [], []
+    for r in recs:
+        try:
+            audio.append(load_recording_audio(r, sample_rate, cache_dir=cache_dir))
+            kept.append(r)
+        except (InputError, OSError) as e:
+            warnings.warn(f"skipping {r.rel}: {e}", stacklevel=2)
+    return kept, audio
 
 
 def _progress(step: int, loss: float, auc: float) -> None:
@@ -140,16 +144,25 @@ def evaluate_detector(data_dir: str | Path, *, model_path: str | Path | None = N
 def detect_file(path: str | Path, ckpt: Any, *, threshold: float | None = None) -> dict[str, Any]:
     """Detect mosquito flight tones in one audio file.
 
+    A file shorter than one window (2 s) is tiled into one window (``edgewise.models.mosquito.clips``) and
+    flagged ``"short"``.
+
     Returns:
         ``{"input", "sample_rate" (of the file), "windows": [{start_s, end_s, p}], "events": [...],
-        "flags": [...]}``; flags name short (padded), silent or clipped inputs.
+        "flags": [...]}``; flags name short (tiled), silent or clipped inputs.
+
+    Raises:
+        ClipTooShortError: the file holds less than 0.05 s of audio.
     """
     from edgewise.data.audio import load_audio
 
     spec = ckpt.spec
     threshold = float(ckpt.training.get("threshold", 0.5)) if threshold is None else threshold
     audio = load_audio(path, spec.sample_rate, min_samples=spec.window)
-    p, times = window_probabilities(ckpt.model, spec, audio.samples)
+    try:
+        p, times = window_probabilities(ckpt.model, spec, audio.samples)
+    except ClipTooShortError as e:
+        raise ClipTooShortError(f"{path}: {e}") from e
     from edgewise.runtime.events import merge_events
 
     events = merge_events(p, times, hysteresis_for(threshold))

@@ -5,6 +5,8 @@ mosquito class x10 instead; balanced sampling does the same job without inflatin
 Calibration: temperature scaling on held-out validation recordings (Guo et al., "On Calibration of
 Modern Neural Networks", ICML 2017). Windows come from ``edgewise.data.mosquito`` (weak-label policy,
 split by recording); features from ``edgewise.runtime.features`` (the device's own front end).
+Recordings shorter than a window are tiled into it exactly as at scoring time
+(``edgewise.models.mosquito.clips``); recordings under 0.05 s are not trained on.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 
 from edgewise.data.mosquito import Recording, WindowConfig, augment_batch, window_labels
+from edgewise.models.mosquito.clips import min_clip_samples, tile_window
 from edgewise.models.mosquito.specs import SPECS, frontend
 from edgewise.models.spec import ModelSpec, build_model
 from edgewise.runtime.features.logmel import log_mel
@@ -88,23 +91,37 @@ class WindowSet:
     start: np.ndarray
     y: np.ndarray
     window: int
+    sample_rate: int = 8000
 
     def __len__(self) -> int:
         return int(self.y.size)
 
     def take(self, idx: np.ndarray) -> np.ndarray:
-        """Windows ``idx`` as float32 ``[len(idx), window]`` (zero-padded past a recording's end)."""
+        """Windows ``idx`` as float32 ``[len(idx), window]``.
+
+        A recording shorter than a window is tiled into it (as at scoring time); the tail window of a longer
+        one is zero-padded past its end (as ``edgewise.data.audio.frame_windows`` pads it).
+        """
         out = np.zeros((len(idx), self.window), dtype=np.float32)
         for j, i in enumerate(idx):
-            seg = self.audio[self.rec[i]][self.start[i] : self.start[i] + self.window]
+            y = self.audio[self.rec[i]]
+            if y.size < self.window:
+                out[j] = tile_window(y, self.window, sample_rate=self.sample_rate)
+                continue
+            seg = y[self.start[i] : self.start[i] + self.window]
             out[j, : seg.size] = seg
         return out
 
 
 def build_window_set(recs: list[Recording], audio: list[np.ndarray], wcfg: WindowConfig) -> WindowSet:
-    """Cut recordings into windows every ``wcfg.hop_s`` and keep the labelled ones (weak-label policy)."""
+    """Cut recordings into windows every ``wcfg.hop_s`` and keep the labelled ones (weak-label policy).
+
+    Recordings under 0.05 s (``clips.MIN_CLIP_S``) give no window.
+    """
     rec_i, starts, ys = [], [], []
     for i, (r, y) in enumerate(zip(recs, audio)):
+        if y.size < min_clip_samples(wcfg.sample_rate):
+            continue
         n = max(1, 1 + (y.size - wcfg.window) // wcfg.hop) if y.size >= wcfg.window else 1
         s = np.arange(n) * wcfg.hop
         lab = window_labels(r, s / wcfg.sample_rate, wcfg)
@@ -113,7 +130,8 @@ def build_window_set(recs: list[Recording], audio: list[np.ndarray], wcfg: Windo
         starts.append(s[keep])
         ys.append(lab[keep])
     cat = (lambda a: np.concatenate(a) if a else np.zeros(0))
-    return WindowSet(audio=audio, rec=cat(rec_i).astype(int), start=cat(starts).astype(int), y=cat(ys), window=wcfg.window)
+    return WindowSet(audio=audio, rec=cat(rec_i).astype(int), start=cat(starts).astype(int), y=cat(ys), window=wcfg.window,
+                     sample_rate=wcfg.sample_rate)
 
 
 def features(x: np.ndarray, spec: ModelSpec) -> torch.Tensor:
