@@ -25,5 +25,6 @@ for v in .venv-bare .venv-bare-oldest; do
   echo "== device runtime tests in $v: $($v/bin/python -c 'import numpy, onnxruntime, ai_edge_litert as l; print("numpy", numpy.__version__, "onnxruntime", onnxruntime.__version__, "ai-edge-litert", getattr(l, "__version__", "?"))')"
   # run from a neutral folder so the checkout's edgewise/ is not imported instead of the installed one
   (cd tests && ../$v/bin/python -m pytest -q -p no:cacheprovider -m "not device" --import-mode=importlib \
+     -W ignore::pytest.PytestUnknownMarkWarning \
      --rootdir=. -c /dev/null runtime devices)
 done
