@@ -110,12 +110,25 @@ class ResultsStore:
         try:
             self._conn = sqlite3.connect(str(self.path), timeout=_BUSY_MS / 1000, isolation_level=None)
             self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._wal()
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._create()
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot use the results database {self.path}: {e}; it was left as it is "
                              "(use another --db, or move the file away)") from e
+
+    def _wal(self) -> None:
+        """Switch to WAL. The switch needs the file to itself for an instant and SQLite answers "locked" at
+        once (without its busy handler) while another process is creating the same new file: retry."""
+        deadline = time.time() + _BUSY_MS / 1000
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.time() > deadline:
+                    raise
+                time.sleep(0.05)
 
     # -- opening safely ----------------------------------------------------------------------------
     def _refuse(self, why: str) -> StoreError:
