@@ -50,7 +50,7 @@ from edgewise.devices.bundle import (
     target_of,
     wheel_bytes,
 )
-from edgewise.devices.ssh import SshError, SshSession, SshTarget, remote_path
+from edgewise.devices.ssh import SshError, SshSession, SshTarget, json_lines, remote_path
 from edgewise.devices._device_scripts import LOG, STATE, VERIFY
 from edgewise.devices.errors import DeviceError
 from edgewise.runtime.errors import EdgewiseError
@@ -224,13 +224,7 @@ def _selfcheck(dev: _Device, rel: str, bundle: Bundle, runs: int) -> list[dict[s
     models = " ".join(f"{rel}/{shlex.quote(m)}" for m in bundle.models)
     cmd = f"{rel}/venv/bin/edgewise bench --json --no-store --runs {int(runs)} --warmup 1 {models}"
     p = dev.s.run(cmd, what="running the self-check", check=False, timeout=1800)
-    results = []
-    for line in p.stdout.splitlines():
-        if line.startswith("{"):
-            try:
-                results.append(json.loads(line))
-            except ValueError:
-                pass
+    results = json_lines(p.stdout)
     if not results:
         if p.returncode == 255 and not p.stderr.strip():
             raise SelfCheckError(f"{dev.name}: the self-check did not run: the SSH connection dropped (exit 255)")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from edgewise.devices.deploy import DeployError, _Device
-from edgewise.devices.ssh import SshSession, SshTarget
+from edgewise.devices.ssh import SshSession, SshTarget, json_lines
 from edgewise.runtime.artifact import sha256_file
 
 __all__ = ["bench_remote", "deployed_models"]
@@ -89,15 +89,9 @@ def bench_remote(device: Any, models: Sequence[str | Path], *, threads: Sequence
                f"./venv/bin/edgewise bench {' '.join(args)} {' '.join(shlex.quote(p) for p in paths)}")
         p = session.run(cmd, what="edgewise bench", check=False, timeout=timeout)
     emulated = _EMULATED_MARK in p.stdout.splitlines()
-    results = []
-    for line in p.stdout.splitlines():
-        if line.startswith("{"):
-            try:
-                results.append(json.loads(line))
-            except ValueError:
-                continue
+    results = json_lines(p.stdout)
     if p.returncode not in (0, 3) or not results:  # 3: a self-check mismatch, reported in the results
-        tail = (p.stderr.strip().splitlines() or [f"no output"])[-1]
+        tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
         raise DeployError(f"{dev.name}: edgewise bench failed on the device (exit {p.returncode}): {tail}")
     for r in results:
         r["device"] = dev.name

@@ -329,3 +329,17 @@ class SshSession:
 def _short(command: str, n: int = 60) -> str:
     one = " ".join(command.split())
     return f"`{one[:n]}{'...' if len(one) > n else ''}`"
+
+
+def json_lines(text: str) -> list[dict]:
+    """The JSON objects of a remote command's output, one per line (other lines, e.g. logs, skipped)."""
+    import json
+
+    out = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out

@@ -49,7 +49,6 @@ def unit_of_work(model: Any) -> tuple[str, float, Callable[[], Any], Callable[[]
     shape = tuple(int(d) for d in model.input_shape)
     if task == "ecg-delineation" and len(shape) == 2:
         from edgewise.runtime.ecg.delineate import delineate
-        from edgewise.runtime.ecg.windowing import windowed_scores  # noqa: F401  (same path delineate takes)
 
         fs = int(meta.get("sample_rate") or 500)
         window, hop = int(meta.get("window") or shape[1]), int(meta.get("hop") or shape[1] * 3 // 4)
