@@ -190,6 +190,9 @@ def quantize_onnx(src: str | Path, dst: str | Path, calibration: np.ndarray, *, 
         )
     weight_only = int8_weights_for_float_ops(dst)
     summary = quantized_summary(dst)
+    from edgewise.export.metadata import without_file_facts
+
+    meta = without_file_facts(meta)  # the float file's self-check and verified ISAs are not this file's
     meta.update(precision="int8", quantization={
         "tool": "onnxruntime.quantization.quantize_static", "format": str(fmt), "per_channel": per_channel,
         "weights": "int8 symmetric" + (" 7-bit" if reduce_range else ""), "activations": "uint8" if qfmt == QuantFormat.QOperator else "int8",

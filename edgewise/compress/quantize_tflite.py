@@ -121,7 +121,9 @@ def quantize_tflite(onnx_path: str | Path, dst: str | Path, calibration: np.ndar
         layout = metadata.get("input_layout", "NCW")
         found_io, _ = match_io(Path(onnx_path), raw, input_shape=tuple(x.shape[1:]), layout=layout)
         summary = tflite_summary(raw)
-        meta = {**metadata, "io": found_io, "precision": "int8", "quantization": {
+        from edgewise.export.metadata import without_file_facts
+
+        meta = {**without_file_facts(metadata), "io": found_io, "precision": "int8", "quantization": {
             "tool": f"tf.lite.TFLiteConverter {tf.__version__} (full integer)", "weights": "int8 per-channel" if per_channel else "int8 per-tensor",
             "activations": activations, "io": summary["io"], "calibration": calibration_source or f"{len(x)} windows",
             "float_compute_ops": summary["float_compute_ops"], "fp32_size_bytes": fp32_size_bytes}}

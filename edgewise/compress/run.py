@@ -432,35 +432,15 @@ def _missed(step: str, rows: list[ArtifactRow], m: _Measurer, recipe: Recipe) ->
 
 def stamp_metrics(path: str | Path, row: ArtifactRow, *, dest: str | Path | None = None) -> Path:
     """Copy an artifact to ``dest`` (default: in place) with its measured held-out metrics in the metadata."""
-    from edgewise.export.metadata import metadata_json
+    from edgewise.export.metadata import update_metadata
     from edgewise.runtime.artifact import read_metadata
 
-    path, dest = Path(path), Path(dest or path)
-    meta = dict(read_metadata(path) or {})
+    old = (read_metadata(path) or {}).get("metrics") or {}
     stale = ("note",)  # "this model's own held-out metrics are in compression.json": now they are here
-    meta["metrics"] = {**{k: v for k, v in (meta.get("metrics") or {}).items() if k not in stale},
-                       "test_lead_ii_wave_f1": row.f1_test,
-                       "val_all_leads_wave_f1": row.f1_val, "agreement_with_uncompressed": row.agreement,
-                       "mean_kl_to_uncompressed": row.mean_kl, "latency_ms_10s_1thread_host": row.latency_ms}
-    if path.suffix == ".onnx":
-        import onnx
-
-        proto = onnx.load(str(path))
-        del proto.metadata_props[:]
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = "edgewise", metadata_json(json.loads(json.dumps(meta, default=float)))
-        onnx.save(proto, str(dest))
-    else:  # rewrite the existing "edgewise" metadata buffer in place (a second buffer would stay in the file)
-        from tensorflow.lite.tools import flatbuffer_utils
-
-        from edgewise.export._flatbuffer import write_shared
-
-        model = flatbuffer_utils.read_model(str(path))
-        entry = next(m for m in model.metadata if m.name in (b"edgewise", "edgewise"))
-        model.buffers[entry.buffer].data = np.frombuffer(
-            metadata_json(json.loads(json.dumps(meta, default=float))).encode(), np.uint8)
-        write_shared(model, dest)
-    return dest
+    metrics = {**{k: v for k, v in old.items() if k not in stale}, "test_lead_ii_wave_f1": row.f1_test,
+               "val_all_leads_wave_f1": row.f1_val, "agreement_with_uncompressed": row.agreement,
+               "mean_kl_to_uncompressed": row.mean_kl, "latency_ms_10s_1thread_host": row.latency_ms}
+    return Path(update_metadata(path, {"metrics": metrics}, dest=dest, merge=False))
 
 
 def _write_report(result: CompressionResult) -> Path:

@@ -121,7 +121,20 @@ def build_metadata(checkpoint: Any, *, fmt: Format | str, io: dict[str, Any],
     return meta
 
 
-def update_metadata(path: Any, changes: dict[str, Any], *, dest: Any = None) -> Any:
+# facts about one file that a file derived from it (quantised, re-exported) must not inherit
+FILE_FACTS = ("selfcheck",)
+FILE_METRICS = ("verified_isa", "verified_runtimes")
+
+
+def without_file_facts(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` minus what was measured on one particular file (its self-check, the ISAs it was verified on)."""
+    out = {k: v for k, v in meta.items() if k not in FILE_FACTS}
+    if isinstance(out.get("metrics"), dict):
+        out["metrics"] = {k: v for k, v in out["metrics"].items() if k not in FILE_METRICS}
+    return out
+
+
+def update_metadata(path: Any, changes: dict[str, Any], *, dest: Any = None, merge: bool = True) -> Any:
     """Rewrite the embedded ``edgewise`` metadata of an .onnx/.tflite file (the graph untouched).
 
     Args:
@@ -129,6 +142,7 @@ def update_metadata(path: Any, changes: dict[str, Any], *, dest: Any = None) -> 
         changes: top-level keys to set; a dict value for an existing dict key is merged one level deep
             (``{"metrics": {"x": 1}}`` adds ``metrics.x`` and keeps the other metrics).
         dest: where to write (default: in place).
+        merge: False replaces each changed top-level key whole.
 
     Returns:
         ``dest`` (or ``path``).
@@ -143,7 +157,7 @@ def update_metadata(path: Any, changes: dict[str, Any], *, dest: Any = None) -> 
     meta = dict(read_metadata(path) or {})
     for key, value in changes.items():
         old = meta.get(key)
-        meta[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+        meta[key] = {**old, **value} if merge and isinstance(old, dict) and isinstance(value, dict) else value
     text = metadata_json(json.loads(json.dumps(meta, default=float)))
     if path.suffix == ".onnx":
         import onnx
