@@ -1,0 +1,1 @@
+"""Live sources. ``open_source("serial:/dev/ttyUSB0", ...)`` parses the ``--source`` spec of ``edgewise run``."""
