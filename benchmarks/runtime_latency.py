@@ -28,7 +28,7 @@ def ecg_windows(window: int, hop: int, *, seconds: float = 10.0, fs: int = 500) 
     """float32 [n_windows, 1, window]: 10 s of LUDB lead II (else SYNTHETIC ECG), windowed and standardised."""
     from edgewise.data.paths import default_dataset_dir
     from edgewise.runtime.ecg.preprocess import standardize
-    from edgewise.runtime.ecg.windowing import window_starts
+    from edgewise.runtime.ecg.stitch import window_starts
 
     n = int(seconds * fs)
     ludb = default_dataset_dir("ludb")
@@ -69,7 +69,10 @@ def bench(checkpoint: Path | None, *, threads: list[int], repeats: int, warmup: 
     else:
         ckpt = resolve_checkpoint(checkpoint)
     spec = ckpt.spec
-    x, source = ecg_windows(spec.window, spec.hop, fs=spec.sample_rate)
+    from edgewise.runtime.ecg.stream import StreamConfig
+
+    # the windows delineate and edgewise run score for 10 s (stream hop)
+    x, source = ecg_windows(spec.window, StreamConfig(window=spec.window).stitching()[0], fs=spec.sample_rate)
     print(f"input: {source}; {len(x)} windows of {spec.window} samples", file=sys.stderr)
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgewise-bench-") as tmp:

@@ -77,7 +77,7 @@ ALL_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5"
 
 
 def wave_f1(model_fn: Callable[[np.ndarray], np.ndarray], records: Sequence[Any], *, window: int = 2048,
-            hop: int = 1536, leads: Sequence[str] = ("ii",)) -> dict[str, float]:
+            hop: int | None = None, leads: Sequence[str] = ("ii",)) -> dict[str, float]:
     """Wave F1 (P, QRS, T) on ``leads`` (pooled) of ``records`` (LUDB ``EcgRecord``s) or synthetic triples."""
     from edgewise.models.ecg.evaluate import evaluate_records
 

@@ -106,7 +106,7 @@ def load_eval_data(ck: Any, data_dir: Path | None, *, n_calibration: int, eval_r
 def _ten_seconds(x: np.ndarray, window: int, hop: int, fs: int = 500) -> np.ndarray:
     """float32 [n, 1, window]: the model windows covering 10 s of ``x``, standardised as on the device."""
     from edgewise.runtime.ecg.preprocess import standardize
-    from edgewise.runtime.ecg.windowing import window_starts
+    from edgewise.runtime.ecg.stitch import window_starts
 
     n = min(len(x), 10 * fs)
     return np.stack([standardize(np.asarray(x, np.float32)[None, s : s + window])

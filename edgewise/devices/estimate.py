@@ -71,7 +71,7 @@ class ArtifactCost:
     """What the estimate knows about an artifact: its layers and the unit of work.
 
     Attributes:
-        calls: model invocations per unit of work (a fixed-batch TFLite file runs the 3 ECG windows as 3 calls).
+        calls: model invocations per unit of work (a fixed-batch TFLite file runs the 25 ECG windows of 10 s as 25 calls).
         rows: input rows per unit of work (ECG windows, audio windows).
         graph: per-layer costs of one call.
     """
@@ -104,11 +104,11 @@ def _unit_rows(meta: dict[str, Any]) -> tuple[int, str]:
         fs = int(meta.get("sample_rate") or 500)
         shape = meta.get("input_shape") or [1, 2048]
         window = int(meta.get("window") or shape[-1])
-        hop = int(meta.get("hop") or window * 3 // 4)
+        from edgewise.runtime.ecg.stitch import window_starts
+        from edgewise.runtime.ecg.stream import StreamConfig
+
         n = 10 * fs
-        starts = list(range(0, max(n - window, 0) + 1, hop))
-        if starts[-1] + window < n:
-            starts.append(n - window)
+        starts = window_starts(n, window, StreamConfig(window=window).stitching()[0])
         return len(starts), f"10 s of ECG at {fs} Hz ({len(starts)} windows)"
     if task == "mosquito-detection":
         sr = float(meta.get("sample_rate") or 8000)

@@ -27,7 +27,7 @@ def ecg_windows(spec: Any, training: dict[str, Any], *, n_records: int = 3,
         return None
     from edgewise.data.ludb import list_records, read_record
     from edgewise.runtime.ecg.preprocess import standardize
-    from edgewise.runtime.ecg.windowing import window_starts
+    from edgewise.runtime.ecg.stitch import window_starts
 
     present = list_records(root)
     seen = set(training.get("train_records", [])) | set(training.get("val_records", []))

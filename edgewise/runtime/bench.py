@@ -51,13 +51,15 @@ def unit_of_work(model: Any) -> tuple[str, float, Callable[[], Any], Callable[[]
         from edgewise.runtime.ecg.delineate import delineate
 
         fs = int(meta.get("sample_rate") or 500)
-        window, hop = int(meta.get("window") or shape[1]), int(meta.get("hop") or shape[1] * 3 // 4)
+        from edgewise.runtime.ecg.stitch import window_starts
+        from edgewise.runtime.ecg.stream import StreamConfig
+
+        window = int(meta.get("window") or shape[1])
+        hop = StreamConfig(window=window).stitching()[0]
         n = 10 * fs
         base = reference_input((shape[0], n), task=task, fs=fs)[0]
         signal = base[0] if shape[0] == 1 else base
-        starts = list(range(0, max(n - window, 0) + 1, hop))
-        if starts[-1] + window < n:
-            starts.append(n - window)
+        starts = window_starts(n, window, hop)  # the windows delineate scores (one at a time)
         batch = np.stack([base[:, s:s + window] for s in starts]).astype(np.float32)
 
         def run():

@@ -16,7 +16,7 @@ def _score(model, seeds) -> DelineationScore:
     total = DelineationScore()
     for s in seeds:
         x, _, waves = synthetic_ecg(1000 + s)
-        total.add(score_waves(waves, delineate(x, 500, fn, window=512, hop=384).waves, 500))
+        total.add(score_waves(waves, delineate(x, 500, fn, window=512).waves, 500))
     return total
 
 

@@ -29,7 +29,7 @@ def torch_model_fn(model, threads: int | None = None) -> ModelFn:
 
 
 def evaluate_records(records: Iterable[EcgRecord], model_fn: ModelFn, *, leads: Iterable[str] = ("ii",),
-                     window: int = 2048, hop: int = 1536, post: PostprocessConfig = PostprocessConfig(),
+                     window: int = 2048, hop: int | None = None, post: PostprocessConfig = PostprocessConfig(),
                      progress: bool = False, in_channels: int = 1) -> dict[str, DelineationScore]:
     """Delineate each requested lead of each record; returns lead -> accumulated score (plus "all").
 

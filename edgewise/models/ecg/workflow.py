@@ -23,10 +23,11 @@ def load_model_fn(path: str | Path, *, threads: int = 1) -> tuple[Callable[[np.n
     if path.suffix == ".pt":
         from edgewise.models.checkpoint import load_checkpoint
         from edgewise.models.ecg.evaluate import torch_model_fn
+        from edgewise.runtime.ecg.stream import STREAM_HOP
 
         ck = load_checkpoint(path)
         s = ck.spec
-        info = EcgModelInfo(s.name, s.sample_rate, s.window, s.hop, s.input_shape[0], "torch", "fp32", str(path))
+        info = EcgModelInfo(s.name, s.sample_rate, s.window, STREAM_HOP, s.input_shape[0], "torch", "fp32", str(path))
         return torch_model_fn(ck.model, threads), info, ck.training
     fn, info = load_artifact_fn(path, threads=threads)
     from edgewise.runtime.backends import load_model

@@ -1,18 +1,20 @@
-"""ECG delineation on any backend: validate, resample to the model rate, window, stitch, post-process.
+"""ECG delineation on any backend: validate, then run the stream engine over the whole signal at once.
 
-``delineate(signal, fs, model_fn, ...)`` is the one implementation used by the host (torch model) and
-the device (onnxruntime / LiteRT model): only ``model_fn`` differs.
+``delineate(signal, fs, model_fn, ...)`` is the one implementation used by the host (torch model), the
+device (onnxruntime / LiteRT model) and ``edgewise run`` (``EcgStream`` fed block by block): only
+``model_fn`` and the block sizes differ, and block sizes do not change the result.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from edgewise.runtime.ecg.postprocess import PostprocessConfig, probabilities_to_waves
-from edgewise.runtime.ecg.preprocess import check_signal, resample_linear
+from edgewise.runtime.ecg.postprocess import PostprocessConfig
+from edgewise.runtime.ecg.preprocess import check_signal
+from edgewise.runtime.ecg.stitch import ModelFn
+from edgewise.runtime.ecg.stream import EcgStream, StreamConfig
 from edgewise.runtime.ecg.waves import Wave
-from edgewise.runtime.ecg.windowing import ModelFn, windowed_scores
 
 __all__ = ["DelineationResult", "delineate", "delineation_scores"]
 
@@ -27,29 +29,32 @@ class DelineationResult:
     padded: bool
 
 
-def delineation_scores(signal: np.ndarray, fs: float, model_fn: ModelFn, *, model_fs: int, window: int, hop: int,
-                       in_channels: int = 1) -> tuple[np.ndarray, bool]:
-    """Per-sample class scores [4, n_model] at ``model_fs`` for a [leads, n] (or [n]) signal at ``fs``."""
-    x = check_signal(signal, fs)
-    if x.shape[0] != in_channels:
-        raise ValueError(f"model expects {in_channels} lead(s), got a signal with {x.shape[0]}; pick a lead with --lead")
-    x = resample_linear(x, fs, model_fs)
-    return windowed_scores(x, model_fn, window=window, hop=hop)
+def _config(window: int, hop: int | None, post: PostprocessConfig) -> StreamConfig:
+    cfg = replace(StreamConfig(), window=window, post=post)
+    return cfg if hop is None else replace(cfg, hop=hop)
 
 
 def delineate(signal: np.ndarray, fs: float, model_fn: ModelFn, *, model_fs: int = 500, window: int = 2048,
-              hop: int = 1536, in_channels: int = 1, post: PostprocessConfig = PostprocessConfig()
+              hop: int | None = None, in_channels: int = 1, post: PostprocessConfig = PostprocessConfig()
               ) -> DelineationResult:
-    """Delineate a single-lead [n] (or [leads, n]) ECG sampled at ``fs`` Hz."""
-    scores, padded = delineation_scores(signal, fs, model_fn, model_fs=model_fs, window=window, hop=hop,
-                                        in_channels=in_channels)
-    lead = None
-    if in_channels == 1:  # the single lead at the model rate, for the P-wave consistency rule
-        lead = resample_linear(check_signal(signal, fs), fs, model_fs)[0]
-    waves = probabilities_to_waves(scores, model_fs, post, signal=lead)
-    if fs != model_fs:
-        r = fs / model_fs
-        n_in = np.asarray(signal).shape[-1]
-        waves = [Wave(w.kind, min(int(round(w.onset * r)), n_in - 1), min(int(round(w.offset * r)), n_in - 1))
-                 for w in waves]
-    return DelineationResult(waves, fs, scores, padded)
+    """Delineate a single-lead [n] (or [leads, n]) ECG sampled at ``fs`` Hz.
+
+    ``hop``: model-rate samples between windows (default ``edgewise.runtime.ecg.stream.STREAM_HOP``, the
+    same as ``edgewise run``).
+    """
+    x = check_signal(signal, fs)
+    if x.shape[0] != in_channels:
+        raise ValueError(f"model expects {in_channels} lead(s), got a signal with {x.shape[0]}; pick a lead with --lead")
+    stream = EcgStream(model_fn, fs, model_fs=model_fs, in_channels=in_channels, config=_config(window, hop, post),
+                       keep_scores=True)
+    waves = stream.feed(x) + stream.flush()
+    waves.sort(key=lambda w: (w.onset, w.offset))
+    scores = stream.scores[0] if stream.scores else np.zeros((4, 0), np.float32)
+    return DelineationResult(waves, fs, scores, stream.padded)
+
+
+def delineation_scores(signal: np.ndarray, fs: float, model_fn: ModelFn, *, model_fs: int, window: int,
+                       hop: int | None = None, in_channels: int = 1) -> tuple[np.ndarray, bool]:
+    """Per-sample class scores [4, n_model] at ``model_fs`` for a [leads, n] (or [n]) signal at ``fs``."""
+    res = delineate(signal, fs, model_fn, model_fs=model_fs, window=window, hop=hop, in_channels=in_channels)
+    return res.scores, res.padded

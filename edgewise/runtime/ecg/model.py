@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from edgewise.runtime.ecg.stream import STREAM_HOP
 from edgewise.runtime.errors import ArtifactError
 
 
@@ -17,7 +18,7 @@ class EcgModelInfo:
     name: str
     sample_rate: int
     window: int
-    hop: int
+    hop: int  # the stream hop delineation uses (model-rate samples), not the metadata's export-time hop
     in_channels: int
     format: str
     precision: str = "fp32"
@@ -40,7 +41,7 @@ def load_artifact_fn(path: str | Path, *, threads: int = 1, backend: str | None 
     window = int(meta.get("window") or shape[1] or 2048)
     info = EcgModelInfo(
         name=str(meta.get("name", Path(path).stem)), sample_rate=int(meta.get("sample_rate") or fs or 500),
-        window=window, hop=int(meta.get("hop") or window * 3 // 4), in_channels=int(shape[0] or 1),
+        window=window, hop=STREAM_HOP, in_channels=int(shape[0] or 1),
         format=model.format, precision=str(meta.get("precision", "fp32")), path=str(path),
     )
 

@@ -1,0 +1,186 @@
+"""Final per-sample scores -> final waves, as the scores arrive (offline is the same code fed at once).
+
+The rules are those of ``edgewise.runtime.ecg.postprocess`` (gap filling, minimum durations, waves cut
+by the segment's ends dropped, P–QRS–T order, atrial flutter/fibrillation), made causal with bounded
+look-ahead so that a wave is emitted about a second after its offset:
+- a wave is final once ``min_gap`` samples after its offset are final (no gap filling can extend it);
+- QRS waves are emitted when final; a T wave when final (it needs a QRS before it, which is final);
+- a P wave needs to know the next QRS: it is decided once every wave starting up to ``max_pr`` after
+  its onset is final. The rhythm rules (flutter, fibrillation, dissociated P waves) look at the waves
+  of the ``context_s`` seconds before that moment instead of the whole record. In a segment's first
+  ``warmup_s`` seconds there are too few beats to judge a rhythm, so P waves there wait until
+  ``warmup_s`` has passed (or the segment ends) and are judged on all of it. With the defaults
+  (10 s, 10 s) a 10-s record (LUDB) is judged as a whole, exactly as before.
+Decisions depend only on the waves and samples up to a wave's own decision point, never on how the
+samples were cut into blocks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgewise.runtime.ecg.postprocess import (
+    PostprocessConfig,
+    _atrial_fibrillation_or_flutter,
+    _p_regular,
+    clean_mask,
+    p_wave_consistency,
+)
+from edgewise.runtime.ecg.waves import WAVE_KINDS, Wave, mask_to_waves
+
+__all__ = ["WaveTracker"]
+
+
+@dataclass(frozen=True)
+class _Pending:
+    wave: Wave
+    horizon: int  # the wave is decided once every wave starting before this sample is final
+
+
+class WaveTracker:
+    """Turns one segment's final scores ``[4, m]`` (at ``fs``, pushed in order) into final waves.
+
+    ``push(scores, signal)`` returns the waves decided by these samples (segment-relative indices, in
+    decision order; a P wave comes after the QRS that follows it); ``flush()`` decides the rest at the
+    segment's end. ``signal`` is the single lead at ``fs`` (for the P-wave consistency rule), or None.
+    """
+
+    def __init__(self, fs: float, post: PostprocessConfig = PostprocessConfig(), *, context_s: float = 10.0,
+                 warmup_s: float = 10.0):
+        self.fs, self.post = fs, post
+        self.max_gap = int(round(post.min_gap_ms * fs / 1000))
+        self.max_pr = post.max_pr_ms * fs / 1000
+        self.max_qt = post.max_qt_ms * fs / 1000
+        self.context = int(round(context_s * fs))
+        self.warmup = int(round(warmup_s * fs))
+        self._min_dur = dict(post.min_duration_ms)
+        self._mask = np.zeros(0, np.int8)   # argmax labels from index self._base on
+        self._base = 0
+        self._n = 0                         # final score samples seen
+        self._sig = np.zeros(0, np.float32)  # the lead, from index self._sig0 on
+        self._sig0 = 0
+        self._ctx: list[Wave] = []          # waves past the duration/edge filters, for context
+        self._qrs_on: list[int] = []        # every QRS onset so far (T rule), pruned to the recent ones
+        self._pending: list[_Pending] = []  # P waves awaiting their decision
+
+    # ---- incremental run extraction ----------------------------------------------------------
+    def _final_runs(self, final: bool) -> tuple[list[Wave], int]:
+        """Newly final waves (gap-filled) and the frontier below which every wave is final."""
+        if self._mask.size == 0:
+            return [], self._n
+        cm = clean_mask(self._mask, self.fs, self.post) if self.max_gap > 0 else self._mask
+        runs = [Wave(w.kind, w.onset + self._base, w.offset + self._base) for w in mask_to_waves(cm)]
+        done, frontier = [], self._n
+        for w in runs:
+            if final or self._n - 1 - w.offset > self.max_gap:
+                done.append(w)
+            else:
+                frontier = min(frontier, w.onset)
+                break
+        if done:
+            cut = done[-1].offset + 1 - self._base
+        else:  # a leading background run is never filled: keep only its last max_gap + 1 samples
+            nz = np.flatnonzero(self._mask)
+            cut = int(nz[0]) if nz.size else self._mask.size - self.max_gap - 1
+        if cut > 0:
+            self._mask = self._mask[cut:]
+            self._base += cut
+        return done, frontier
+
+    # ---- rules --------------------------------------------------------------------------------
+    def _passes_filters(self, w: Wave, final: bool) -> bool:
+        if (w.offset - w.onset + 1) * 1000 / self.fs < self._min_dur.get(w.kind, 0.0):
+            return False
+        if w.onset <= 0:
+            return False
+        return not (final and w.offset >= self._n - 1)
+
+    def _keep_t(self, w: Wave) -> bool:
+        prev = [q for q in self._qrs_on if q < w.onset]
+        if not prev or w.offset - prev[-1] > self.max_qt:
+            return w.onset <= self.max_qt  # near the start, the QRS may lie before the segment
+        return True
+
+    def _decide_p(self, p: _Pending, final: bool) -> bool:
+        w, h = p.wave, p.horizon
+        lo = h - self.context
+        ctx = [c for c in self._ctx if lo <= c.onset < h]
+        qrs_on = np.array([c.onset for c in ctx if c.kind == "QRS"])
+        if qrs_on.size == 0:
+            return False
+        p_waves = [c for c in ctx if c.kind == "P"]
+        if self.post.enforce_rhythm:
+            fib = False
+            if qrs_on.size >= 4 and self._sig.size:
+                rr = np.diff(qrs_on)
+                if np.std(rr) / np.mean(rr) > self.post.max_sinus_rr_cv:
+                    shifted = [Wave(c.kind, c.onset - self._sig0, c.offset - self._sig0) for c in p_waves
+                               if c.onset >= self._sig0]
+                    fib = p_wave_consistency(self._sig, shifted, self.fs) < self.post.min_p_consistency
+            if fib or _atrial_fibrillation_or_flutter(p_waves, qrs_on, self.fs, self.max_pr):
+                return False
+        if _p_regular(p_waves, self.fs) and len(p_waves) >= 1.3 * qrs_on.size:  # dissociated P (AV block)
+            return True
+        nxt = qrs_on[qrs_on > w.offset]
+        if nxt.size == 0 or nxt[0] - w.onset > self.max_pr:
+            return final and self._n - w.onset <= self.max_pr  # near the end, the QRS may lie after it
+        return True
+
+    # ---- driving ------------------------------------------------------------------------------
+    def push(self, scores: np.ndarray, signal: np.ndarray | None = None) -> list[Wave]:
+        scores = np.asarray(scores)
+        if scores.size:
+            if scores.shape[0] != len(WAVE_KINDS) + 1:
+                raise ValueError(f"expected [4, samples] class scores, got shape {scores.shape}")
+            self._mask = np.concatenate([self._mask, np.argmax(scores, axis=0).astype(np.int8)])
+            if signal is not None:
+                self._sig = np.concatenate([self._sig, np.asarray(signal, np.float32).reshape(-1)])
+            self._n += scores.shape[1]
+        return self._advance(final=False)
+
+    def flush(self) -> list[Wave]:
+        return self._advance(final=True)
+
+    def _advance(self, final: bool) -> list[Wave]:
+        runs, frontier = self._final_runs(final)
+        out: list[Wave] = []
+        enforce = self.post.enforce_order
+        for w in runs:
+            if not self._passes_filters(w, final):
+                continue
+            self._ctx.append(w)
+            if not enforce:
+                out.append(w)
+            elif w.kind == "QRS":
+                self._qrs_on.append(w.onset)
+                out.append(w)
+            elif w.kind == "T":
+                if self._keep_t(w):
+                    out.append(w)
+            else:
+                horizon = max(int(np.floor(w.onset + self.max_pr)) + 1, self.warmup)
+                self._pending.append(_Pending(w, horizon))
+        if enforce:
+            still = []
+            for p in self._pending:
+                if final or frontier >= p.horizon:
+                    if self._decide_p(p, final):
+                        out.append(p.wave)
+                else:
+                    still.append(p)
+            self._pending = still
+        self._prune(frontier)
+        return out
+
+    def _prune(self, frontier: int) -> None:
+        oldest = min([p.horizon for p in self._pending], default=frontier) - self.context - 1
+        oldest = min(oldest, frontier - self.context - 1)
+        if oldest <= 0:
+            return
+        self._ctx = [c for c in self._ctx if c.onset >= oldest]
+        self._qrs_on = [q for q in self._qrs_on if q >= oldest] or self._qrs_on[-1:]
+        cut = oldest - self._sig0
+        if cut > 0 and self._sig.size:
+            self._sig = self._sig[cut:]
+            self._sig0 = oldest
