@@ -359,24 +359,34 @@ def test_ecg_page_draws_the_published_waves(browser, start_replay, ludb_dir, tmp
 
 # ---- mosquito -----------------------------------------------------------------------------------
 def mosquito_timeline(fs: int = 16000) -> tuple[list, list]:
-    """90 s of 1 s windows every 0.5 s with three bursts of mosquito-like probability; hysteresis events."""
+    """90 s of 1 s windows every 0.5 s with three bursts of mosquito-like probability, in the objects
+    edgewise.runtime.live.mosquito_stream emits: windows, event_open when a window opens an event, the
+    event once closed (hysteresis), a gap (in seconds) at 40-42 s and a fault at 60 s."""
     from edgewise.runtime.events import merge_events, window_times
 
     times = window_times(179, 1.0, 0.5)
     c = times.mean(axis=1)
     p = 0.05 + 0.04 * np.sin(c)
-    for a, b, peak in ((18.0, 27.0, 0.9), (50.0, 53.0, 0.7), (70.0, 78.0, 0.95)):
+    for a, b, peak in ((18.0, 27.0, 0.9), (50.0, 53.0, 0.7), (70.0, 88.0, 0.95)):
         p = np.where((c >= a) & (c <= b), peak - 0.1 * np.abs(np.sin(c * 3)), p)
     p = np.round(p, 3)
     events = merge_events(p, times)
-    tl: list = [(0, "publish", {"type": "start", "task": "mosquito", "fs": float(fs), "model": "ds-cnn-int8",
-                                "threshold": 0.5})]
+    tl: list = [(0, "publish", {"type": "start", "task": "mosquito", "fs": float(fs), "model": "ds-cnn-int8.onnx",
+                                "model_fs": 8000, "window_s": 1.0, "hop_s": 0.5, "threshold": 0.5})]
     for (s, e), q in zip(times, p):
-        window = {"type": "window", "start_s": float(s), "end_s": float(e), "p": float(q)}
-        tl.append((int(round(e * fs)), "publish", window))
+        if e > 40.0 and s < 42.0:
+            continue  # the gap: no audio, no window
+        at = int(round(e * fs))
+        tl.append((at, "publish", {"type": "window", "start_s": float(s), "end_s": float(e), "p": float(q)}))
+        if any(ev.start_s == s for ev in events):
+            tl.append((at, "publish", {"type": "event_open", "start_s": float(s), "p": float(q)}))
     for ev in events:
         closes = next((int(round(e * fs)) for (_, e) in times if e > ev.end_s), int(round(ev.end_s * fs)))
         tl.append((closes, "publish", {"type": "event", **ev.to_dict()}))
+    tl.append((42 * fs, "publish", {"type": "gap", "start_s": 40.0, "end_s": 42.0, "samples": 2 * fs,
+                                    "reason": "overflow"}))
+    tl.append((60 * fs, "publish", {"type": "fault", "kind": "saturated", "at": 60 * fs, "count": 1600,
+                                    "detail": "0.1 s at the rail"}))
     return tl, events
 
 
@@ -384,26 +394,30 @@ def test_mosquito_page_draws_probabilities_and_events(browser, start_replay, tmp
     fs = 16000
     timeline, events = mosquito_timeline(fs)
     assert len(events) == 3
-    hold = 84 * fs  # the 60 s window then spans [24 s, 84 s): the end of burst 1, bursts 2 and 3
+    hold = 84 * fs  # the 60 s window then spans [24 s, 84 s): the end of burst 1, burst 2, burst 3 still open
     server = LiveServer(task="mosquito", fs=fs)
     # 30x: a window every 17 ms of wall time, the whole minute and a half in 3 s
     replay = start_replay(server, fs, timeline, hold, speed=30.0)
-    replay.wait_position(40 * fs, timeout=10)
-    browser.get(server.url)  # a late client: 40 s of windows come in the snapshot
+    replay.wait_position(30 * fs, timeout=10)
+    browser.get(server.url)  # a late client: 30 s of windows come in the snapshot
     assert replay.held.wait(10), f"replay did not reach the hold point: {replay.error}"
     browser.wait_drawn(lambda d: d["now"] == hold, 5, f"the stream up to {hold / fs} s")
     time.sleep(0.3)
     drawn = browser.drawn()
     img = screenshot(browser, "live-page-mosquito.png", tmp_path)
+
     lo_s = drawn["from"] / fs
     assert drawn["task"] == "mosquito" and drawn["history_s"] == 60 and drawn["threshold"] == 0.5
-    expected_w = [(o["start_s"], o["end_s"], o["p"]) for o in replay.published
-                  if o["type"] == "window" and o["end_s"] > lo_s]
+    published = replay.published
+    expected_w = [(o["start_s"], o["end_s"], o["p"]) for o in published if o["type"] == "window" and o["end_s"] > lo_s]
     assert [(w["start_s"], w["end_s"], w["p"]) for w in drawn["windows"]] == expected_w
-    assert len(expected_w) == 120
-    expected_e = [(o["start_s"], o["end_s"], o["p"]) for o in replay.published
-                  if o["type"] == "event" and o["end_s"] > lo_s]
-    assert [(e["start_s"], e["end_s"], e["p"]) for e in drawn["events"]] == expected_e and len(expected_e) == 3
+    assert len(expected_w) == 120 - 5  # 60 s of windows every 0.5 s, less the 5 the gap swallowed
+    expected_e = [(o["start_s"], o["end_s"], o["p"]) for o in published if o["type"] == "event" and o["end_s"] > lo_s]
+    assert [(e["start_s"], e["end_s"], e["p"]) for e in drawn["events"]] == expected_e and len(expected_e) == 2
+    opened = [o for o in published if o["type"] == "event_open"][-1]
+    assert drawn["open_event"] == {"start_s": opened["start_s"], "p": opened["p"]} and opened["start_s"] > 60
+    assert drawn["gaps"] == [{"start": 40 * fs, "samples": 2 * fs, "reason": "overflow"}]
+    assert drawn["faults"] == [{"kind": "saturated", "at": 60 * fs, "count": 1600}]
     assert drawn["big"] == f"{expected_w[-1][2]:.2f}"
     assert pixels_of(img, COLORS["event"]) >= 200, "no event colour in the screenshot"
     assert pixels_of(img, COLORS["prob"], tol=30) >= 300, "no probability trace in the screenshot"

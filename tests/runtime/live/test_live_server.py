@@ -355,3 +355,18 @@ def test_history_start_resets_and_sets_threshold():
     assert h.snapshot()["events"] == [] and h.now == 81 * 8000  # the event scrolled out of the 60 s
     h.apply({"type": "summary", "waves": 3})
     assert h.snapshot()["extra"]["summary"]["waves"] == 3
+
+
+def test_history_mosquito_records_of_the_live_engine():
+    """The shapes edgewise.runtime.live.mosquito_stream emits: gaps in seconds, event_open before event."""
+    h = History("mosquito", 16000)
+    h.apply({"type": "gap", "start_s": 1.0, "end_s": 3.0, "samples": 32000, "reason": "overflow"})
+    assert h.now == 3 * 16000 and h.totals["gap_samples"] == 32000
+    assert h.gap_span(h.snapshot()["gaps"][0]) == (16000, 48000)
+    h.apply({"type": "event_open", "start_s": 4.0, "p": 0.8})
+    assert h.snapshot()["open_event"] == {"type": "event_open", "start_s": 4.0, "p": 0.8}
+    h.apply({"type": "event", "start_s": 4.0, "end_s": 6.0, "p": 0.9})
+    snap = h.snapshot()
+    assert snap["open_event"] is None and len(snap["events"]) == 1 and snap["totals"]["events"] == 1
+    with pytest.raises(InputError, match="start_s"):
+        h.apply({"type": "gap", "samples": 3, "reason": "x"})

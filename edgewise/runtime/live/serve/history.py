@@ -148,6 +148,7 @@ class History:
         """Forget everything (a new ``start`` object: indices restart at 0)."""
         self.now = 0  # one past the newest sample index seen, at fs
         self.start_obj: dict | None = None
+        self.open_event: dict | None = None  # mosquito: an "event_open" not yet closed by its "event"
         self.decimator = MinMaxDecimator(self.bucket)
         self.points: deque[tuple[np.ndarray, np.ndarray]] = deque()
         self.items: dict[str, deque] = {k: deque(maxlen=_MAX_ITEMS)
@@ -181,6 +182,12 @@ class History:
                     break
             self.start_obj = dict(obj)
             return
+        if kind == "event_open":
+            self._check(obj)
+            self.open_event = dict(obj)
+            self.now = max(self.now, self._end_index(obj))
+            self._trim()
+            return
         if kind not in self.items:
             self.extra[kind] = dict(obj)
             return
@@ -192,6 +199,8 @@ class History:
             t["waves"][obj.get("wave")] = t["waves"].get(obj.get("wave"), 0) + 1
         elif kind in ("event", "window"):
             t[kind + "s"] += 1
+            if kind == "event":
+                self.open_event = None
         elif kind == "gap":
             t["gaps"] += 1
             t["gap_samples"] += int(obj.get("samples", 0) or 0)
@@ -199,15 +208,19 @@ class History:
             t["faults"][obj.get("kind")] = t["faults"].get(obj.get("kind"), 0) + int(obj.get("count", 1) or 1)
         self._trim()
 
+    # numeric fields each kind needs; a gap gives its span as sample indices (ECG) or seconds (mosquito)
     _FIELDS = {"wave": ("onset", "offset"), "hr": ("at", "bpm"), "window": ("start_s", "end_s"),
-               "event": ("start_s", "end_s"), "gap": ("start", "samples"), "fault": ("at",)}
+               "event": ("start_s", "end_s"), "event_open": ("start_s",), "gap": ("samples",), "fault": ("at",)}
 
     def _check(self, obj: dict) -> None:
-        bad = [k for k in self._FIELDS[obj["type"]]
-               if isinstance(obj.get(k), bool) or not isinstance(obj.get(k), (int, float, np.integer, np.floating))]
-        if bad:
-            raise InputError(f"a {obj['type']!r} object needs numeric fields {self._FIELDS[obj['type']]}, "
-                             f"got {obj!r:.200}")
+        def numeric(v) -> bool:
+            return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+
+        need = self._FIELDS[obj["type"]]
+        if obj["type"] == "gap":
+            need += ("start",) if "start" in obj else ("start_s", "end_s")
+        if not all(numeric(obj.get(k)) for k in need):
+            raise InputError(f"a {obj['type']!r} object needs numeric fields {need}, got {obj!r:.200}")
 
     def _end_index(self, obj: dict) -> int:
         """The last sample index an object speaks about (it moves ``now``)."""
@@ -218,12 +231,20 @@ class History:
             if kind in ("hr", "fault"):
                 return int(obj["at"]) + 1
             if kind == "gap":
-                return int(obj["start"]) + int(obj["samples"])
+                return self.gap_span(obj)[1]
             if kind in ("window", "event"):
                 return int(round(float(obj["end_s"]) * self.fs))
+            if kind == "event_open":
+                return int(round(float(obj["start_s"]) * self.fs))
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"a {kind!r} object needs numeric fields, got {obj!r}") from e
         return 0
+
+    def gap_span(self, obj: dict) -> tuple[int, int]:
+        """[start, end) sample indices of a gap: ``start``/``samples`` (ECG) or ``start_s``/``end_s`` (mosquito)."""
+        if "start" in obj:
+            return int(obj["start"]), int(obj["start"]) + int(obj["samples"])
+        return int(round(float(obj["start_s"]) * self.fs)), int(round(float(obj["end_s"]) * self.fs))
 
     def _trim(self) -> None:
         cutoff = self.now - self.history_s * self.fs
@@ -251,7 +272,7 @@ class History:
             idx, val = np.zeros(0, dtype=np.int64), np.zeros(0)
         snap = {"type": "snapshot", **self.meta(), "start": self.start_obj, "now": int(self.now),
                 "samples": {"i": idx.tolist(), "v": _finite_list(val), "end": int(self.decimator.end)},
-                "totals": self.totals, "extra": self.extra}
+                "open_event": self.open_event, "totals": self.totals, "extra": self.extra}
         for kind, dq in self.items.items():
             snap[kind + "s"] = list(dq)
         return snap

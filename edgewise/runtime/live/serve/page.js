@@ -15,19 +15,25 @@
   const S = {
     meta: { task: null, fs: 1, history_s: 10, bucket: 1, threshold: 0.5, model: null },
     now: 0, pi: [], pv: [], items: {}, totals: { waves: {}, events: 0, windows: 0, gaps: 0, gap_samples: 0, faults: {} },
-    extra: {}, connected: false, ended: false, messages: 0,
+    extra: {}, openEvent: null, connected: false, ended: false, messages: 0,
   };
   for (const k of KINDS) S.items[k] = [];
   let dirty = true;
   let frame = 0;
 
   // ---- state ------------------------------------------------------------------------------------
+  function gapSpan(g) {  // [start, end) in samples: ECG gaps give indices, mosquito gaps seconds
+    if (typeof g.start === "number") return [g.start, g.start + g.samples];
+    return [Math.round(g.start_s * S.meta.fs), Math.round(g.end_s * S.meta.fs)];
+  }
+
   function endIndex(o) {
     switch (o.type) {
       case "wave": return o.offset + 1;
       case "hr": case "fault": return o.at + 1;
-      case "gap": return o.start + o.samples;
+      case "gap": return gapSpan(o)[1];
       case "window": case "event": return Math.round(o.end_s * S.meta.fs);
+      case "event_open": return Math.round(o.start_s * S.meta.fs);
       default: return 0;
     }
   }
@@ -40,12 +46,13 @@
     for (const k of KINDS) S.items[k] = (o[k + "s"] || []).slice();
     S.totals = o.totals;
     S.extra = o.extra || {};
+    S.openEvent = o.open_event || null;
     S.ended = "end" in S.extra || "summary" in S.extra;
     setupLegend();
   }
 
   function startStream(o) {
-    S.now = 0; S.pi = []; S.pv = []; S.extra = {}; S.ended = false;
+    S.now = 0; S.pi = []; S.pv = []; S.extra = {}; S.openEvent = null; S.ended = false;
     for (const k of KINDS) S.items[k] = [];
     S.totals = { waves: {}, events: 0, windows: 0, gaps: 0, gap_samples: 0, faults: {} };
     if (o.task) S.meta.task = o.task;
@@ -63,13 +70,16 @@
       S.now = Math.max(S.now, o.end);
     } else if (o.type === "start") {
       startStream(o);
+    } else if (o.type === "event_open") {
+      S.openEvent = o;
+      S.now = Math.max(S.now, endIndex(o));
     } else if (KINDS.includes(o.type)) {
       S.items[o.type].push(o);
       S.now = Math.max(S.now, endIndex(o));
       if (o.type === "wave") t.waves[o.wave] = (t.waves[o.wave] || 0) + 1;
-      else if (o.type === "event") t.events += 1;
+      else if (o.type === "event") { t.events += 1; S.openEvent = null; }
       else if (o.type === "window") t.windows += 1;
-      else if (o.type === "gap") { t.gaps += 1; t.gap_samples += o.samples; }
+      else if (o.type === "gap") { t.gaps += 1; t.gap_samples += o.samples || 0; }
       else if (o.type === "fault") t.faults[o.kind] = (t.faults[o.kind] || 0) + (o.count || 1);
     } else {
       S.extra[o.type] = o;
@@ -153,15 +163,16 @@
 
     const drawn = { frame: frame, task: S.meta.task, fs: fs, now: to, from: from, history_s: S.meta.history_s,
                     connected: S.connected, ended: S.ended, waves: [], hr: null, windows: [], events: [],
-                    gaps: [], faults: [], points: 0, first_i: null, last_i: null, big: "--", threshold: S.meta.threshold };
+                    open_event: null, gaps: [], faults: [], points: 0, first_i: null, last_i: null, big: "--", threshold: S.meta.threshold };
 
     // gaps: grey, full height
     for (const g of S.items.gap.filter(inWindow)) {
-      const sx = spanX(X, g.start, g.start + g.samples, L, L + pw);
+      const [g0, g1] = gapSpan(g);
+      const sx = spanX(X, g0, g1, L, L + pw);
       if (!sx) continue;
       ctx.fillStyle = "rgba(128,128,128,0.28)"; ctx.fillRect(sx[0], T, sx[1], ph);
       ctx.fillStyle = "#444"; ctx.fillText(`gap (${g.reason})`, sx[0] + 3, T + 12);
-      drawn.gaps.push({ start: g.start, samples: g.samples, reason: g.reason });
+      drawn.gaps.push({ start: g0, samples: g1 - g0, reason: g.reason });
     }
 
     if (S.meta.task === "mosquito") drawMosquito(ctx, drawn, X, from, to, L, pw, T, traceH, stripY, STRIP, inWindow);
@@ -249,6 +260,17 @@
       ctx.fillStyle = rgb(EVENT_COLOR); ctx.fillRect(sx[0], stripY, sx[1], STRIP);
       drawn.events.push({ start_s: e.start_s, end_s: e.end_s, p: e.p });
     }
+    const open = S.openEvent;
+    if (open) {  // an event that has opened and not closed yet: from its start to now, lighter, dashed
+      const sx = spanX(X, open.start_s * fs, to, L, L + pw);
+      if (sx) {
+        ctx.fillStyle = rgb(EVENT_COLOR, 0.1); ctx.fillRect(sx[0], T, sx[1], traceH);
+        ctx.strokeStyle = rgb(EVENT_COLOR); ctx.setLineDash([4, 3]); ctx.lineWidth = 2;
+        ctx.strokeRect(sx[0] + 1, stripY + 1, Math.max(sx[1] - 2, 1), STRIP - 2); ctx.setLineDash([]);
+        ctx.fillStyle = rgb(EVENT_COLOR); ctx.fillText("event open", sx[0] + 3, T + 24);
+      }
+      drawn.open_event = { start_s: open.start_s, p: open.p };
+    }
     ctx.fillStyle = "#666";
     for (const p of [0, 0.5, 1]) ctx.fillText(p.toFixed(1), 30, Y(p) + 4);
     ctx.strokeStyle = "#b3261e"; ctx.setLineDash([6, 4]); ctx.lineWidth = 1;
@@ -258,9 +280,11 @@
     const wins = S.items.window.filter(inWindow);
     ctx.strokeStyle = rgb(PROB_COLOR); ctx.lineWidth = 2; ctx.lineJoin = "round";
     ctx.beginPath();
-    let pen = false;
+    let pen = false, prevEnd = null;
     for (const w of wins) {
       drawn.windows.push({ start_s: w.start_s, end_s: w.end_s, p: w.p });
+      if (prevEnd !== null && w.start_s > prevEnd + 1e-6) pen = false;  // windows overlap or abut unless a gap
+      prevEnd = w.end_s;
       if (w.p === null) { pen = false; continue; }
       const x = X(((w.start_s + w.end_s) / 2) * fs), y = Y(Math.min(Math.max(w.p, 0), 1));
       if (pen) ctx.lineTo(x, y); else ctx.moveTo(x, y);
@@ -277,7 +301,8 @@
   function updateStatus(seconds) {
     const st = document.getElementById("status");
     st.className = S.connected ? "ok" : "bad";
-    const parts = [S.connected ? (S.ended ? "connected, stream ended" : "connected") : "reconnecting\u2026"];
+    const parts = [S.connected ? (S.ended ? "connected, stream ended" : "connected")
+                               : (S.ended ? "stream ended, server stopped" : "reconnecting\u2026")];
     parts.push(`t = ${seconds.toFixed(1)} s`);
     st.textContent = parts.join(" \u00b7 ");
     const title = `edgewise live \u2014 ${S.meta.task === "mosquito" ? "mosquito" : "ECG"}` + (S.meta.model ? ` (${S.meta.model})` : "");
