@@ -98,20 +98,42 @@ def detect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per input and line")
 
 
-def detect(args: argparse.Namespace) -> int:
-    """detect mosquito flight tones in audio files (per-window probabilities and events)"""
+def _artifact_detect(model: Path):
+    """``path -> result`` for an .onnx/.tflite model: the device runtime only (no torch imported)."""
+    from edgewise.data.audio import read_audio
+    from edgewise.runtime.mosquito import MosquitoDetector
+
+    det = MosquitoDetector.open(model)
+
+    def run(path: Path, threshold: float | None) -> dict:
+        # as edgewise.models.mosquito.api.detect_file does for an artifact (that module imports torch)
+        data, rate, _ = read_audio(path)
+        return {"input": str(path), **det.detect(data, rate, threshold=threshold)}
+
+    return run
+
+
+def _checkpoint_detect(model: Path | None):
     import torch
 
-    from edgewise._cli._common import print_json_line
     from edgewise.models.mosquito.api import detect_file, load_detector
-    from edgewise.runtime.errors import EdgewiseError
 
     torch.set_num_threads(1)
-    ckpt = load_detector(args.model)
+    ckpt = load_detector(model)
+    return lambda path, threshold: detect_file(path, ckpt, threshold=threshold)
+
+
+def detect(args: argparse.Namespace) -> int:
+    """detect mosquito flight tones in audio files (per-window probabilities and events)"""
+    from edgewise._cli._common import print_json_line
+    from edgewise.runtime.errors import EdgewiseError
+
+    artifact = args.model is not None and args.model.suffix.lower() in (".onnx", ".tflite")
+    run = _artifact_detect(args.model) if artifact else _checkpoint_detect(args.model)
     failed = 0
     for path in args.audio:
         try:
-            res = detect_file(path, ckpt, threshold=args.threshold)
+            res = run(path, args.threshold)
         except (EdgewiseError, ValueError, OSError) as e:
             failed += 1
             print(f"edgewise: error: {path}: {e}", file=sys.stderr)

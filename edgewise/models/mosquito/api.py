@@ -10,10 +10,10 @@ from typing import Any, Callable
 import numpy as np
 
 from edgewise.data.mosquito import Recording, WindowConfig, load_recording_audio, read_recordings, split_recordings
-from edgewise.models.mosquito.clips import ClipTooShortError
 from edgewise.models.mosquito.evaluate import hysteresis_for, metrics_from_clips, score_clips, window_probabilities
 from edgewise.models.mosquito.train import TrainConfig, build_window_set, train_model
 from edgewise.runtime.errors import InputError
+from edgewise.runtime.mosquito import ClipTooShortError, MosquitoDetector, windows_and_events
 
 __all__ = ["ArtifactDetector", "PRETRAINED", "DEFAULT_CACHE", "decode_recordings", "load_split", "train_detector",
            "evaluate_detector", "detect_file", "load_detector"]
@@ -84,10 +84,14 @@ def train_detector(data_dir: str | Path, cfg: TrainConfig, *, out: str | Path | 
 
 @dataclass
 class ArtifactDetector:
-    """A device artifact (.onnx/.tflite) opened through ``edgewise.runtime``, shaped like a checkpoint."""
+    """A device artifact (.onnx/.tflite), shaped like a checkpoint.
+
+    ``model`` is the runtime's ``MosquitoDetector`` (callable: features -> logits), so scoring and detection
+    run exactly as on the device (``edgewise.runtime.mosquito``).
+    """
 
     spec: Any
-    model: Callable[[np.ndarray], np.ndarray]
+    model: MosquitoDetector
     training: dict[str, Any]
     path: Path
 
@@ -96,18 +100,15 @@ def _load_artifact(path: Path) -> ArtifactDetector:
     from dataclasses import fields
 
     from edgewise.models.spec import ModelSpec
-    from edgewise.runtime.backends import load_model
 
-    rt = load_model(path)
-    meta = rt.metadata
+    det = MosquitoDetector.open(path)
+    meta = det.metadata
     try:
         spec = ModelSpec(**{f.name: meta[f.name] for f in fields(ModelSpec) if f.name in meta})
     except (TypeError, ValueError) as e:
         raise InputError(f"{path} does not carry a usable model spec in its metadata ({e}); re-export it") from e
     spec = ModelSpec(**{**spec.__dict__, "input_shape": tuple(spec.input_shape), "classes": tuple(spec.classes)})
-    training = dict(meta.get("training") or {})
-    return ArtifactDetector(spec=spec, model=lambda x: rt.run(np.ascontiguousarray(x, dtype=np.float32)),
-                            training=training, path=path)
+    return ArtifactDetector(spec=spec, model=det, training=det.training, path=path)
 
 
 def load_detector(path: str | Path | None = None):
@@ -144,8 +145,10 @@ def evaluate_detector(data_dir: str | Path, *, model_path: str | Path | None = N
 def detect_file(path: str | Path, ckpt: Any, *, threshold: float | None = None) -> dict[str, Any]:
     """Detect mosquito flight tones in one audio file.
 
-    A file shorter than one window (2 s) is tiled into one window (``edgewise.models.mosquito.clips``) and
-    flagged ``"short"``.
+    A file shorter than one window (2 s) is tiled into one window (``edgewise.runtime.mosquito.windows``) and
+    flagged ``"short"``. A device artifact (``ArtifactDetector``) runs entirely in the runtime, resampling
+    included (``MosquitoDetector.detect``: numpy polyphase in float64, what the live engine computes); a
+    checkpoint scores the audio ``edgewise.data.audio.load_audio`` resamples (scipy).
 
     Returns:
         ``{"input", "sample_rate" (of the file), "windows": [{start_s, end_s, p}], "events": [...],
@@ -154,21 +157,20 @@ def detect_file(path: str | Path, ckpt: Any, *, threshold: float | None = None) 
     Raises:
         ClipTooShortError: the file holds less than 0.05 s of audio.
     """
-    from edgewise.data.audio import load_audio
+    from edgewise.data.audio import load_audio, read_audio
 
     spec = ckpt.spec
     threshold = float(ckpt.training.get("threshold", 0.5)) if threshold is None else threshold
-    audio = load_audio(path, spec.sample_rate, min_samples=spec.window)
     try:
-        p, times = window_probabilities(ckpt.model, spec, audio.samples)
+        if isinstance(ckpt.model, MosquitoDetector):  # the device path, exactly as edgewise.runtime runs it
+            data, rate, _ = read_audio(path)
+            res = ckpt.model.detect(data, rate, threshold=threshold)
+        else:
+            audio = load_audio(path, spec.sample_rate, min_samples=spec.window)
+            p, times = window_probabilities(ckpt.model, spec, audio.samples)
+            rate, res = audio.source_rate, {**windows_and_events(p, times, hysteresis_for(threshold)),
+                                            "flags": list(audio.flags)}
     except ClipTooShortError as e:
         raise ClipTooShortError(f"{path}: {e}") from e
-    from edgewise.runtime.events import merge_events
-
-    events = merge_events(p, times, hysteresis_for(threshold))
-    return {
-        "input": str(path), "sample_rate": int(audio.source_rate),
-        "windows": [{"start_s": round(float(a), 4), "end_s": round(float(b), 4), "p": round(float(q), 4)}
-                    for (a, b), q in zip(times, p)],
-        "events": [e.to_dict() for e in events], "flags": list(audio.flags),
-    }
+    return {"input": str(path), "sample_rate": int(rate), "windows": res["windows"], "events": res["events"],
+            "flags": res["flags"]}

@@ -1,19 +1,9 @@
 """Clips shorter than the detector's window: tile them, refuse the too short, cut short test clips.
 
-The detectors score fixed 2-s windows. HumBugDB is full of sub-second snippets (0.03-0.5 s); padding
-those with zeros to 2 s leaves a window that is mostly silence, and the shipped DS-CNN scored every
-such mosquito snippet 0.02-0.55 (issue 21). Instead a clip shorter than one window is *tiled*: repeated
-until it fills the window, the way a looped sample is built (a short raised-cosine crossfade joins the
-clip's end to its start, so the seams do not add a click train that the log-Mel front end would see as
-broadband transients). A stationary sound (a flight tone) then looks like a longer stretch of itself.
-Tiling keeps the model input shape fixed, so it works unchanged for both architectures (the HumBug CNN
-has a dense layer over a fixed number of frames) and for the exported ONNX/TFLite artifacts.
-
-The shortest clip scored is ``MIN_CLIP_S`` = 0.05 s (400 samples at 8 kHz, about 20 periods of a
-400-Hz flight tone and most of one 64-ms FFT frame). Below it ``tile_window`` raises
-``ClipTooShortError``: a repeated 0.03-s fragment is mostly its own seams.
-
-numpy only (the device will need the same rule; it can move under ``edgewise.runtime`` unchanged).
+The windowing and tiling rules (``MIN_CLIP_S``, ``tile_window``, ``detector_windows``) live in
+``edgewise.runtime.mosquito.windows`` (numpy only, the device runs them too) and are re-exported here;
+see that module for why short clips are tiled rather than zero-padded. What stays here is host-only:
+cutting short labelled excerpts from held-out recordings for the short-clip figure.
 """
 from __future__ import annotations
 
@@ -23,83 +13,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgewise.data.audio import Windows, frame_windows
 from edgewise.data.mosquito import ClipLabel, Recording
-from edgewise.runtime.errors import InputError
+from edgewise.runtime.mosquito.windows import (
+    FADE_S,
+    MIN_CLIP_S,
+    ClipTooShortError,
+    detector_windows,
+    min_clip_samples,
+    tile_window,
+)
 
 __all__ = ["MIN_CLIP_S", "FADE_S", "ClipTooShortError", "min_clip_samples", "tile_window", "detector_windows",
            "ShortClip", "cut_short_clips"]
-
-MIN_CLIP_S = 0.05
-FADE_S = 0.005  # 5 ms crossfade at each seam: 40 samples at 8 kHz, 2.5 periods of a 500-Hz tone
-
-
-class ClipTooShortError(InputError):
-    """A clip below ``MIN_CLIP_S``: the detector does not score it."""
-
-
-def min_clip_samples(sample_rate: int) -> int:
-    """Samples in the shortest clip the detector scores at ``sample_rate`` (400 at 8 kHz)."""
-    return int(math.ceil(MIN_CLIP_S * sample_rate - 1e-9))
-
-
-def _check_length(n: int, sample_rate: int) -> None:
-    need = min_clip_samples(sample_rate)
-    if n < need:
-        raise ClipTooShortError(
-            f"clip is {n / sample_rate:.4f} s ({n} samples at {sample_rate} Hz); the detector scores clips of at "
-            f"least {MIN_CLIP_S} s ({need} samples), tiling shorter-than-window clips; record or cut a longer clip")
-
-
-def tile_window(y: np.ndarray, n: int, *, sample_rate: int, fade_s: float = FADE_S) -> np.ndarray:
-    """Repeat a short clip until it fills ``n`` samples, joining its end to its start with a crossfade.
-
-    The loop has period ``L - f`` (``L`` clip samples, ``f = min(fade_s * sample_rate, L // 4)``): its first
-    ``f`` samples fade the clip's last ``f`` samples out while its first ``f`` fade in (raised cosine, gains
-    summing to 1). A signal whose period divides both ``L`` and ``L - f`` is reproduced exactly.
-
-    Args:
-        y: float ``[L]`` mono clip, ``L >= min_clip_samples(sample_rate)``.
-        n: samples wanted (the model window).
-        sample_rate: Hz of ``y``.
-        fade_s: crossfade length in seconds (0: plain repetition).
-
-    Returns:
-        float32 ``[n]``; ``y[:n]`` unchanged when ``L >= n``.
-
-    Raises:
-        ClipTooShortError: ``L`` is below ``MIN_CLIP_S``.
-    """
-    y = np.asarray(y, dtype=np.float32).reshape(-1)
-    _check_length(y.size, sample_rate)
-    if y.size >= n:
-        return y[:n].copy()
-    f = min(int(round(fade_s * sample_rate)), y.size // 4)
-    loop = y[: y.size - f].astype(np.float64)
-    if f > 0:
-        w = 0.5 - 0.5 * np.cos(np.pi * (np.arange(f) + 0.5) / f)  # fade-in gain; 1 - w fades out
-        loop[:f] = w * y[:f] + (1.0 - w) * y[y.size - f:]
-    reps = -(-n // loop.size)
-    return np.tile(loop, reps)[:n].astype(np.float32)
-
-
-def detector_windows(y: np.ndarray, window: int, hop: int, *, sample_rate: int,
-                     fade_s: float = FADE_S) -> tuple[Windows, tuple[str, ...]]:
-    """Windows the detector scores for one signal: framed when long enough, one tiled window when short.
-
-    Returns:
-        ``(Windows, flags)``; flags holds ``"tiled"`` when the signal was shorter than one window
-        (``Windows.valid`` then counts the clip's own samples).
-
-    Raises:
-        ClipTooShortError: the signal is shorter than ``MIN_CLIP_S``.
-    """
-    y = np.asarray(y, dtype=np.float32).reshape(-1)
-    _check_length(y.size, sample_rate)
-    if y.size >= window:
-        return frame_windows(y, window, hop), ()
-    x = tile_window(y, window, sample_rate=sample_rate, fade_s=fade_s)[None]
-    return Windows(x=x, starts=np.zeros(1, np.int64), valid=np.array([y.size], np.int64)), ("tiled",)
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,16 @@ import numpy as np
 import torch
 
 from edgewise.data.mosquito import ClipLabel, Recording, WindowConfig, window_labels
-from edgewise.models.mosquito.clips import ClipTooShortError, detector_windows
 from edgewise.models.mosquito.train import predict_logits
 from edgewise.models.spec import ModelSpec
-from edgewise.runtime.events import Event, HysteresisConfig, merge_events, window_times
+from edgewise.runtime.events import Event, merge_events, window_times
+from edgewise.runtime.mosquito import (
+    ClipTooShortError,
+    MosquitoDetector,
+    detector_windows,
+    hysteresis_for,
+    mosquito_probability,
+)
 
 __all__ = ["ClipResult", "window_probabilities", "score_clips", "metrics_from_clips", "hysteresis_for",
            "rethreshold", "choose_threshold", "metrics_by_source", "false_alarm_offenders"]
@@ -60,36 +66,34 @@ class ClipResult:
         return float(self.p.max()) if self.p.size else 0.0
 
 
-def hysteresis_for(threshold: float) -> HysteresisConfig:
-    """The event merger used at an operating threshold (closes 0.2 below it; merges gaps < 1 s)."""
-    return HysteresisConfig(on=threshold, off=max(0.0, threshold - 0.2), min_gap_s=1.0)
-
-
-def window_probabilities(model: torch.nn.Module, spec: ModelSpec, y: np.ndarray, *,
+def window_probabilities(model: torch.nn.Module | MosquitoDetector, spec: ModelSpec, y: np.ndarray, *,
                          hop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mosquito probability per window of ``y`` (mono float32 at ``spec.sample_rate``).
 
-    ``model`` is a torch module, or for a device artifact any callable mapping log-Mel features
-    ``[n, 1, n_mels, frames]`` to logits ``[n, 2]`` (only the model call differs; front end and events do not).
+    ``model`` is a torch module, a device artifact (``edgewise.runtime.mosquito.MosquitoDetector``: scored by
+    the runtime itself, exactly as on the device) or any callable mapping log-Mel features
+    ``[n, 1, n_mels, frames]`` to logits ``[n, 2]``. Windows, front end, softmax and times are the runtime's
+    (``edgewise.runtime.mosquito``) in every case: only the model call differs.
 
     Returns:
         ``p`` float ``[n_windows]`` and ``times`` float ``[n_windows, 2]`` (start, end seconds).
 
     Raises:
-        ClipTooShortError: ``y`` is shorter than 0.05 s (``edgewise.models.mosquito.clips``); shorter than a
+        ClipTooShortError: ``y`` is shorter than 0.05 s (``edgewise.runtime.mosquito.windows``); shorter than a
             window, ``y`` is tiled into one window.
     """
+    if isinstance(model, MosquitoDetector):
+        return model.window_probabilities(y, hop=hop)
     hop = spec.hop if hop is None else hop
     w, _ = detector_windows(y, spec.window, hop, sample_rate=spec.sample_rate)
     if isinstance(model, torch.nn.Module):
-        logits = predict_logits(model, spec, w.x).astype(np.float64)
-    else:  # a device artifact: features -> logits callable (edgewise.runtime model)
+        logits = predict_logits(model, spec, w.x)
+    else:  # a features -> logits callable
         from edgewise.models.mosquito.specs import frontend
         from edgewise.runtime.features.logmel import log_mel
 
-        logits = np.asarray(model(log_mel(w.x, frontend(spec))[:, None]), dtype=np.float64)
-    z = logits - logits.max(axis=1, keepdims=True)
-    p = np.exp(z[:, 1]) / np.exp(z).sum(axis=1)
+        logits = model(log_mel(w.x, frontend(spec))[:, None])
+    p, _ = mosquito_probability(logits)
     times = window_times(len(p), spec.window / spec.sample_rate, hop / spec.sample_rate,
                          duration_s=max(y.size, 1) / spec.sample_rate)
     return p, times
