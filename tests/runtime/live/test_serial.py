@@ -83,12 +83,15 @@ def test_garbage_and_partial_lines_are_counted_and_skipped(serial_pair, values_n
 def test_unplug_and_replug(serial_pair, values_npy, lead_ii, timestamps):
     extra = {"timestamp_column": 2, "timestamp_unit": "ms"} if timestamps else {}
     source = SerialSource(str(serial_pair.host), RATE, column=[0, 1], **extra)
-    proc = _sensor(serial_pair, values_npy, "--rate", str(RATE), "--counter", "--seconds", "8",
+    proc = _sensor(serial_pair, values_npy, "--rate", str(RATE), "--counter", "--seconds", "20",
                    *(["--timestamps"] if timestamps else []))
     outage = {}
+    streaming = threading.Event()
 
     def pull_the_cable():
-        time.sleep(0.6)
+        if not streaming.wait(10):  # the sensor process is up and its samples flow
+            return
+        time.sleep(0.3)
         t = time.monotonic()
         serial_pair.unplug()
         time.sleep(1.0)
@@ -99,12 +102,15 @@ def test_unplug_and_replug(serial_pair, values_npy, lead_ii, timestamps):
     cable.start()
 
     def done(items):  # 0.3 s of samples after the gap
+        if n_samples(items) >= 100:
+            streaming.set()
         gaps = [k for k, i in enumerate(items) if isinstance(i, Gap)]
         return bool(gaps) and n_samples(items[gaps[0]:]) >= 0.3 * RATE
 
     try:
-        items = collect(source, done, timeout=8)
+        items = collect(source, done, timeout=15)
     finally:
+        streaming.set()
         cable.join()
         _stop(proc)
         source.close()
