@@ -93,7 +93,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def detect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("audio", nargs="+", type=Path, metavar="AUDIO", help="wav/flac/mp3 files (any rate, channels, depth)")
-    p.add_argument("--model", type=Path, help="checkpoint (default: the shipped one)")
+    p.add_argument("--model", type=Path, help="checkpoint (.pt) or device artifact (.onnx/.tflite, runs without torch); "
+                   "default: the shipped checkpoint")
     p.add_argument("--threshold", type=float, help="operating threshold (default: the model's)")
     p.add_argument("--json", action="store_true", help="one JSON object per input and line")
 
