@@ -29,6 +29,7 @@ def _jsonl(capsys, argv: list[str]) -> list[dict]:
 
 @pytest.mark.parametrize("artifact", ["model.onnx", "model.tflite"])
 def test_file_gives_detects_windows_and_events(capsys, mosquito_dir, artifact):
+    pytest.importorskip("soundfile", reason="detect and the file source read wav/mp3 with edgewise[audio]")
     if artifact.endswith(".tflite"):
         pytest.importorskip("ai_edge_litert")
     model = SHIPPED / artifact
