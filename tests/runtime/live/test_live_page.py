@@ -7,9 +7,8 @@ mid-replay (a late client: it starts from the snapshot), must keep updating, and
 at a known sample, what the page reports as drawn must equal what was published inside its window, and
 the screenshot must show each colour.
 
-Later the feeder becomes a real ``edgewise run ... --serve 127.0.0.1:PORT --jsonl`` replay: it only has
-to provide ``url``, ``published`` (the objects in the order they were sent), ``held``/``resume`` (there:
-SIGSTOP/SIGCONT once the stream passed the hold point, read from the JSONL) and ``stop``.
+The last test replays through a real ``edgewise run ecg --source file:... --realtime --serve --jsonl``
+(frozen with SIGSTOP to compare the page with the JSON lines).
 
 Needs chromium + chromium-driver (``scripts/testbed/chromium.sh`` installs them with apt, once).
 """
@@ -443,3 +442,47 @@ def test_page_reconnects_when_the_server_comes_back(browser):
         d = browser.wait_drawn(lambda d: d["connected"] and d["now"] == 300, 10, "the second stream")
         assert d["waves"] == [{"wave": "QRS", "onset": 100, "offset": 120}]
         assert "second" in browser.js("return document.getElementById('title').textContent;")
+
+
+# ---- the real thing: edgewise run --serve -------------------------------------------------------
+def test_edgewise_run_serves_a_replayed_record(browser, ludb_dir, tmp_path):
+    """``edgewise run ecg --source file:REC --realtime --serve``: the page shows what the JSON stream says."""
+    import sys
+
+    fs, port = 500, _free_port()
+    cmd = [sys.executable, "-m", "edgewise", "run", "ecg", "--source", f"file:{ludb_dir / 'data' / '2'}",
+           "--realtime", "--loop", "3", "--serve", f"127.0.0.1:{port}", "--jsonl", "--model", str(MODEL)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    records: list[dict] = []
+    reader = threading.Thread(target=lambda: records.extend(json.loads(s) for s in proc.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not records and time.monotonic() < deadline:
+            time.sleep(0.05)
+        browser.get(f"http://127.0.0.1:{port}/")
+        # past the 10-s warm-up, so the P waves of the first 10 s are out too
+        browser.wait_drawn(lambda d: d["now"] >= int(12.5 * fs), 25, "12.5 s of the replay")
+        proc.send_signal(signal.SIGSTOP)  # freeze the run: page and JSON stream hold still
+        time.sleep(0.6)
+        drawn = browser.drawn()
+        img = screenshot(browser, "live-page-run-ecg.png", tmp_path)
+        lo, now = drawn["from"], drawn["now"]
+        expected = sorted((r["wave"], r["onset"], r["offset"]) for r in records
+                          if r["type"] == "wave" and r["offset"] >= lo and r["onset"] <= now)
+        got = sorted((w["wave"], w["onset"], w["offset"]) for w in drawn["waves"])
+        assert got == expected and {k for k, _, _ in got} == {"P", "QRS", "T"} and len(got) >= 20
+        hr = [r for r in records if r["type"] == "hr" and lo <= r["at"] <= now][-1]
+        assert drawn["hr"] == {"at": hr["at"], "bpm": hr["bpm"]}
+        for kind in ("P", "QRS", "T"):
+            assert pixels_of(img, COLORS[kind]) >= 40, f"no {kind} colour in the screenshot"
+        proc.send_signal(signal.SIGCONT)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, proc.stderr.read()[-2000:]
+        reader.join(5)
+        assert records[-1]["type"] == "end" and records[-1]["reason"] == "stopped"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            proc.wait()
