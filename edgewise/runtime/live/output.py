@@ -86,7 +86,7 @@ class TextWriter(_Console):
 
 
 class RotatingLog:
-    """``DIR/edgewise-<task>-<UTC time>.jsonl`` (every record) and ``.csv`` (waves or events), rotated
+    """``DIR/edgewise-<task>-<UTC time>-<n>.jsonl`` (every record) and ``.csv`` (waves or events), rotated
     every ``max_seconds`` or ``max_bytes``; each line is flushed (and fsync'd every ``sync_s``)."""
 
     CSV_FIELDS = {"ecg": ("wave", "onset", "offset"), "mosquito": ("start_s", "end_s", "p")}
@@ -100,16 +100,17 @@ class RotatingLog:
         self.files: list[Path] = []
         self._jsonl = self._csv_f = self._csv = None
         self._opened = self._synced = 0.0
+        self._seq = 0
         self._open()
 
     def _open(self) -> None:
         self.close()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-        base = self.folder / f"edgewise-{self.task}-{stamp}"
-        k = 1
-        while base.with_suffix(".jsonl").exists():
-            base = self.folder / f"edgewise-{self.task}-{stamp}-{k}"
-            k += 1
+        while True:  # names sort in time order: UTC start, then a sequence number
+            self._seq += 1
+            base = self.folder / f"edgewise-{self.task}-{stamp}-{self._seq:03d}"
+            if not base.with_suffix(".jsonl").exists():
+                break
         self._jsonl = open(base.with_suffix(".jsonl"), "a", encoding="utf-8")
         self._csv_f = open(base.with_suffix(".csv"), "a", newline="", encoding="utf-8")
         self._csv = csv.writer(self._csv_f)
