@@ -88,7 +88,7 @@ def load_eval_data(ck: Any, data_dir: Path | None, *, n_calibration: int, eval_r
 
         test = recs(range(100, 110))
         return EvalData([], recs(range(200, 210)), test, synthetic_windows(n_calibration, window=w, seed=seed),
-                        synthetic_windows(16, window=w, seed=seed + 1), _ten_seconds(test[0][0], w, ck.spec.hop),
+                        synthetic_windows(16, window=w, seed=seed + 1), _ten_seconds(test[0][0], w, _stream_hop(w)),
                         f"{SYNTHETIC_LABEL}: calibration, validation and test windows are synthetic", True)
     from edgewise.models.ecg.dataset import load_records
 
@@ -98,13 +98,19 @@ def load_eval_data(ck: Any, data_dir: Path | None, *, n_calibration: int, eval_r
     train, val, test = (load_records(data_dir, ids) for ids in (tr, va, te))
     return EvalData(train, val, test, windows_from_records(train, n_calibration, window=w, seed=seed),
                     windows_from_records(test, 32, window=w, seed=seed + 1),
-                    _ten_seconds(test[0].lead("ii"), w, ck.spec.hop),
+                    _ten_seconds(test[0].lead("ii"), w, _stream_hop(w)),
                     f"LUDB {data_dir}: {len(train)} train records (fine-tuning, calibration), {len(val)} validation "
                     f"(budget), {len(test)} test (reported, lead II)")
 
 
+def _stream_hop(window: int) -> int:
+    from edgewise.runtime.ecg.stream import StreamConfig
+
+    return StreamConfig(window=window).stitching()[0]
+
+
 def _ten_seconds(x: np.ndarray, window: int, hop: int, fs: int = 500) -> np.ndarray:
-    """float32 [n, 1, window]: the model windows covering 10 s of ``x``, standardised as on the device."""
+    """float32 [n, 1, window]: the model windows delineation scores for 10 s of ``x`` (stream hop), standardised."""
     from edgewise.runtime.ecg.preprocess import standardize
     from edgewise.runtime.ecg.stitch import window_starts
 
