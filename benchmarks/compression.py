@@ -7,9 +7,10 @@ compressed artifact — the shipped ``edgewise/models/pretrained/ecg/ecg-unet-*.
 ``--compressed DIR``, every artifact a ``edgewise compress`` run wrote (its ``compression.json``).
 Columns: file size, size ratio against the original fp32 ONNX and against the artifact's own fp32
 counterpart (recorded in its metadata), wave F1 (P, QRS, T) on held-out LUDB lead II (the checkpoint's
-test records), and single-thread latency p50 of one call on the 3 model windows that cover 10 s of
-ECG (per call through ``edgewise.runtime``: ORT/torch run the 3 windows as one batch, LiteRT's
-fixed-batch file one window at a time), with ratios against torch eager and ORT fp32. Calls are
+test records), and single-thread latency p50 of one call on the 25 model windows that delineation
+scores for 10 s of ECG (the stream hop of ``edgewise.runtime.ecg.stream``; per call through
+``edgewise.runtime``: ORT/torch run the 25 windows as one batch, LiteRT's fixed-batch file one window at
+a time), with ratios against torch eager and ORT fp32. Calls are
 interleaved round-robin so load changes on a shared machine hit every runtime alike. Latency is the
 thread CPU time per call (every runtime runs on the calling thread at 1 thread), because on a shared
 machine wall time inflates long calls (preempted mid-call) far more than short ones; wall p50 and min
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from edgewise.compress.report import WAVES, wave_f1
     from edgewise.compress.sizes import breakdown
-    from edgewise.compress.run import _ten_seconds
+    from edgewise.compress.run import _stream_hop, _ten_seconds
     from edgewise.data.paths import default_dataset_dir
     from edgewise.export import export_checkpoint
     from edgewise.models.checkpoint import load_checkpoint
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.qat_demo:
         return _qat_demo(ck, args.data, args.qat_demo)
     recs = _records(ck, args.data)
-    x = _ten_seconds(recs[0].lead("ii"), ck.spec.window, ck.spec.hop)
+    x = _ten_seconds(recs[0].lead("ii"), ck.spec.window, _stream_hop(ck.spec.window))
     print(f"checkpoint {args.checkpoint}; held-out: {len(recs)} LUDB records, lead II; latency input: "
           f"{len(x)} windows = 10 s of record {recs[0].record_id} lead II; 1 thread; p50 of {args.repeats} calls",
           file=sys.stderr)

@@ -192,3 +192,32 @@ def test_missing_rate_and_bad_source_fail_clearly(tmp_path):
                            timeout=60, stdin=subprocess.DEVNULL)
         assert p.returncode == 2 and msg in p.stderr.lower(), (args, p.stderr)
         assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("artifact", ["ecg-unet.onnx", "ecg-unet.tflite", "ecg-unet-pruned-int8.onnx",
+                                      "ecg-unet-pruned-int8.tflite"])
+def test_file_gives_delineates_waves_for_every_shipped_artifact(capsys, ludb_dir, tmp_path, artifact):
+    """``run ecg --source file:... --jsonl`` (as fast as possible) == ``delineate --json``, at 500 and 250 Hz."""
+    from edgewise.cli import main
+
+    if artifact.endswith(".tflite"):
+        pytest.importorskip("ai_edge_litert")
+    model = MODEL.parent / artifact
+
+    def lines(argv):
+        assert main(argv) == 0
+        return [json.loads(s) for s in capsys.readouterr().out.splitlines() if s.startswith("{")]
+
+    from edgewise.runtime.ecg.io import read_wfdb_signal
+
+    rec = ludb_dir / "data" / "35"  # atrial flutter: the rhythm rules at work
+    sig = read_wfdb_signal(rec)
+    csv = tmp_path / "x250.csv"
+    np.savetxt(csv, sig.signal[sig.leads.index("ii")][::2, None], fmt="%r")
+    for path, extra in ((str(rec), []), (str(csv), ["--fs", "250"])):
+        want = lines(["delineate", path, "--model", str(model), "--json", *extra])[0]["waves"]
+        rate = ["--rate", "250"] if extra else []
+        got = lines(["run", "ecg", "--source", f"file:{path}", "--model", str(model), "--jsonl", *rate])
+        key = lambda w: (w["onset"], w["offset"], w["wave"])  # noqa: E731
+        assert sorted(({k: r[k] for k in ("wave", "onset", "offset")} for r in got if r["type"] == "wave"), key=key) \
+            == sorted(want, key=key)
