@@ -29,6 +29,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def run_ecg_args(p: argparse.ArgumentParser) -> None:
     _common(p)
     p.add_argument("--baud", type=int, default=115200, help="serial: baud rate")
+    p.add_argument("--wait", action="store_true", help="serial: wait for a port that is not plugged in yet")
     p.add_argument("--column", type=int, default=0, help="serial/stdin/CSV: which number of a line is the ECG sample")
     p.add_argument("--timestamp-column", type=int, help="serial/stdin: a column holding timestamps (gaps from them)")
     p.add_argument("--timestamp-unit", choices=("s", "ms"), default="ms")
@@ -99,7 +100,8 @@ def run_ecg(args: argparse.Namespace) -> int:
         raise ValueError(f"{model} takes {info.in_channels} leads; edgewise run streams one lead")
     column = args.lead if args.source.startswith("file:") else args.column
     source = open_source(args.source, rate=args.rate, baud=args.baud, column=column, realtime=args.realtime,
-                         loop=args.loop, timestamp_column=args.timestamp_column, timestamp_unit=args.timestamp_unit)
+                         loop=args.loop, timestamp_column=args.timestamp_column, timestamp_unit=args.timestamp_unit,
+                         wait=args.wait)
     engine = EcgLive(fn, source_fs=source.rate, model_fs=info.sample_rate, name=model.name, window=info.window)
     return _go(args, "ecg", source, engine, samples_to_server=True)
 
