@@ -81,10 +81,10 @@ def test_unknown_device_lists_the_inputs(vmic):
 def test_a_slow_consumer_gets_an_overflow_gap_and_indices_keep_time(vmic):
     source = MicSource("pulse", block_seconds=0.05, queue_seconds=0.2)  # 4 blocks of room
     items = []
-    t0 = time.monotonic()
     try:
         it = iter(source)
-        items.append(next(it))
+        items.append(next(it))  # a fresh PulseAudio capture may take ~2 s to deliver its first block
+        t0 = time.monotonic() - len(items[0].samples) / source.rate  # wall time of the stream's sample 0
         time.sleep(0.8)   # the engine is stuck: ~0.6 s more audio than the queue holds
         for item in it:
             items.append(item)
