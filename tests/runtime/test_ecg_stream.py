@@ -141,6 +141,7 @@ def test_a_gap_splits_the_stream_and_shifts_indices():
     assert st.samples_seen == 7000
 
 
+@pytest.mark.slow  # seconds natively, minutes under ISA emulation (test-isa skips)
 @pytest.mark.skipif(not LUDB.is_dir() or not INT8.is_file(), reason="needs ../shared/data/ludb and the shipped model")
 @pytest.mark.parametrize("fs_in", [500, 250, 1000])
 def test_stream_equals_offline_on_ludb_in_any_blocks(fs_in):

@@ -106,6 +106,7 @@ def test_probability_over_heads():
         mosquito_probability(np.zeros(3))
 
 
+@pytest.mark.slow  # real recordings: seconds natively, minutes under ISA emulation (test-isa skips)
 def test_detect_real_recordings(det, mosquito_dir):
     data, sr = _read(mosquito_dir / POSITIVE)
     pos = det.detect(data, sr)
@@ -161,6 +162,7 @@ def test_flags_follow_load_audio(tmp_path):
         assert det.detect(data, sr)["flags"] == list(load_audio(tmp_path / name, SR, min_samples=16000).flags), name
 
 
+@pytest.mark.slow  # real recordings: seconds natively, minutes under ISA emulation (test-isa skips)
 def test_detect_file_with_an_artifact_is_the_runtime(mosquito_dir):
     pytest.importorskip("torch")
     pytest.importorskip("soundfile")
@@ -179,6 +181,7 @@ def test_detect_file_with_an_artifact_is_the_runtime(mosquito_dir):
     np.testing.assert_array_equal(p, p_rt) and np.testing.assert_array_equal(t, t_rt)
 
 
+@pytest.mark.slow  # real recordings: seconds natively, minutes under ISA emulation (test-isa skips)
 def test_cli_detect_with_an_artifact_needs_no_torch(mosquito_dir):
     pytest.importorskip("soundfile")
     from edgewise.data.audio import read_audio
