@@ -26,6 +26,9 @@ def train_args(p: argparse.ArgumentParser) -> None:
                    help="dilations of the rhythm-context layers at the bottleneck ('' for none)")
     p.add_argument("--twelve-lead", action="store_true", help="12-lead input option (target: lead II's annotation)")
     p.add_argument("--fold-val", action="store_true", help="train on train + validation records, keep the last epoch")
+    p.add_argument("--members", type=int, default=1,
+                   help="train an ensemble of M members (seeds SEED..SEED+M-1) into --out; under torchrun each "
+                        "member trains data parallel across the processes")
     p.add_argument("--out", type=Path, required=True, help="output folder for the checkpoint and model card")
 
 
@@ -44,6 +47,23 @@ def train(args: argparse.Namespace) -> int:
     if data is None and not args.synthetic:
         raise FileNotFoundError("no LUDB folder: pass --data DIR, fetch it with `edgewise data fetch ludb`, "
                                 "or train a demo model with --synthetic")
+    if args.members > 1:
+        import os
+
+        from edgewise.models.ensemble.ecg import train_ecg_ensemble
+
+        if data is None or args.twelve_lead or args.fold_val or args.synthetic_fraction:
+            raise ValueError("--members trains single-lead members on LUDB: drop --synthetic, --twelve-lead, "
+                             "--fold-val and --synthetic-fraction")
+        paths = train_ecg_ensemble(args.out, data_dir=data, members=args.members, epochs=args.epochs,
+                                   seed=args.seed, threads=args.threads, widths=_ints(args.widths, "--widths"),
+                                   context=_ints(args.context, "--context"),
+                                   log=lambda m: print(m, file=sys.stderr))
+        if os.environ.get("RANK", "0") == "0":  # one line per run, also under torchrun
+            print(f"wrote {len(paths)} members and {args.out / 'ensemble.json'}")
+        return 0
+    if args.members < 1:
+        raise ValueError(f"--members must be >= 1, got {args.members}")
     ckpt = train_ecg(args.out, data_dir=data, epochs=args.epochs, synthetic_fraction=args.synthetic_fraction,
                      seed=args.seed, threads=args.threads, widths=_ints(args.widths, "--widths"),
                      context=_ints(args.context, "--context"),

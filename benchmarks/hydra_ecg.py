@@ -1,0 +1,217 @@
+"""Hydra on ECG (issue 23): single model, ensemble, plain KD, Hydra, Hydra INT8 on held-out LUDB lead II.
+
+Columns: wave F1 (mean of P/QRS/T, device delineation engine, stream hop 128), per-sample NLL, ECE
+(15 bins) and accuracy over the annotated span, per-sample MI Spearman vs the ensemble, OOD AUROC
+(strip score = mean epistemic MI; also from total entropy), MACs per 2048-sample window, latency per
+window on onnxruntime (1 thread, median of --runs). Also: the torchrun 2-process members against
+the 1-process ones (same seeds), with the seed-to-seed spread of the 1-process members as the noise.
+
+    .venv/bin/python -m edgewise train ecg --members 5 --epochs 20 --out /tmp/ew-hydra/members-1p-e20
+    .venv/bin/torchrun --standalone --nproc-per-node 2 -m edgewise train ecg --members 5 --epochs 20 \
+        --out /tmp/ew-hydra/members-2p-e20
+    .venv/bin/python benchmarks/hydra_ecg.py --members /tmp/ew-hydra/members-1p-e20 \
+        --ddp-members /tmp/ew-hydra/members-2p-e20 --work /tmp/ew-hydra
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path("/work/shared/data/ludb")
+AUDIO = Path("/work/shared/data/mosquito")
+
+
+def _strips(recs):
+    return [(r.lead("ii"), r.mask("ii"), r.spans["ii"]) for r in recs if "ii" in r.spans]
+
+
+def _f1(recs, heads) -> dict:
+    from edgewise.models.ecg.evaluate import evaluate_records
+    from edgewise.models.ecg.heads_eval import mean_model_fn
+
+    s = evaluate_records(recs, mean_model_fn(heads), leads=("ii",))["ii"]
+    f = {k: s.wave_f1(k) for k in ("P", "QRS", "T")}
+    f["mean"] = float(np.mean(list(f.values())))
+    return f
+
+
+def _row(name, heads, recs, strips, ood, ood_hop) -> dict:
+    from edgewise.models.ecg.heads_eval import CachedHeads, annotated_stats, auroc, strip_head_probs
+    from edgewise.runtime.uncertainty import decompose
+
+    t0 = time.time()
+    cached = CachedHeads(heads)
+    st = annotated_stats(strips, cached)
+    f1 = _f1(recs, cached)
+    cached.clear()
+
+    def scores(xs):
+        ep, tot = [], []
+        for x in xs:
+            u = decompose(strip_head_probs(x, cached, hop=ood_hop))
+            ep.append(float(u.epistemic.mean())), tot.append(float(u.total.mean()))
+            cached.clear()
+        return np.asarray(ep), np.asarray(tot)
+
+    id_ep, id_tot = scores([s[0] for s in strips])
+    per_kind, all_ep, all_tot = {}, [], []
+    for kind, xs in ood.items():
+        ep, tot = scores(xs)
+        per_kind[kind] = {"epistemic": auroc(id_ep, ep), "total": auroc(id_tot, tot)}
+        all_ep.append(ep), all_tot.append(tot)
+    row = {"name": name, "f1": f1, "nll": st.nll(), "ece": st.ece(), "accuracy": st.accuracy(),
+           "mi_mean": float(st.mi().mean()), "ood_auroc_epistemic": auroc(id_ep, np.concatenate(all_ep)),
+           "ood_auroc_total": auroc(id_tot, np.concatenate(all_tot)), "ood_by_kind": per_kind,
+           "eval_seconds": round(time.time() - t0, 1)}
+    row["_mi"] = st.mi()
+    print(f"  {name}: F1 {f1['mean']:.4f} NLL {row['nll']:.4f} ECE {row['ece']:.4f} "
+          f"OOD(ep) {row['ood_auroc_epistemic']:.3f} ({row['eval_seconds']} s)", flush=True)
+    return row
+
+
+def _latency(path: Path, runs: int) -> float:
+    from edgewise.runtime.backends import load_model
+
+    m = load_model(path, threads=1, warmup=3)
+    x = np.random.default_rng(0).standard_normal((1, 1, 2048)).astype(np.float32)
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        m.run(x)
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts) * 1e3)
+
+
+def _export(model, path: Path, heads: int) -> Path:
+    from edgewise.export.onnx import export_onnx
+    from edgewise.models.ecg.spec import ECG_SPEC
+
+    meta = {**ECG_SPEC.to_metadata(), "heads": heads}
+    return export_onnx(model, path, input_shape=(1, 2048), opset=17, metadata=meta)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--members", type=Path, required=True, help="1-process ensemble folder (ensemble.json)")
+    ap.add_argument("--ddp-members", type=Path, help="torchrun ensemble folder to compare with")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/ew-hydra"))
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--audio", type=Path, default=AUDIO)
+    ap.add_argument("--kd-epochs", type=int, default=20)
+    ap.add_argument("--hydra-epochs", type=int, default=10)
+    ap.add_argument("--temperature", type=float, default=2.0)
+    ap.add_argument("--ood-hop", type=int, default=512, help="window hop for the OOD strip scores")
+    ap.add_argument("--runs", type=int, default=50, help="latency repetitions")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+
+    import torch
+    from scipy.stats import spearmanr
+
+    from edgewise.compress.calibration import windows_from_records
+    from edgewise.compress.distill import DistillConfig
+    from edgewise.compress.distill_ecg import distill_ecg_ensemble
+    from edgewise.compress.quantize_onnx import quantize_onnx
+    from edgewise.data.ood_ecg import ood_set
+    from edgewise.models.checkpoint import load_checkpoint
+    from edgewise.models.ecg.dataset import load_records
+    from edgewise.models.ecg.heads_eval import runtime_heads_fn, torch_heads_fn
+    from edgewise.models.ecg.hydra import HydraUNet1d  # noqa: F401  (registers the Hydra spec)
+    from edgewise.models.ecg.train import TrainConfig
+    from edgewise.models.ecg.unet import count_macs
+    from edgewise.models.ensemble.members import load_members
+    from edgewise.runtime.backends import load_model
+
+    torch.set_num_threads(args.threads)
+    members = load_members(args.members)
+    facts = json.loads((args.members / "member-0.json").read_text())["training"]
+    base = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in facts["config"].items()})
+    base = replace(base, seed=base.seed - facts.get("member", 0) + 100, threads=args.threads)
+    cfg = DistillConfig(phase1=replace(base, epochs=args.kd_epochs),
+                        phase2=replace(base, epochs=args.hydra_epochs, lr=1e-3), temperature=args.temperature)
+    t0 = time.time()
+    students = distill_ecg_ensemble(args.members, args.work / f"students-kd{args.kd_epochs}-h{args.hydra_epochs}",
+                                    data_dir=args.data, config=cfg)
+    print(f"students ready ({time.time() - t0:.0f} s)", flush=True)
+    kd, hydra = load_checkpoint(students["plain-kd"]).model, load_checkpoint(students["hydra"]).model
+
+    recs = load_records(args.data, facts["test_records"])
+    strips = _strips(recs)
+    ood = ood_set([s[0] for s in strips], seed=0, audio_root=args.audio)
+
+    onnx_dir = args.work / "onnx"
+    paths = {"member": _export(members[0], onnx_dir / "member-0.onnx", 1),
+             "hydra": _export(hydra, onnx_dir / "hydra.onnx", hydra.n_heads)}
+    train_recs = load_records(args.data, facts["train_records"])
+    calib = windows_from_records(train_recs, 256, window=2048, seed=0)
+    paths["hydra-int8"] = quantize_onnx(paths["hydra"], onnx_dir / "hydra-int8.onnx", calib,
+                                        calibration_source="256 windows of the training records")
+    int8 = load_model(paths["hydra-int8"], threads=args.threads, warmup=0)
+    fp32 = load_model(paths["hydra"], threads=args.threads, warmup=0)
+    xs = np.stack([w for w in calib[:8]])
+    with torch.inference_mode():
+        ref = hydra(torch.from_numpy(xs)).numpy()
+    parity = float(np.abs(np.asarray(fp32.run(xs)) - ref).max())
+    print(f"Hydra ONNX fp32 vs torch max |logit diff| {parity:.2e}", flush=True)
+
+    lat_member = _latency(paths["member"], args.runs)
+    lat = {"single model": lat_member, "ensemble": len(members) * lat_member, "plain KD": lat_member,
+           "Hydra": _latency(paths["hydra"], args.runs), "Hydra INT8": _latency(paths["hydra-int8"], args.runs)}
+    m1 = count_macs(members[0], 2048)
+    macs = {"single model": m1, "ensemble": len(members) * m1, "plain KD": count_macs(kd, 2048),
+            "Hydra": count_macs(hydra, 2048), "Hydra INT8": count_macs(hydra, 2048)}
+
+    rows = []
+    for name, heads in [("single model", torch_heads_fn([members[0]])), ("ensemble", torch_heads_fn(members)),
+                        ("plain KD", torch_heads_fn([kd])), ("Hydra", torch_heads_fn(hydra)),
+                        ("Hydra INT8", runtime_heads_fn(int8))]:
+        r = _row(name, heads, recs, strips, ood, args.ood_hop)
+        r["macs"], r["latency_ms"] = macs[name], lat[name]
+        rows.append(r)
+    ens_mi = rows[1]["_mi"]
+    for r in rows:
+        mi = r.pop("_mi")  # one-head models have MI 0 everywhere: no rank correlation
+        r["mi_spearman_vs_ensemble"] = float(spearmanr(mi, ens_mi).statistic) if np.ptp(mi) > 0 else None
+
+    ddp = None
+    if args.ddp_members:
+        one = [_f1(recs, torch_heads_fn([m]))["mean"] for m in members]
+        two_models = load_members(args.ddp_members)
+        two = [_f1(recs, torch_heads_fn([m]))["mean"] for m in two_models]
+        k = len(two)
+        ddp = {"one_process_member_f1": one, "two_process_member_f1": two,
+               "noise_sd_between_seeds": float(np.std(one, ddof=1)),
+               "paired_diff": [b - a for a, b in zip(one[:k], two)],
+               "ensemble_f1_one_process_first_k": _f1(recs, torch_heads_fn(members[:k]))["mean"],
+               "ensemble_f1_two_process": _f1(recs, torch_heads_fn(two_models))["mean"]}
+
+    out = {"settings": {"members": len(members), "member_epochs": base.epochs, "kd_epochs": args.kd_epochs,
+                        "hydra_phase2_epochs": args.hydra_epochs, "temperature": args.temperature,
+                        "test_records": len(strips), "ood_hop": args.ood_hop, "onnx_parity": parity,
+                        "ood_kinds": {k: len(v) for k, v in ood.items()}},
+           "rows": rows, "ddp": ddp}
+    (args.work / "hydra_ecg_results.json").write_text(json.dumps(out, indent=1, default=float))
+    print(f"\n| model | wave F1 (P/QRS/T mean) | NLL | ECE | acc | MI Spearman vs ens | OOD AUROC epistemic | "
+          f"OOD AUROC total | MACs/window | latency ms/window |\n|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        sp = "-" if r["mi_spearman_vs_ensemble"] is None else f"{r['mi_spearman_vs_ensemble']:.3f}"
+        print(f"| {r['name']} | {r['f1']['mean']:.4f} ({r['f1']['P']:.3f}/{r['f1']['QRS']:.3f}/{r['f1']['T']:.3f}) | "
+              f"{r['nll']:.4f} | {r['ece']:.4f} | {r['accuracy']:.4f} | {sp} | {r['ood_auroc_epistemic']:.3f} | "
+              f"{r['ood_auroc_total']:.3f} | {r['macs'] / 1e6:.1f} M ({r['macs'] / m1:.2f}x) | {r['latency_ms']:.2f} |")
+    print("\nOOD AUROC by kind (epistemic / total):")
+    for kind in ood:
+        print(f"  {kind:17}" + "  ".join(f"{r['name']}: {r['ood_by_kind'][kind]['epistemic']:.3f}/"
+                                         f"{r['ood_by_kind'][kind]['total']:.3f}" for r in rows))
+    if ddp:
+        print(f"\nDDP: 1-process member F1 {np.round(ddp['one_process_member_f1'], 4).tolist()} "
+              f"(SD {ddp['noise_sd_between_seeds']:.4f}); 2-process {np.round(ddp['two_process_member_f1'], 4).tolist()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""Distillation of an ensemble into one network: plain knowledge distillation and Hydra.
+
+- Plain KD (Hinton et al. 2015; the baseline): one U-Net matched to the ensemble's mean prediction by
+  temperature-scaled KL, per sample. It keeps the mean, so accuracy, but not the members' disagreement.
+- Hydra (Tran et al., "Hydra: Preserving Ensemble Diversity for Model Distillation", ../shared/PAPERS.md):
+  phase 1 is exactly plain KD (the "Hinton head"); phase 2 copies that head M times
+  (``HydraUNet1d.from_unet``) and trains body and heads so head m matches member m, again by
+  temperature-scaled KL. The heads' spread then reproduces the ensemble's epistemic uncertainty.
+
+Loss per sample: T^2 * KL(softmax(teacher / T) || softmax(student / T)), summed over classes and
+averaged over samples (all samples of a crop: the teachers' soft targets exist outside the annotated
+span too) and, in phase 2, over heads. T^2 keeps gradient sizes comparable across temperatures.
+Training uses the members' loop (``edgewise.models.ensemble.loop``): the same crops and augmentation,
+one process or data parallel under torchrun.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
+
+from edgewise.models.ecg.dataset import LeadExample
+from edgewise.models.ecg.train import TrainConfig
+from edgewise.models.ensemble.distributed import DistContext
+from edgewise.models.ensemble.loop import all_weights, train_loop
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """A ``distill`` step: ``phase1`` / ``phase2`` trainings (phase2 unused for plain KD), temperature T,
+    decoder levels per head and the number of heads (0: one per teacher)."""
+
+    phase1: TrainConfig = TrainConfig(epochs=20)
+    phase2: TrainConfig = TrainConfig(epochs=10, lr=1e-3)
+    temperature: float = 2.0
+    head_blocks: int = 1
+    heads: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.head_blocks < 1 or self.heads < 0:
+            raise ValueError(f"head_blocks must be >= 1 and heads >= 0, got {self.head_blocks}, {self.heads}")
+
+
+def teacher_logits(teachers: Sequence, x) -> "object":
+    """Stacked member logits float32 [b, M, classes, w] (no gradients)."""
+    import torch
+
+    with torch.inference_mode():
+        return torch.stack([t(x) for t in teachers], dim=1)
+
+
+def _kl(teacher_logits, student_logits, temperature: float):
+    """T^2 * KL(softmax(t/T) || softmax(s/T)) summed over the class axis (-2): [..., w]."""
+    import torch.nn.functional as F
+
+    t = F.log_softmax(teacher_logits / temperature, dim=-2)
+    s = F.log_softmax(student_logits / temperature, dim=-2)
+    return (t.exp() * (t - s)).sum(dim=-2) * temperature**2
+
+
+def _mean_kl(teacher_logits, student_logits, temperature: float):
+    """KL from the ensemble's mean softened prediction: teacher [b, M, c, w], student [b, c, w] -> [b, w]."""
+    import torch
+    import torch.nn.functional as F
+
+    lt = F.log_softmax(teacher_logits / temperature, dim=-2)
+    log_mean = torch.logsumexp(lt, dim=1) - torch.log(torch.tensor(float(lt.shape[1])))
+    s = F.log_softmax(student_logits / temperature, dim=-2)
+    return (log_mean.exp() * (log_mean - s)).sum(dim=-2) * temperature**2
+
+
+def _frozen(teachers: Sequence) -> list:
+    for t in teachers:
+        t.eval()
+        for p in t.parameters():
+            p.requires_grad_(False)
+    return list(teachers)
+
+
+def distill_plain(teachers: Sequence, examples: list[LeadExample], *, config: DistillConfig = DistillConfig(),
+                  ctx: DistContext = DistContext(), student=None, progress: bool = False,
+                  log: Callable[[str], None] | None = None, desc: str = "plain KD"):
+    """Plain KD (Hydra's phase 1): a ``UNet1d`` shaped like the first teacher, matched to the ensemble mean.
+
+    Returns (student in eval mode, history).
+    """
+    import torch
+
+    from edgewise.models.ecg.unet import UNet1d
+
+    teachers = _frozen(teachers)
+    cfg, T = config.phase1, config.temperature
+    if student is None:
+        torch.manual_seed(cfg.seed)
+        student = UNet1d(1, 4, widths=cfg.widths, kernel=cfg.kernel, context=cfg.context)
+
+    def loss(net, x, y):
+        return _mean_kl(teacher_logits(teachers, x), net(x), T)
+
+    hist = train_loop(student, examples, loss, config=cfg, weight_fn=all_weights, ctx=ctx, progress=progress,
+                      desc=desc, log=log)
+    return student, hist
+
+
+def distill_hydra(teachers: Sequence, examples: list[LeadExample], *, config: DistillConfig = DistillConfig(),
+                  phase1=None, ctx: DistContext = DistContext(), progress: bool = False,
+                  log: Callable[[str], None] | None = None):
+    """Hydra's two phases; ``phase1``: an already distilled one-head ``UNet1d`` (e.g. the plain-KD student,
+    which is phase 1 by definition) to skip phase 1.
+
+    Returns (``HydraUNet1d`` with one head per teacher, in eval mode; {"phase1": history, "phase2": history}).
+    """
+    from edgewise.models.ecg.hydra import HydraUNet1d
+
+    teachers = _frozen(teachers)
+    hist1: list[dict] = []
+    if phase1 is None:
+        phase1, hist1 = distill_plain(teachers, examples, config=config, ctx=ctx, progress=progress, log=log,
+                                      desc="Hydra phase 1")
+    m = config.heads or len(teachers)
+    if m != len(teachers):
+        raise ValueError(f"Hydra needs one head per teacher: {len(teachers)} teachers, heads={config.heads}")
+    hydra = HydraUNet1d.from_unet(phase1, heads=m, head_blocks=config.head_blocks)
+    T = config.temperature
+
+    def loss(net, x, y):
+        return _kl(teacher_logits(teachers, x), net(x), T).mean(dim=1)  # [b, M, w] -> mean over heads
+
+    hist2 = train_loop(hydra, examples, loss, config=config.phase2, weight_fn=all_weights, ctx=ctx,
+                       progress=progress, desc="Hydra phase 2", log=log)
+    return hydra, {"phase1": hist1, "phase2": hist2}
+
+
+def with_seed(config: DistillConfig, seed: int) -> DistillConfig:
+    """The same distillation with another seed (both phases)."""
+    return replace(config, phase1=replace(config.phase1, seed=seed), phase2=replace(config.phase2, seed=seed))

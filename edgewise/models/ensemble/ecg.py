@@ -1,0 +1,46 @@
+"""``edgewise train ecg --members M``: an ensemble of single-lead U-Nets on the shipped LUDB split."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from edgewise.models.ecg.dataset import LeadExample
+
+
+def ecg_train_examples(data_dir: str | Path, *, progress: bool = False) -> tuple[list[LeadExample], dict[str, Any]]:
+    """The shipped model's training examples (all 12 leads of the train records, rare rhythms x3) and the
+    split facts a checkpoint stores."""
+    from edgewise.data.ludb import list_records
+    from edgewise.models.ecg.dataset import SPLIT_SEED, lead_examples, load_records, rhythm_strata, split_records
+
+    strata = rhythm_strata(data_dir)
+    split = split_records(list_records(data_dir), strata=strata)
+    examples = lead_examples(load_records(data_dir, split.train, progress=progress))
+    examples += [e for e in examples if strata.get(e.record_id, "sinus") != "sinus"] * 2
+    facts = {"data": f"LUDB 1.0.1 in {data_dir}",
+             "split": f"by record, stratified by rhythm, seed {SPLIT_SEED}: {len(split.train)} train / "
+                      f"{len(split.val)} val (unused) / {len(split.test)} test",
+             "oversampled": "records with atrial fibrillation/flutter/other rhythms x3",
+             "train_records": list(split.train), "val_records": list(split.val), "test_records": list(split.test),
+             "licence": "LUDB: ODC-By 1.0 (Kalyakulina et al., PhysioNet doi:10.13026/eegm-h675)"}
+    return examples, facts
+
+
+def train_ecg_ensemble(out: str | Path, *, data_dir: str | Path, members: int = 5, epochs: int = 60, seed: int = 0,
+                       threads: int = 1, widths: tuple[int, ...] = (8, 16, 24, 32, 48),
+                       context: tuple[int, ...] = (2, 4, 8), progress: bool = True,
+                       log: Callable[[str], None] | None = print) -> list[Path]:
+    """Train ``members`` U-Nets (seeds ``seed`` .. ``seed + members - 1``) into ``out``; under ``torchrun``
+    each member is trained data parallel across the ranks. Returns the member checkpoints."""
+    from edgewise.models.ecg.train import TrainConfig
+    from edgewise.models.ensemble.distributed import from_env, shutdown
+    from edgewise.models.ensemble.members import train_members
+
+    ctx = from_env()
+    try:
+        examples, facts = ecg_train_examples(data_dir, progress=progress and ctx.is_main)
+        cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, widths=tuple(widths), context=tuple(context))
+        return train_members(examples, out, members=members, config=cfg, ctx=ctx, training=facts,
+                             progress=progress, log=log)
+    finally:
+        shutdown(ctx)

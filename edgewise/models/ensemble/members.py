@@ -1,0 +1,106 @@
+"""Deep ensembles of ECG U-Nets: M members differing only in seed (initial weights, data order, crops,
+augmentation), trained one after the other in one process or each data parallel across torchrun ranks.
+
+Member ``k`` uses seed ``base_seed + k``, so the ensemble a 2-process ``torchrun`` run trains is
+the one process's ensemble up to floating-point order (and per-shard batch norm on CPU, see
+``edgewise.models.ensemble.loop``). Each member is a normal ``ecg-unet`` checkpoint (``member-K.pt``);
+``ensemble.json`` lists them. A member whose checkpoint exists with the same training config is loaded,
+not retrained, so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from edgewise.models.ecg.dataset import LeadExample
+from edgewise.models.ecg.train import TrainConfig, config_dict
+from edgewise.models.ensemble.distributed import DistContext, barrier
+from edgewise.models.ensemble.loop import span_weights, train_loop
+
+MANIFEST = "ensemble.json"
+
+
+def member_config(config: TrainConfig, k: int) -> TrainConfig:
+    """Member ``k``'s config: the base config with seed ``config.seed + k``."""
+    return replace(config, seed=config.seed + k)
+
+
+def _model_kwargs(config: TrainConfig) -> dict[str, Any]:
+    kw: dict[str, Any] = {"widths": list(config.widths), "kernel": config.kernel}
+    if config.context:
+        kw["context"] = list(config.context)
+    return kw
+
+
+def _cached(path: Path, config: TrainConfig) -> bool:
+    side = path.with_suffix(".json")
+    if not (path.is_file() and side.is_file()):
+        return False
+    return json.loads(side.read_text()).get("training", {}).get("config") == config_dict(config)
+
+
+def _ce(net, x, y):
+    import torch.nn.functional as F
+
+    return F.cross_entropy(net(x), y, reduction="none")
+
+
+def train_members(examples: list[LeadExample], out: str | Path, *, members: int = 5,
+                  config: TrainConfig = TrainConfig(), ctx: DistContext = DistContext(),
+                  training: dict[str, Any] | None = None, only: Sequence[int] | None = None,
+                  progress: bool = True, log: Callable[[str], None] | None = print) -> list[Path]:
+    """Train (or load from ``out``) ``members`` single-lead U-Nets; returns their checkpoint paths.
+
+    ``training``: facts stored in every member's checkpoint (data, split); rank 0 writes the files.
+    ``only``: train just these member indices (e.g. one job per member on several machines; a later
+    full run finds them cached); ``ensemble.json`` is written only by a run that covers every member.
+    """
+    import torch
+
+    from edgewise.models.checkpoint import save_checkpoint
+    from edgewise.models.ecg.spec import ECG_SPEC
+    from edgewise.models.ecg.unet import UNet1d
+
+    if members < 1:
+        raise ValueError(f"members must be >= 1, got {members}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(members):
+        cfg = member_config(config, k)
+        path = out / f"member-{k}.pt"
+        paths.append(path)
+        if only is not None and k not in only:
+            continue
+        if _cached(path, cfg):
+            if log and ctx.is_main:
+                log(f"member {k}: cached at {path}")
+            continue
+        torch.manual_seed(cfg.seed)
+        model = UNet1d(1, 4, widths=cfg.widths, kernel=cfg.kernel, context=cfg.context)
+        hist = train_loop(model, examples, _ce, config=cfg, weight_fn=span_weights, ctx=ctx, progress=progress,
+                          desc=f"member {k + 1}/{members}", log=log)
+        if ctx.is_main:
+            facts = dict(training or {})
+            facts.update(config=config_dict(cfg), history=hist, member=k, members=members,
+                         processes=ctx.world, backend=ctx.backend or "single process",
+                         epoch_selection="none: last epoch")
+            save_checkpoint(path, spec=ECG_SPEC, model=model, model_kwargs=_model_kwargs(cfg), training=facts)
+        barrier(ctx)
+    if ctx.is_main and only is None:
+        (out / MANIFEST).write_text(json.dumps({"members": [p.name for p in paths], "processes": ctx.world,
+                                                "config": config_dict(config)}, indent=1))
+    return paths
+
+
+def load_members(out: str | Path) -> list:
+    """The member models (torch, eval mode) listed in ``out/ensemble.json``."""
+    from edgewise.models.checkpoint import load_checkpoint
+
+    out = Path(out)
+    man = out / MANIFEST
+    if not man.is_file():
+        raise FileNotFoundError(f"no {MANIFEST} in {out}: train an ensemble with `edgewise train ecg --members M`")
+    return [load_checkpoint(out / name).model for name in json.loads(man.read_text())["members"]]
