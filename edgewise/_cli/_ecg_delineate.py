@@ -79,7 +79,13 @@ def run_delineate(args: argparse.Namespace) -> int:
             continue
         fs_out = int(fs) if float(fs).is_integer() else fs
         if args.json:
-            print_json_line({"input": path, "fs": fs_out, "lead": lead, "waves": [w.to_dict() for w in res.waves]})
+            info = res.wave_info or {}
+            out = {"input": path, "fs": fs_out, "lead": lead,
+                   "waves": [{**w.to_dict(), **({"confidence": info[w]["confidence"]} if w in info else {})}
+                             for w in res.waves]}
+            if res.uncertainty is not None:  # a multi-head model: how much to trust this input
+                out["uncertainty"] = res.uncertainty
+            print_json_line(out)
         else:
             counts = {k: sum(w.kind == k for w in res.waves) for k in ("P", "QRS", "T")}
             qrs = [w.onset for w in res.waves if w.kind == "QRS"]

@@ -184,3 +184,38 @@ def test_waves_are_emitted_soon_after_their_offset():
     post = PostprocessConfig()
     bound = cfg.right + cfg.hop + 25 + post.min_gap_ms / 2 + post.max_pr_ms / 2 + 1
     assert delays and max(delays) <= bound, (max(delays), bound)
+
+
+def test_a_multi_head_model_gives_confidence_and_uncertainty():
+    """Heads that agree: delineation of their mean, confidence near 1, epistemic ~0; heads that disagree on
+    one QRS: lower confidence and higher epistemic there, and the per-input means say so."""
+    def heads_model(disagree: bool):
+        def fn(x):
+            one = _threshold_model(x)[:, None]                  # [1, 1, 4, w]
+            logits = np.log(np.clip(one, 1e-3, 1)) * 8
+            many = np.repeat(logits, 3, axis=1).copy()          # three heads
+            if disagree:
+                many[:, 2, 2] -= 6 * (x[:, 0] > 2)               # head 3 doubts every QRS
+            return many
+        return fn
+
+    fs = 250
+    x = np.zeros(3000, np.float32)
+    for s in range(100, 2900, 250):
+        x[s : s + 25] = 10.0
+    one = delineate(x, fs, _threshold_model)
+    agree, doubt = delineate(x, fs, heads_model(False)), delineate(x, fs, heads_model(True))
+    assert one.wave_info is None and one.uncertainty is None
+    assert agree.waves == one.waves == doubt.waves
+    assert set(agree.wave_info) == set(agree.waves)
+    assert min(i["confidence"] for i in agree.wave_info.values()) > 0.99
+    assert max(i["epistemic"] for i in agree.wave_info.values()) < 1e-3
+    assert max(i["confidence"] for i in doubt.wave_info.values()) < 0.99
+    assert min(i["epistemic"] for i in doubt.wave_info.values()) > 0.05
+    assert doubt.uncertainty["epistemic"] > agree.uncertainty["epistemic"] + 1e-3
+    st = EcgStream(heads_model(True), fs)  # block by block: the same facts
+    got = []
+    for i in range(0, x.size, 77):
+        got += st.feed(x[i : i + 77])
+    got += st.flush()
+    assert {w: st.wave_info[w] for w in got} == doubt.wave_info

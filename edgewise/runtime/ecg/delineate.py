@@ -21,12 +21,18 @@ __all__ = ["DelineationResult", "delineate", "delineation_scores"]
 
 @dataclass
 class DelineationResult:
-    """Waves at the input's own rate; ``scores`` float32 [4, n_model] at the model rate; ``padded`` if short."""
+    """Waves at the input's own rate; ``scores`` float32 [4, n_model] at the model rate; ``padded`` if short.
+
+    A multi-head model (Hydra) adds ``wave_info`` (per wave: ``confidence`` 0-1 and ``epistemic``) and
+    ``uncertainty`` (means over the signal: ``total``, ``aleatoric``, ``epistemic``, in nats).
+    """
 
     waves: list[Wave]
     fs: float
     scores: np.ndarray
     padded: bool
+    wave_info: dict | None = None
+    uncertainty: dict | None = None
 
 
 def _config(window: int, hop: int | None, post: PostprocessConfig) -> StreamConfig:
@@ -50,7 +56,7 @@ def delineate(signal: np.ndarray, fs: float, model_fn: ModelFn, *, model_fs: int
     waves = stream.feed(x) + stream.flush()
     waves.sort(key=lambda w: (w.onset, w.offset))
     scores = stream.scores[0] if stream.scores else np.zeros((4, 0), np.float32)
-    return DelineationResult(waves, fs, scores, stream.padded)
+    return DelineationResult(waves, fs, scores, stream.padded, stream.wave_info or None, stream.uncertainty())
 
 
 def delineation_scores(signal: np.ndarray, fs: float, model_fn: ModelFn, *, model_fs: int, window: int,

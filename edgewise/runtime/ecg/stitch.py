@@ -20,7 +20,8 @@ import numpy as np
 
 from edgewise.runtime.ecg.preprocess import standardize
 
-ModelFn = Callable[[np.ndarray], np.ndarray]  # float32 [1, leads, window] -> float32 [1, classes, window]
+# float32 [1, leads, window] -> float32 [1, classes, window] (or [1, heads, classes, window] for a Hydra)
+ModelFn = Callable[[np.ndarray], np.ndarray]
 
 __all__ = ["ModelFn", "WindowStitcher", "owner_start", "window_starts"]
 
@@ -45,8 +46,9 @@ class WindowStitcher:
     """Stateful stitcher for one continuous segment at the model rate.
 
     ``push(x)`` takes float32 ``[leads, n]`` samples and returns the newly final scores
-    ``[classes, m]`` (possibly ``m == 0``); ``flush()`` returns the rest at the segment's end. Scores
-    are returned in order and without overlap, so concatenating every return gives the track.
+    ``[classes, m]`` (``[heads, classes, m]`` for a multi-head model; possibly ``m == 0``); ``flush()``
+    returns the rest at the segment's end. Scores are returned in order and without overlap, so
+    concatenating every return (on the last axis) gives the track.
     """
 
     def __init__(self, model_fn: ModelFn, *, window: int, hop: int, right: int, leads: int = 1):
@@ -80,7 +82,7 @@ class WindowStitcher:
         return out.astype(np.float32, copy=False)
 
     def _take(self, start: int, scores: np.ndarray, upto: int) -> np.ndarray:
-        part = scores[:, self._final - start : upto - start]
+        part = scores[..., self._final - start : upto - start]
         self._final = upto
         return part
 
@@ -132,4 +134,4 @@ class WindowStitcher:
         parts = [p for p in parts if p.size]
         if not parts:
             return np.zeros((0, 0), np.float32)
-        return np.concatenate(parts, axis=1)
+        return np.concatenate(parts, axis=-1)

@@ -8,7 +8,11 @@
 
 Pipeline per continuous segment: resample to the model rate (``stream_resample``), score windows every
 ``hop`` samples and stitch them (``stitch``), turn final scores into final waves (``stream_waves``),
-map wave indices back to the source rate. ``gap(n)`` ends the segment (samples lost: a cable pulled);
+map wave indices back to the source rate. A multi-head model (a Hydra: scores ``[heads, 4, window]``)
+is delineated on its heads' mean probabilities, and each wave gets a ``confidence`` (the mean
+probability of its class over its samples) and an ``epistemic`` uncertainty (the mean mutual
+information over its samples, ``edgewise.runtime.uncertainty``) in ``wave_info``; ``uncertainty()``
+gives the means over everything scored. ``gap(n)`` ends the segment (samples lost: a cable pulled);
 the next one starts ``n`` samples later. ``edgewise.runtime.ecg.delineate`` is this class fed a whole
 signal at once, so offline and live results are the same by construction.
 """
@@ -22,7 +26,7 @@ from edgewise.runtime.ecg.postprocess import PostprocessConfig
 from edgewise.runtime.ecg.stitch import ModelFn, WindowStitcher
 from edgewise.runtime.ecg.stream_resample import StreamResampler
 from edgewise.runtime.ecg.stream_waves import WaveTracker
-from edgewise.runtime.ecg.waves import Wave
+from edgewise.runtime.ecg.waves import WAVE_KINDS, Wave
 
 __all__ = ["StreamConfig", "EcgStream", "STREAM_HOP", "STREAM_RIGHT"]
 
@@ -69,6 +73,9 @@ class EcgStream:
         self._n = 0           # source samples (and gaps) so far
         self._windows_before = 0
         self._stitch = None
+        self.wave_info: dict[Wave, dict[str, float]] = {}  # multi-head models: per emitted wave
+        self._u_sum = np.zeros(3)  # total, aleatoric, epistemic summed over scored samples
+        self._u_n = 0
         self._new_segment()
 
     def _new_segment(self) -> None:
@@ -81,6 +88,9 @@ class EcgStream:
         self._waves = WaveTracker(self.model_fs, c.post, context_s=c.context_s, warmup_s=c.warmup_s)
         self._model_x = np.zeros((self.in_channels, 0), np.float32)  # model-rate samples awaiting their scores
         self._seg_scores: list[np.ndarray] = []
+        self._mean_p = np.zeros((4, 0), np.float32)  # multi-head: mean probabilities from self._mean_p0 on
+        self._epi = np.zeros(0, np.float32)
+        self._mean_p0 = 0
 
     @property
     def samples_seen(self) -> int:
@@ -97,18 +107,56 @@ class EcgStream:
             on, off = min(on, self._seg_n - 1), min(off, self._seg_n - 1)
         return Wave(w.kind, self._seg_start + on, self._seg_start + off)
 
+    def _heads(self, scores: np.ndarray) -> np.ndarray:
+        """[heads, 4, m] logits -> [4, m] log mean probabilities; keeps the per-sample facts waves need."""
+        from edgewise.runtime.uncertainty import decompose, softmax
+
+        probs = softmax(scores, axis=1)
+        mean = probs.mean(axis=0)
+        u = decompose(probs)
+        self._u_sum += [float(u.total.sum()), float(u.aleatoric.sum()), float(u.epistemic.sum())]
+        self._u_n += mean.shape[1]
+        self._mean_p = np.concatenate([self._mean_p, mean], axis=1)
+        self._epi = np.concatenate([self._epi, u.epistemic])
+        return np.log(mean + 1e-12).astype(np.float32)
+
+    def _info(self, w: Wave) -> dict[str, float]:
+        a, b = w.onset - self._mean_p0, w.offset + 1 - self._mean_p0
+        k = WAVE_KINDS.index(w.kind) + 1
+        return {"confidence": round(float(self._mean_p[k, a:b].mean()), 4),
+                "epistemic": round(float(self._epi[a:b].mean()), 5)}
+
     def _consume(self, scores: np.ndarray, final: bool) -> list[Wave]:
         waves: list[Wave] = []
+        heads = scores.ndim == 3
         if scores.size:
-            m = scores.shape[1]
+            m = scores.shape[-1]
             lead = self._model_x[0, :m] if self.in_channels == 1 else None
             self._model_x = self._model_x[:, m:]
+            if heads:
+                scores = self._heads(scores)
             if self.keep_scores:
                 self._seg_scores.append(scores)
             waves = self._waves.push(scores, lead)
         if final:
             waves += self._waves.flush()
-        return [self._to_source(w, final) for w in waves]
+        out = []
+        for w in waves:
+            mapped = self._to_source(w, final)
+            if self._mean_p.shape[1]:
+                self.wave_info[mapped] = self._info(w)
+            out.append(mapped)
+        cut = self._waves.oldest_needed() - self._mean_p0
+        if cut > 0 and self._mean_p.shape[1]:
+            self._mean_p, self._epi = self._mean_p[:, cut:], self._epi[cut:]
+            self._mean_p0 += cut
+        return out
+
+    def uncertainty(self) -> dict[str, float] | None:
+        """Means over every scored sample (nats): total, aleatoric, epistemic; None for a one-head model."""
+        if not self._u_n:
+            return None
+        return {k: round(float(v / self._u_n), 5) for k, v in zip(("total", "aleatoric", "epistemic"), self._u_sum)}
 
     def feed(self, x: np.ndarray) -> list[Wave]:
         """Source-rate samples ``[n]`` or ``[leads, n]`` (finite); returns the waves now final."""

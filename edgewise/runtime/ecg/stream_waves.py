@@ -127,6 +127,10 @@ class WaveTracker:
             return final and self._n - w.onset <= self.max_pr  # near the end, the QRS may lie after it
         return True
 
+    def oldest_needed(self) -> int:
+        """Earliest sample a wave not yet returned can start at (per-sample facts before it can go)."""
+        return min([p.wave.onset for p in self._pending] + [self._base])
+
     # ---- driving ------------------------------------------------------------------------------
     def push(self, scores: np.ndarray, signal: np.ndarray | None = None) -> list[Wave]:
         scores = np.asarray(scores)

@@ -46,7 +46,7 @@ class EcgLive:
         out = []
         for w in waves:
             self.counts[w.kind] += 1
-            out.append({"type": "wave", **w.to_dict()})
+            out.append({"type": "wave", **w.to_dict(), **self.stream.wave_info.pop(w, {})})
             if w.kind == "QRS":
                 self._qrs.append(w.onset)
                 self._qrs = [q for q in self._qrs if q >= self._seg_start][-(HR_BEATS + 1):]
