@@ -79,9 +79,9 @@ def run_delineate(args: argparse.Namespace) -> int:
             continue
         fs_out = int(fs) if float(fs).is_integer() else fs
         if args.json:
-            info = res.wave_info or {}
+            per_wave = res.wave_info or {}
             out = {"input": path, "fs": fs_out, "lead": lead,
-                   "waves": [{**w.to_dict(), **({"confidence": info[w]["confidence"]} if w in info else {})}
+                   "waves": [{**w.to_dict(), **({"confidence": per_wave[w]["confidence"]} if w in per_wave else {})}
                              for w in res.waves]}
             if res.uncertainty is not None:  # a multi-head model: how much to trust this input
                 out["uncertainty"] = res.uncertainty
