@@ -74,17 +74,20 @@ def _row(name, heads, recs, strips, ood, ood_hop) -> dict:
     return row
 
 
-def _latency(path: Path, runs: int) -> float:
+def _latencies(paths: dict[str, Path], runs: int) -> dict[str, float]:
+    """Median ms per [1, 1, 2048] window on onnxruntime (1 thread); the models take turns, so a busy
+    moment on the shared machine slows them all alike."""
     from edgewise.runtime.backends import load_model
 
-    m = load_model(path, threads=1, warmup=3)
+    models = {k: load_model(p, threads=1, warmup=5) for k, p in paths.items()}
     x = np.random.default_rng(0).standard_normal((1, 1, 2048)).astype(np.float32)
-    ts = []
+    ts: dict[str, list[float]] = {k: [] for k in models}
     for _ in range(runs):
-        t0 = time.perf_counter()
-        m.run(x)
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts) * 1e3)
+        for k, m in models.items():
+            t0 = time.perf_counter()
+            m.run(x)
+            ts[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v) * 1e3) for k, v in ts.items()}
 
 
 def _export(model, path: Path, heads: int) -> Path:
@@ -106,9 +109,14 @@ def main() -> int:
     ap.add_argument("--hydra-epochs", type=int, default=10)
     ap.add_argument("--temperature", type=float, default=2.0)
     ap.add_argument("--ood-hop", type=int, default=512, help="window hop for the OOD strip scores")
-    ap.add_argument("--runs", type=int, default=50, help="latency repetitions")
+    ap.add_argument("--runs", type=int, default=200, help="latency repetitions")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ddp-only", action="store_true", help="only compare --ddp-members with --members")
     args = ap.parse_args()
+    if args.ddp_only:
+        if not args.ddp_members:
+            ap.error("--ddp-only needs --ddp-members")
+        return _ddp_report(args)
 
     import torch
     from scipy.stats import spearmanr
@@ -159,9 +167,9 @@ def main() -> int:
     parity = float(np.abs(np.asarray(fp32.run(xs)) - ref).max())
     print(f"Hydra ONNX fp32 vs torch max |logit diff| {parity:.2e}", flush=True)
 
-    lat_member = _latency(paths["member"], args.runs)
-    lat = {"single model": lat_member, "ensemble": len(members) * lat_member, "plain KD": lat_member,
-           "Hydra": _latency(paths["hydra"], args.runs), "Hydra INT8": _latency(paths["hydra-int8"], args.runs)}
+    ms = _latencies(paths, args.runs)
+    lat = {"single model": ms["member"], "ensemble": len(members) * ms["member"], "plain KD": ms["member"],
+           "Hydra": ms["hydra"], "Hydra INT8": ms["hydra-int8"]}
     m1 = count_macs(members[0], 2048)
     macs = {"single model": m1, "ensemble": len(members) * m1, "plain KD": count_macs(kd, 2048),
             "Hydra": count_macs(hydra, 2048), "Hydra INT8": count_macs(hydra, 2048)}
@@ -178,26 +186,15 @@ def main() -> int:
         mi = r.pop("_mi")  # one-head models have MI 0 everywhere: no rank correlation
         r["mi_spearman_vs_ensemble"] = float(spearmanr(mi, ens_mi).statistic) if np.ptp(mi) > 0 else None
 
-    ddp = None
-    if args.ddp_members:
-        one = [_f1(recs, torch_heads_fn([m]))["mean"] for m in members]
-        two_models = load_members(args.ddp_members)
-        two = [_f1(recs, torch_heads_fn([m]))["mean"] for m in two_models]
-        k = len(two)
-        ddp = {"one_process_member_f1": one, "two_process_member_f1": two,
-               "noise_sd_between_seeds": float(np.std(one, ddof=1)),
-               "paired_diff": [b - a for a, b in zip(one[:k], two)],
-               "ensemble_f1_one_process_first_k": _f1(recs, torch_heads_fn(members[:k]))["mean"],
-               "ensemble_f1_two_process": _f1(recs, torch_heads_fn(two_models))["mean"]}
-
+    ddp = _ddp_compare(args.members, args.ddp_members, recs) if args.ddp_members else None
     out = {"settings": {"members": len(members), "member_epochs": base.epochs, "kd_epochs": args.kd_epochs,
                         "hydra_phase2_epochs": args.hydra_epochs, "temperature": args.temperature,
                         "test_records": len(strips), "ood_hop": args.ood_hop, "onnx_parity": parity,
                         "ood_kinds": {k: len(v) for k, v in ood.items()}},
            "rows": rows, "ddp": ddp}
     (args.work / "hydra_ecg_results.json").write_text(json.dumps(out, indent=1, default=float))
-    print(f"\n| model | wave F1 (P/QRS/T mean) | NLL | ECE | acc | MI Spearman vs ens | OOD AUROC epistemic | "
-          f"OOD AUROC total | MACs/window | latency ms/window |\n|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| model | wave F1 mean (P/QRS/T) | NLL | ECE | acc | MI Spearman vs ens | OOD AUROC epistemic | "
+          "OOD AUROC total | MACs/window | latency ms/window |\n|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         sp = "-" if r["mi_spearman_vs_ensemble"] is None else f"{r['mi_spearman_vs_ensemble']:.3f}"
         print(f"| {r['name']} | {r['f1']['mean']:.4f} ({r['f1']['P']:.3f}/{r['f1']['QRS']:.3f}/{r['f1']['T']:.3f}) | "
@@ -208,8 +205,42 @@ def main() -> int:
         print(f"  {kind:17}" + "  ".join(f"{r['name']}: {r['ood_by_kind'][kind]['epistemic']:.3f}/"
                                          f"{r['ood_by_kind'][kind]['total']:.3f}" for r in rows))
     if ddp:
-        print(f"\nDDP: 1-process member F1 {np.round(ddp['one_process_member_f1'], 4).tolist()} "
-              f"(SD {ddp['noise_sd_between_seeds']:.4f}); 2-process {np.round(ddp['two_process_member_f1'], 4).tolist()}")
+        _print_ddp(ddp)
+    return 0
+
+
+def _ddp_compare(one_dir: Path, two_dir: Path, recs) -> dict:
+    """Members with the same seeds from the 1-process and the torchrun run, scored alike; the noise is
+    the spread between the 1-process members (seeds)."""
+    from edgewise.models.ecg.heads_eval import torch_heads_fn
+    from edgewise.models.ensemble.members import load_members
+
+    ones, twos = load_members(one_dir), load_members(two_dir)
+    one = [_f1(recs, torch_heads_fn([m]))["mean"] for m in ones]
+    two = [_f1(recs, torch_heads_fn([m]))["mean"] for m in twos]
+    k = min(len(one), len(two))
+    return {"one_process_member_f1": one, "two_process_member_f1": two,
+            "noise_sd_between_seeds": float(np.std(one, ddof=1)),
+            "paired_diff": [b - a for a, b in zip(one[:k], two[:k])],
+            "ensemble_f1_one_process": _f1(recs, torch_heads_fn(ones[:k]))["mean"],
+            "ensemble_f1_two_process": _f1(recs, torch_heads_fn(twos[:k]))["mean"], "members_compared": k}
+
+
+def _print_ddp(ddp: dict) -> None:
+    print(f"\nDDP: 1-process member F1 {np.round(ddp['one_process_member_f1'], 4).tolist()} "
+          f"(seed-to-seed SD {ddp['noise_sd_between_seeds']:.4f}); 2-process "
+          f"{np.round(ddp['two_process_member_f1'], 4).tolist()}; paired diff "
+          f"{np.round(ddp['paired_diff'], 4).tolist()}; ensembles of {ddp['members_compared']}: "
+          f"1-process {ddp['ensemble_f1_one_process']:.4f}, 2-process {ddp['ensemble_f1_two_process']:.4f}")
+
+
+def _ddp_report(args) -> int:
+    from edgewise.models.ecg.dataset import load_records
+
+    facts = json.loads((args.members / "member-0.json").read_text())["training"]
+    ddp = _ddp_compare(args.members, args.ddp_members, load_records(args.data, facts["test_records"]))
+    (args.work / "hydra_ecg_ddp.json").write_text(json.dumps(ddp, indent=1))
+    _print_ddp(ddp)
     return 0
 
 

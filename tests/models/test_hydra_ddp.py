@@ -59,3 +59,12 @@ def test_two_gloo_processes_train_a_batchnorm_unet(tmp_path):
         if v.dtype.is_floating_point and "running" not in k:
             np.testing.assert_array_equal(blob["rank1"][k].numpy(), v.numpy(), err_msg=k)
     assert blob["loss"][-1] < blob["loss"][0]
+
+
+def test_cli_members_rejects_options_it_cannot_honour(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "edgewise", "train", "ecg", "--members", "2", "--twelve-lead",
+                          "--data", "/work/shared/data/ludb", "--out", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0
+    assert "--members trains single-lead members on LUDB" in res.stderr
+    assert not list(tmp_path.iterdir())
