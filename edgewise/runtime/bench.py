@@ -143,7 +143,9 @@ def bench(path: str | Path, *, threads: int = 1, runs: int | None = None, second
     for _ in range(max(warmup, 0)):
         run()
     times = np.asarray(_timed(run, runs=runs, seconds=seconds))
-    model_times = np.asarray(_timed(run_model, runs=max(10, min(len(times), 200)), seconds=None))
+    # the model call alone: as many runs as the unit got (at least 10 unless the caller asked for fewer)
+    n_model = min(len(times), 200) if runs is not None else max(10, min(len(times), 200))
+    model_times = np.asarray(_timed(run_model, runs=n_model, seconds=None))
     p50 = float(np.percentile(times, 50))
     cpu = cpu_info()
     selfcheck = check(model, meta.get("selfcheck"), task=str(meta.get("task", "")))

@@ -38,8 +38,8 @@ def test_onnx_and_tflite_readers_agree(stem):
 
 
 def test_mac_counts_match_the_readme():
-    """README: the ECG U-Net is 130 M MACs per 10 s, the pruned one 51.5 M (both counted per 5000 samples of
-    signal; a 10-s unit runs 3 overlapping 2048-sample windows, i.e. 6144 samples, so per window x 5000/2048)."""
+    """README: the ECG U-Net is 130 M MACs per 10 s of signal, the pruned one 51.5 M (per window x 5000/2048;
+    delineation scores 25 overlapping windows per 10 s, ~10x that)."""
     full = _graph.graph_cost(ECG.with_suffix(".tflite")).macs
     pruned = _graph.graph_cost(ECG8.with_suffix(".tflite")).macs
     np.testing.assert_allclose(full * 5000 / 2048, 130e6, rtol=0.02)
