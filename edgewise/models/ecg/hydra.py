@@ -22,7 +22,7 @@ import copy
 import torch
 from torch import nn
 
-from edgewise.models.ecg.unet import UNet1d, _block
+from edgewise.models.ecg.unet import UNet1d, _block, encode
 from edgewise.models.spec import Layout, ModelSpec, Task, register
 from edgewise.runtime.ecg.preprocess import PREPROCESSING
 from edgewise.runtime.ecg.waves import CLASSES
@@ -69,13 +69,7 @@ class HydraUNet1d(nn.Module):
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Shared body: the first head level's input [b, 2w, n/2^(h-1)] and the skips the heads still need."""
-        skips = []
-        for block in self.down:
-            x = block(x)
-            skips.append(x)
-            x = self.pool(x)
-        x = self.context(self.bottleneck(x))
-        skips = skips[::-1]
+        x, skips = encode(self, x)
         for up, dec, skip in zip(self.up, self.dec, skips):
             x = dec(torch.cat([up(x), skip], dim=1))
         k = len(self.dec)

@@ -80,15 +80,21 @@ class UNet1d(nn.Module):
         self.head = nn.Conv1d(c, n_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for block in self.down:
-            x = block(x)
-            skips.append(x)
-            x = self.pool(x)
-        x = self.context(self.bottleneck(x))
-        for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
+        x, skips = encode(self, x)
+        for up, dec, skip in zip(self.up, self.dec, skips):
             x = dec(torch.cat([up(x), skip], dim=1))
         return self.head(x)
+
+
+def encode(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The encoder of a U-Net-shaped ``net`` (``down``, ``pool``, ``bottleneck``, ``context``): the bottleneck's
+    output and the skips, deepest first (``UNet1d`` and the Hydra's shared body)."""
+    skips = []
+    for block in net.down:
+        x = block(x)
+        skips.append(x)
+        x = net.pool(x)
+    return net.context(net.bottleneck(x)), skips[::-1]
 
 
 def count_macs(model: nn.Module, samples: int = 5000, in_channels: int = 1) -> int:
