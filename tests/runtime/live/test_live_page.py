@@ -452,7 +452,8 @@ def test_edgewise_run_serves_a_replayed_record(browser, ludb_dir, tmp_path):
     fs, port = 500, _free_port()
     cmd = [sys.executable, "-m", "edgewise", "run", "ecg", "--source", f"file:{ludb_dir / 'data' / '2'}",
            "--realtime", "--loop", "3", "--serve", f"127.0.0.1:{port}", "--jsonl", "--model", str(MODEL)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONFAULTHANDLER="1"))  # stacks on SIGABRT, if it ever hangs
     records: list[dict] = []
     reader = threading.Thread(target=lambda: records.extend(json.loads(s) for s in proc.stdout), daemon=True)
     reader.start()
@@ -477,8 +478,15 @@ def test_edgewise_run_serves_a_replayed_record(browser, ludb_dir, tmp_path):
         for kind in ("P", "QRS", "T"):
             assert pixels_of(img, COLORS[kind]) >= 40, f"no {kind} colour in the screenshot"
         proc.send_signal(signal.SIGCONT)
+        time.sleep(0.5)  # running again before it is asked to stop
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, proc.stderr.read()[-2000:]
+        try:
+            rc = proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack to stderr
+            proc.wait(10)
+            raise AssertionError(f"edgewise run did not stop on SIGTERM: {proc.stderr.read()[-4000:]}")
+        assert rc == 0, proc.stderr.read()[-2000:]
         reader.join(5)
         assert records[-1]["type"] == "end" and records[-1]["reason"] == "stopped"
     finally:

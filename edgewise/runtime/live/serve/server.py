@@ -237,7 +237,11 @@ class LiveServer:
                 self._end_client(c)
             self._clients.clear()
         if self._httpd is not None:
-            self._httpd.shutdown()
+            # shutdown() waits for serve_forever() to notice; bounded, so a wedged serving thread can never
+            # keep the process (and the engine's final flush) from ending
+            stopper = threading.Thread(target=self._httpd.shutdown, name="edgewise-live-shutdown", daemon=True)
+            stopper.start()
+            stopper.join(timeout=5.0)
             self._httpd.server_close()
         for t in self._threads:
             t.join(timeout=2.0)
