@@ -18,7 +18,9 @@ def main(out: str, with_bn: str) -> None:
     hist = train_loop(model, examples, loss, config=cfg, ctx=ctx)
     if ctx.is_main:
         torch.save({"state": model.state_dict(), "loss": [h["loss"] for h in hist], "world": ctx.world,
-                    "backend": ctx.backend}, out)
+                    "backend": ctx.backend,
+                    "bn_classes": sorted({type(m).__name__ for m in model.modules() if "Norm" in type(m).__name__})},
+                   out)
     else:  # every rank ends with the same weights: DDP keeps them in step
         torch.save({"state": model.state_dict()}, out + f".rank{ctx.rank}")
     shutdown(ctx)

@@ -6,8 +6,9 @@ every rank draws the *whole* global batch from the same seeded generator and kee
 (``DistContext.shard``); DDP averages the gradients. The per-sample loss is normalised by the weight
 of the whole global batch and multiplied by the world size, so the averaged gradient is the gradient of
 the single-process loss: ``torchrun --nproc-per-node 2`` trains the same model as one process, with
-half the compute per rank. One difference stays: PyTorch's SyncBatchNorm is GPU-only, so on CPU/gloo
-batch norm normalises over each rank's shard (with nccl the model is converted to SyncBatchNorm).
+half the compute per rank. Batch norm normalises over the global batch too: with nccl the model is
+converted to PyTorch's SyncBatchNorm, on CPU/gloo (where SyncBatchNorm refuses to run) to
+``edgewise.models.ensemble.sync_bn.CrossRankBatchNorm`` for the training and back afterwards.
 """
 from __future__ import annotations
 
@@ -74,6 +75,10 @@ def train_loop(model, examples: list[LeadExample], loss_fn: PointwiseLoss, *, co
 
         if ctx.backend == "nccl":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            from edgewise.models.ensemble import sync_bn
+
+            sync_bn.convert(model)
         net = DistributedDataParallel(model)  # broadcasts rank 0's weights: all ranks start equal
     opt = torch.optim.AdamW(list(params) if params is not None else model.parameters(), lr=config.lr,
                             weight_decay=config.weight_decay)
@@ -116,5 +121,9 @@ def train_loop(model, examples: list[LeadExample], loss_fn: PointwiseLoss, *, co
             log(f"{desc} epoch {epoch}: loss {mean:.4f} ({history[-1]['seconds']:.1f} s)")
     if bar is not None:
         bar.close()
+    if ctx.world > 1 and ctx.backend != "nccl":
+        from edgewise.models.ensemble import sync_bn
+
+        sync_bn.restore(model)
     model.eval()
     return history

@@ -2,7 +2,7 @@
 augmentation), trained one after the other in one process or each data parallel across torchrun ranks.
 
 Member ``k`` uses seed ``base_seed + k``, so the ensemble a 2-process ``torchrun`` run trains is
-the one process's ensemble up to floating-point order (and per-shard batch norm on CPU, see
+the one process's ensemble up to floating-point order (batch norm covers the global batch on every rank, see
 ``edgewise.models.ensemble.loop``). Each member is a normal ``ecg-unet`` checkpoint (``member-K.pt``);
 ``ensemble.json`` lists them. A member whose checkpoint exists with the same training config is loaded,
 not retrained, so an interrupted run resumes.
