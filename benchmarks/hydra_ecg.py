@@ -108,6 +108,9 @@ def main() -> int:
     ap.add_argument("--kd-epochs", type=int, default=20)
     ap.add_argument("--hydra-epochs", type=int, default=10)
     ap.add_argument("--temperature", type=float, default=2.0)
+    ap.add_argument("--phase2-temperature", type=float, help="Hydra phase 2's temperature (default --temperature)")
+    ap.add_argument("--hard-weight", type=float, default=0.0, help="weight of the annotations' cross-entropy")
+    ap.add_argument("--students", type=Path, help="students folder (default WORK/students-kdE-hE[-...])")
     ap.add_argument("--ood-hop", type=int, default=512, help="window hop for the OOD strip scores")
     ap.add_argument("--runs", type=int, default=200, help="latency repetitions")
     ap.add_argument("--threads", type=int, default=1)
@@ -141,10 +144,13 @@ def main() -> int:
     base = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in facts["config"].items()})
     base = replace(base, seed=base.seed - facts.get("member", 0) + 100, threads=args.threads)
     cfg = DistillConfig(phase1=replace(base, epochs=args.kd_epochs),
-                        phase2=replace(base, epochs=args.hydra_epochs, lr=1e-3), temperature=args.temperature)
+                        phase2=replace(base, epochs=args.hydra_epochs, lr=1e-3), temperature=args.temperature,
+                        hard_weight=args.hard_weight, phase2_temperature=args.phase2_temperature)
     t0 = time.time()
-    students = distill_ecg_ensemble(args.members, args.work / f"students-kd{args.kd_epochs}-h{args.hydra_epochs}",
-                                    data_dir=args.data, config=cfg)
+    tag = f"students-kd{args.kd_epochs}-h{args.hydra_epochs}"
+    tag += f"-a{args.hard_weight:g}" if args.hard_weight else ""
+    tag += f"-t2{args.phase2_temperature:g}" if args.phase2_temperature else ""
+    students = distill_ecg_ensemble(args.members, args.students or args.work / tag, data_dir=args.data, config=cfg)
     print(f"students ready ({time.time() - t0:.0f} s)", flush=True)
     kd, hydra = load_checkpoint(students["plain-kd"]).model, load_checkpoint(students["hydra"]).model
 
@@ -152,7 +158,7 @@ def main() -> int:
     strips = _strips(recs)
     ood = ood_set([s[0] for s in strips], seed=0, audio_root=args.audio)
 
-    onnx_dir = args.work / "onnx"
+    onnx_dir = Path(args.students or args.work / tag) / "onnx"
     paths = {"member": _export(members[0], onnx_dir / "member-0.onnx", 1),
              "hydra": _export(hydra, onnx_dir / "hydra.onnx", hydra.n_heads)}
     train_recs = load_records(args.data, facts["train_records"])
@@ -189,10 +195,12 @@ def main() -> int:
     ddp = _ddp_compare(args.members, args.ddp_members, recs) if args.ddp_members else None
     out = {"settings": {"members": len(members), "member_epochs": base.epochs, "kd_epochs": args.kd_epochs,
                         "hydra_phase2_epochs": args.hydra_epochs, "temperature": args.temperature,
+                        "phase2_temperature": args.phase2_temperature, "hard_weight": args.hard_weight,
+                        "students": str(args.students or args.work / tag),
                         "test_records": len(strips), "ood_hop": args.ood_hop, "onnx_parity": parity,
                         "ood_kinds": {k: len(v) for k, v in ood.items()}},
            "rows": rows, "ddp": ddp}
-    (args.work / "hydra_ecg_results.json").write_text(json.dumps(out, indent=1, default=float))
+    (args.work / f"hydra_ecg_results-{tag}.json").write_text(json.dumps(out, indent=1, default=float))
     print("\n| model | wave F1 mean (P/QRS/T) | NLL | ECE | acc | MI Spearman vs ens | OOD AUROC epistemic | "
           "OOD AUROC total | MACs/window | latency ms/window |\n|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:

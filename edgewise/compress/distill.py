@@ -10,6 +10,10 @@
 Loss per sample: T^2 * KL(softmax(teacher / T) || softmax(student / T)), summed over classes and
 averaged over samples (all samples of a crop: the teachers' soft targets exist outside the annotated
 span too) and, in phase 2, over heads. T^2 keeps gradient sizes comparable across temperatures.
+``hard_weight`` > 0 adds Hinton et al.'s second term, the cross-entropy with the annotations inside the
+annotated span: on the one head in phase 1, and in phase 2 on the heads' *mean* probability (so the
+labels pull the average towards the truth without pulling every head to the same answer, which would
+erase the diversity Hydra is there to keep). Phase 2 may use its own temperature.
 Training uses the members' loop (``edgewise.models.ensemble.loop``): the same crops and augmentation,
 one process or data parallel under torchrun.
 """
@@ -26,18 +30,25 @@ from edgewise.models.ensemble.loop import all_weights, train_loop
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """A ``distill`` step: ``phase1`` / ``phase2`` trainings (phase2 unused for plain KD), temperature T,
-    decoder levels per head and the number of heads (0: one per teacher)."""
+    """A ``distill`` step: ``phase1`` / ``phase2`` trainings (phase2 unused for plain KD), temperature T
+    (``phase2_temperature``: phase 2's, default T), the weight of the hard-label term, decoder levels per
+    head and the number of heads (0: one per teacher)."""
 
     phase1: TrainConfig = TrainConfig(epochs=20)
     phase2: TrainConfig = TrainConfig(epochs=10, lr=1e-3)
     temperature: float = 2.0
     head_blocks: int = 1
     heads: int = 0
+    hard_weight: float = 0.0
+    phase2_temperature: float | None = None
 
     def __post_init__(self) -> None:
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        for name in ("temperature", "phase2_temperature"):
+            t = getattr(self, name)
+            if t is not None and not t > 0:
+                raise ValueError(f"{name} must be > 0, got {t}")
+        if self.hard_weight < 0:
+            raise ValueError(f"hard_weight must be >= 0, got {self.hard_weight}")
         if self.head_blocks < 1 or self.heads < 0:
             raise ValueError(f"head_blocks must be >= 1 and heads >= 0, got {self.head_blocks}, {self.heads}")
 
@@ -70,6 +81,17 @@ def _mean_kl(teacher_logits, student_logits, temperature: float):
     return (log_mean.exp() * (log_mean - s)).sum(dim=-2) * temperature**2
 
 
+def _hard(student_logits, y, span, heads: bool):
+    """Cross-entropy with the annotations on the span: [b, w]; ``heads``: of the mean over dim 1."""
+    import torch
+    import torch.nn.functional as F
+
+    logp = F.log_softmax(student_logits, dim=-2)
+    if heads:
+        logp = torch.logsumexp(logp, dim=1) - torch.log(torch.tensor(float(logp.shape[1])))
+    return -logp.gather(-2, y.unsqueeze(-2)).squeeze(-2) * span
+
+
 def _frozen(teachers: Sequence) -> list:
     for t in teachers:
         t.eval()
@@ -95,8 +117,12 @@ def distill_plain(teachers: Sequence, examples: list[LeadExample], *, config: Di
         torch.manual_seed(cfg.seed)
         student = UNet1d(1, 4, widths=cfg.widths, kernel=cfg.kernel, context=cfg.context)
 
-    def loss(net, x, y):
-        return _mean_kl(teacher_logits(teachers, x), net(x), T)
+    a = config.hard_weight
+
+    def loss(net, x, y, span):
+        out = net(x)
+        kd = _mean_kl(teacher_logits(teachers, x), out, T)
+        return kd + a * _hard(out, y, span, heads=False) if a else kd
 
     hist = train_loop(student, examples, loss, config=cfg, weight_fn=all_weights, ctx=ctx, progress=progress,
                       desc=desc, log=log)
@@ -122,10 +148,13 @@ def distill_hydra(teachers: Sequence, examples: list[LeadExample], *, config: Di
     if m != len(teachers):
         raise ValueError(f"Hydra needs one head per teacher: {len(teachers)} teachers, heads={config.heads}")
     hydra = HydraUNet1d.from_unet(phase1, heads=m, head_blocks=config.head_blocks)
-    T = config.temperature
+    T = config.phase2_temperature or config.temperature
+    a = config.hard_weight
 
-    def loss(net, x, y):
-        return _kl(teacher_logits(teachers, x), net(x), T).mean(dim=1)  # [b, M, w] -> mean over heads
+    def loss(net, x, y, span):
+        out = net(x)
+        kd = _kl(teacher_logits(teachers, x), out, T).mean(dim=1)  # [b, M, w] -> mean over heads
+        return kd + a * _hard(out, y, span, heads=True) if a else kd
 
     hist2 = train_loop(hydra, examples, loss, config=config.phase2, weight_fn=all_weights, ctx=ctx,
                        progress=progress, desc="Hydra phase 2", log=log)

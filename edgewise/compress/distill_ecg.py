@@ -46,9 +46,11 @@ def distill_ecg_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: 
     out.mkdir(parents=True, exist_ok=True)
     teachers = load_members(members_dir)
     facts = {**_cfg_facts(config), "teachers": str(members_dir), "members": len(teachers)}
+    # the plain-KD student (= Hydra's phase 1) depends on phase-1 settings only: Hydra variants share it
+    kd_facts = {k: facts[k] for k in ("phase1", "temperature", "hard_weight", "teachers", "members")}
     kd_path, hy_path = out / "plain-kd.pt", out / "hydra.pt"
     examples = None
-    if _cached(kd_path, facts):
+    if _cached(kd_path, kd_facts):
         kd = load_checkpoint(kd_path).model
         if log:
             log(f"plain KD: cached at {kd_path}")
@@ -56,7 +58,8 @@ def distill_ecg_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: 
         examples, split = ecg_train_examples(data_dir, progress=progress)
         kd, hist = distill_plain(teachers, examples, config=config, progress=progress, log=log)
         save_checkpoint(kd_path, spec=ECG_SPEC, model=kd, model_kwargs=_kwargs(config.phase1),
-                        training={**split, "distill": facts, "kind": "plain knowledge distillation", "history": hist})
+                        training={**split, "distill": kd_facts, "kind": "plain knowledge distillation",
+                                  "history": hist})
     if _cached(hy_path, facts):
         if log:
             log(f"Hydra: cached at {hy_path}")

@@ -26,7 +26,7 @@ def tiny_setup(with_bn: bool):
     else:  # no batch norm: the 2-process gradient is exactly the 1-process one
         model = nn.Sequential(nn.Conv1d(1, 6, 9, padding=4), nn.ReLU(), nn.Conv1d(6, 4, 9, padding=4))
 
-    def loss(net, x, y):
+    def loss(net, x, y, span):
         return F.cross_entropy(net(x), y, reduction="none")
 
     return model, examples, cfg, loss

@@ -96,3 +96,24 @@ def test_distillation_phases_fit_their_teachers():
         start = float(sum(_kl(t[:, k], before(x), 1.0).mean() for k in range(2)))
     assert own < swapped and own < start  # each head is closer to its own member than to the other
     assert not torch.allclose(out[:, 0], out[:, 1])
+
+
+def test_hard_label_term_is_the_cross_entropy_of_the_heads_mean():
+    """One head: F.cross_entropy on the span; identical heads: the same; outside the span: nothing."""
+    import torch.nn.functional as F
+
+    from edgewise.compress.distill import DistillConfig, _hard
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 4, 50, generator=g)
+    y = torch.randint(0, 4, (2, 50), generator=g)
+    span = torch.zeros(2, 50)
+    span[:, 10:40] = 1
+    ref = F.cross_entropy(logits, y, reduction="none") * span
+    torch.testing.assert_close(_hard(logits, y, span, heads=False), ref)
+    torch.testing.assert_close(_hard(logits[:, None].expand(2, 3, 4, 50), y, span, heads=True), ref)
+    assert float(_hard(logits, y, span, heads=False)[:, :10].abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="hard_weight"):
+        DistillConfig(hard_weight=-1)
+    with pytest.raises(ValueError, match="phase2_temperature"):
+        DistillConfig(phase2_temperature=0)

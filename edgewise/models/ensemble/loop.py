@@ -22,7 +22,8 @@ from edgewise.models.ecg.dataset import LeadExample
 from edgewise.models.ecg.train import TrainConfig, _crop
 from edgewise.models.ensemble.distributed import DistContext
 
-# (model, x [b, c, w], y int64 [b, w]) -> per-sample loss [b, w] (torch tensors; model may be DDP-wrapped)
+# (model, x [b, c, w], y int64 [b, w], span float32 [b, w]) -> per-sample loss [b, w] (torch tensors; model
+# may be DDP-wrapped; span: 1 inside the annotated span, where the labels y are known, else 0)
 PointwiseLoss = Callable[..., "object"]
 # full-batch span weights float32 [B, w] -> the weights the loss is averaged with
 WeightFn = Callable[[np.ndarray], np.ndarray]
@@ -58,7 +59,7 @@ def train_loop(model, examples: list[LeadExample], loss_fn: PointwiseLoss, *, co
                params=None) -> list[dict]:
     """Train ``model`` in place for ``config.epochs`` epochs; returns the per-epoch history.
 
-    ``loss_fn(net, x, y)`` returns the per-sample loss [b, w] of this rank's shard (``net`` is the
+    ``loss_fn(net, x, y, span)`` returns the per-sample loss [b, w] of this rank's shard (``net`` is the
     DDP-wrapped model when ``ctx.world`` > 1: call it, not ``model``, so gradients are averaged).
     ``params``: the parameters to optimise (default: all of ``model``'s).
     Seeds: ``config.seed`` fixes the initial weights (set by the caller before building the model),
@@ -99,7 +100,8 @@ def train_loop(model, examples: list[LeadExample], loss_fn: PointwiseLoss, *, co
             sl = ctx.shard(len(x))
             xt, yt = torch.from_numpy(x[sl]), torch.from_numpy(y[sl])
             wl = torch.from_numpy(np.ascontiguousarray(wt[sl]))
-            loss = (loss_fn(net, xt, yt) * wl).sum() / total * ctx.world
+            span = torch.from_numpy(np.ascontiguousarray(w[sl]))
+            loss = (loss_fn(net, xt, yt, span) * wl).sum() / total * ctx.world
             opt.zero_grad()
             loss.backward()
             opt.step()
