@@ -65,10 +65,17 @@ def _static_copy(src: Path, dst: Path, *, lift: bool = True) -> bool:
     return lifted
 
 
-def _candidate_perms(rank: int) -> list[tuple[int, ...]]:
-    """Identity and channels-last (``[0, 2, ..., rank-1, 1]``) for rank >= 3."""
+def _candidate_perms(rank: int, *, any_order: bool = False) -> list[tuple[int, ...]]:
+    """Identity and channels-last (``[0, 2, ..., rank-1, 1]``) for rank >= 3; ``any_order``: also every
+    other order that keeps the batch axis first (onnx2tf moves the channel axis of a rank-4 output whose
+    inner dimensions are (classes, samples), e.g. a Hydra's [batch, heads, classes, samples], to the end)."""
+    from itertools import permutations
+
     ident = tuple(range(rank))
-    return [ident] if rank < 3 else [ident, (0, *range(2, rank), 1)]
+    first = [ident] if rank < 3 else [ident, (0, *range(2, rank), 1)]
+    if not any_order or rank < 3:
+        return first
+    return first + [(0, *p) for p in permutations(range(1, rank)) if (0, *p) not in first]
 
 
 def match_io(onnx_path: Path, tflite_path: Path, *, input_shape: tuple[int, ...], layout: str,
@@ -96,7 +103,7 @@ def match_io(onnx_path: Path, tflite_path: Path, *, input_shape: tuple[int, ...]
         outputs, worst, used = [], 0.0, set()
         for name, want in ref.items():
             options = []
-            for (k, y), operm in product(enumerate(raw), _candidate_perms(want.ndim)):
+            for (k, y), operm in product(enumerate(raw), _candidate_perms(want.ndim, any_order=True)):
                 if k in used or y.ndim != want.ndim or y.transpose(operm).shape != want.shape:
                     continue
                 options.append((float(np.max(np.abs(y.transpose(operm) - want))), k, operm))

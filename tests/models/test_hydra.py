@@ -117,3 +117,24 @@ def test_hard_label_term_is_the_cross_entropy_of_the_heads_mean():
         DistillConfig(hard_weight=-1)
     with pytest.raises(ValueError, match="phase2_temperature"):
         DistillConfig(phase2_temperature=0)
+
+
+def test_tflite_export_keeps_every_head(tmp_path):
+    """onnx2tf moves a Hydra output's class axis last ([b, heads, samples, classes]): the artifact's io
+    mapping puts it back, so the device runtime returns [b, heads, 4, samples] equal to torch."""
+    from edgewise.export import export_checkpoint
+    from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
+    from edgewise.runtime.backends import load_model
+
+    torch.manual_seed(2)
+    h = HydraUNet1d(1, 4, **TINY, heads=3).eval()
+    save_checkpoint(tmp_path / "h.pt", spec=ECG_HYDRA_SPEC, model=h,
+                    model_kwargs={"widths": [4, 6, 8], "kernel": 5, "heads": 3, "head_blocks": 1})
+    x = torch.randn(2, 1, 2048)
+    arts = {a.format: a.path for a in export_checkpoint(load_checkpoint(tmp_path / "h.pt"), to=("onnx", "tflite"),
+                                                        out=tmp_path / "out", inputs=x.numpy())}
+    with torch.no_grad():
+        ref = h(x).numpy()
+    out = np.asarray(load_model(arts["tflite"], threads=1).run(x.numpy()))
+    assert out.shape == (2, 3, 4, 2048)
+    np.testing.assert_allclose(out, ref, atol=1e-4)
