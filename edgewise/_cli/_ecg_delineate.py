@@ -44,14 +44,56 @@ def _load(path: str, args: argparse.Namespace, explicit_lead: bool, in_channels:
         if inp.signal.shape[0] != in_channels:
             raise InputError(f"{path} has {inp.signal.shape[0]} leads; this model needs {in_channels}")
         return inp.signal, fs, "all"
+    if args.lead.lower() == "all":  # every lead through the single-lead model, plus a consensus
+        return inp.signal, fs, inp.leads
     idx = _pick_lead(inp.leads, inp.signal.shape[0], args.lead, explicit_lead)
     return inp.signal[idx], fs, inp.leads[idx]
+
+
+def _wave_dicts(res) -> list[dict]:
+    per_wave = res.wave_info or {}
+    return [{**w.to_dict(), **({"confidence": per_wave[w]["confidence"]} if w in per_wave else {})} for w in res.waves]
+
+
+def _intervals_text(summary: dict) -> str:
+    def med(key: str) -> str:
+        v = summary[key]["median"]
+        return "-" if v is None else f"{v:.0f}"
+
+    hr = summary["heart_rate_bpm"]
+    return (f"heart rate {'-' if hr is None else f'{hr:.0f}'} bpm; median PR {med('pr_ms')} ms, "
+            f"QRS {med('qrs_ms')} ms, QT {med('qt_ms')} ms, QTc {med('qtc_bazett_ms')} ms (Bazett)")
+
+
+def _all_leads(path: str, x, fs, names: tuple[str, ...], fn, info, as_json: bool) -> None:
+    """``--lead all`` with a single-lead model: each lead, the consensus, and intervals on the consensus."""
+    from edgewise._cli._common import print_json_line
+    from edgewise.runtime.ecg.consensus import consensus_waves
+    from edgewise.runtime.ecg.intervals import beats_to_json
+    from edgewise.runtime.ecg.multilead import delineate_leads
+
+    results = delineate_leads(x, fs, fn, model_fs=info.sample_rate, window=info.window, hop=info.hop)
+    waves, support = consensus_waves([r.waves for r in results], fs)
+    beats, summary = beats_to_json(waves, fs, n=x.shape[-1])
+    fs_out = int(fs) if float(fs).is_integer() else fs
+    if as_json:
+        leads = {name: {"waves": _wave_dicts(r), **({"uncertainty": r.uncertainty} if r.uncertainty else {})}
+                 for name, r in zip(names, results)}
+        print_json_line({"input": path, "fs": fs_out, "lead": "all", "leads": leads,
+                         "consensus": {"waves": [{**w.to_dict(), "leads": k} for w, k in zip(waves, support)]},
+                         "beats": beats, "summary": summary})
+        return
+    counts = {k: sum(w.kind == k for w in waves) for k in ("P", "QRS", "T")}
+    note = " (shorter than a model window: padded)" if any(r.padded for r in results) else ""
+    print(f"{path}: {len(names)} leads, {fs_out} Hz, {x.shape[-1] / fs:.1f} s{note}: consensus {counts['P']} P, "
+          f"{counts['QRS']} QRS, {counts['T']} T; {_intervals_text(summary)}")
 
 
 def run_delineate(args: argparse.Namespace) -> int:
     from edgewise._cli._common import print_json_line
     from edgewise._cli.ecg import _model_path
     from edgewise.runtime.ecg.delineate import delineate
+    from edgewise.runtime.ecg.intervals import beats_to_json
     from edgewise.runtime.errors import EdgewiseError
 
     explicit_lead = "--lead" in sys.argv or any(a.startswith("--lead=") for a in sys.argv)
@@ -69,6 +111,9 @@ def run_delineate(args: argparse.Namespace) -> int:
     for path in args.inputs:
         try:
             x, fs, lead = _load(path, args, explicit_lead, info.in_channels)
+            if isinstance(lead, tuple):
+                _all_leads(path, x, fs, lead, fn, info, args.json)
+                continue
             res = delineate(x, fs, fn, model_fs=info.sample_rate, window=info.window, hop=info.hop,
                             in_channels=info.in_channels)
         except (EdgewiseError, ValueError, OSError) as e:
@@ -78,19 +123,16 @@ def run_delineate(args: argparse.Namespace) -> int:
             failures += 1
             continue
         fs_out = int(fs) if float(fs).is_integer() else fs
+        beats, summary = beats_to_json(res.waves, fs, n=x.shape[-1])
         if args.json:
-            per_wave = res.wave_info or {}
-            out = {"input": path, "fs": fs_out, "lead": lead,
-                   "waves": [{**w.to_dict(), **({"confidence": per_wave[w]["confidence"]} if w in per_wave else {})}
-                             for w in res.waves]}
+            out = {"input": path, "fs": fs_out, "lead": lead, "waves": _wave_dicts(res), "beats": beats,
+                   "summary": summary}
             if res.uncertainty is not None:  # a multi-head model: how much to trust this input
                 out["uncertainty"] = res.uncertainty
             print_json_line(out)
         else:
             counts = {k: sum(w.kind == k for w in res.waves) for k in ("P", "QRS", "T")}
-            qrs = [w.onset for w in res.waves if w.kind == "QRS"]
-            hr = 60 * fs / (sum(b - a for a, b in zip(qrs, qrs[1:])) / (len(qrs) - 1)) if len(qrs) > 2 else float("nan")
             note = " (shorter than a model window: padded)" if res.padded else ""
             print(f"{path}: lead {lead}, {fs_out} Hz, {x.shape[-1] / fs:.1f} s{note}: {counts['P']} P, {counts['QRS']} QRS, "
-                  f"{counts['T']} T; heart rate {hr:.0f} bpm")
+                  f"{counts['T']} T; {_intervals_text(summary)}")
     return 1 if failures else 0

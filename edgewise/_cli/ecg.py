@@ -133,7 +133,8 @@ def evaluate(args: argparse.Namespace) -> int:
 def delineate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="WFDB record path without extension, .npy or .csv")
     p.add_argument("--model", type=Path, help="checkpoint (.pt) or artifact (.onnx/.tflite); default: shipped")
-    p.add_argument("--lead", default="ii", help="lead name (WFDB/CSV header) or index (default ii, else the first)")
+    p.add_argument("--lead", default="ii", help="lead name (WFDB/CSV header) or index (default ii, else the first), "
+                   "or 'all': every lead, and their consensus")
     p.add_argument("--fs", type=float, help="sampling rate in Hz (required for .npy/.csv)")
     p.add_argument("--layout", help="input layout of an artifact without edgewise metadata (e.g. NCW)")
     p.add_argument("--threads", type=int, default=1)

@@ -32,7 +32,7 @@ def test_delineate_json_contract(record):
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 1
     obj = json.loads(lines[0])
-    assert set(obj) == {"input", "fs", "lead", "waves"}
+    assert set(obj) == {"input", "fs", "lead", "waves", "beats", "summary"}
     assert obj["input"] == record and obj["fs"] == 500 and obj["lead"] == "ii"
     kinds = {w["wave"] for w in obj["waves"]}
     assert kinds == {"P", "QRS", "T"}
