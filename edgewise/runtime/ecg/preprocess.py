@@ -45,7 +45,7 @@ def standardize(x: np.ndarray, eps: float = PREPROCESSING["eps"]) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     med = np.median(x, axis=-1, keepdims=True)
     std = np.std(x, axis=-1, keepdims=True)
-    return ((x - med) / np.maximum(std, eps)).astype(np.float32)
+    return ((x - med) / np.maximum(std, eps)).astype(np.float32, copy=False)
 
 
 def resample_linear(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:

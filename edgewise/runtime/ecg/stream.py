@@ -7,8 +7,9 @@
     stream.flush()                       # end of stream: the tail
 
 Pipeline per continuous segment: resample to the model rate (``stream_resample``), score windows every
-``hop`` samples and stitch them (``stitch``), turn final scores into final waves (``stream_waves``),
-map wave indices back to the source rate. A multi-head model (a Hydra: scores ``[heads, 4, window]``)
+``hop`` samples and stitch them (``stitch``; the windows one feed completes go to the model as one batch,
+at most ``StreamConfig.max_batch``), turn final scores into final waves (``stream_waves``), map wave
+indices back to the source rate. A multi-head model (a Hydra: scores ``[heads, 4, window]``)
 is delineated on its heads' mean probabilities, and each wave gets a ``confidence`` (the mean
 probability of its class over its samples) and an ``epistemic`` uncertainty (the mean mutual
 information over its samples, ``edgewise.runtime.uncertainty``) in ``wave_info``; ``uncertainty()``
@@ -28,7 +29,7 @@ from edgewise.runtime.ecg.stream_resample import StreamResampler
 from edgewise.runtime.ecg.stream_waves import WaveTracker
 from edgewise.runtime.ecg.waves import WAVE_KINDS, Wave
 
-__all__ = ["StreamConfig", "EcgStream", "STREAM_HOP", "STREAM_RIGHT"]
+__all__ = ["StreamConfig", "EcgStream", "STREAM_HOP", "STREAM_RIGHT", "STREAM_MAX_BATCH"]
 
 # Windows every 128 samples (0.26 s at 500 Hz); each sample is scored by the earliest window that shows
 # 256 samples (0.51 s) after it. On the 32 held-out LUDB records (all 12 leads) this scored P/QRS/T F1
@@ -36,6 +37,10 @@ __all__ = ["StreamConfig", "EcgStream", "STREAM_HOP", "STREAM_RIGHT"]
 # at hop 1536, whose samples waited up to 3.6 s for their window (/tmp experiment, see CHANGELOG 0.1.0).
 STREAM_HOP = 128
 STREAM_RIGHT = 256
+# Windows per model call: every window ready in one feed goes to the model in one batch (10 s offline at
+# 500 Hz = 25 windows = one call); the cap bounds the memory of a long offline signal (32 windows of the
+# shipped U-Net: 256 KB of input, ~20 MB of fp32 activations in onnxruntime).
+STREAM_MAX_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class StreamConfig:
     context_s: float = 10.0
     warmup_s: float = 10.0
     post: PostprocessConfig = PostprocessConfig()
+    max_batch: int = STREAM_MAX_BATCH  # windows per model call (the scores do not depend on it)
 
     def stitching(self) -> tuple[int, int]:
         """(hop, right) for this window: a window shorter than 2048 samples (tiny test models) keeps
@@ -84,7 +90,8 @@ class EcgStream:
         hop, right = c.stitching()
         if self._stitch is not None:
             self._windows_before += self._stitch.windows_scored
-        self._stitch = WindowStitcher(self.model_fn, window=c.window, hop=hop, right=right, leads=self.in_channels)
+        self._stitch = WindowStitcher(self.model_fn, window=c.window, hop=hop, right=right, leads=self.in_channels,
+                                      max_batch=c.max_batch)
         self._waves = WaveTracker(self.model_fs, c.post, context_s=c.context_s, warmup_s=c.warmup_s)
         self._model_x = np.zeros((self.in_channels, 0), np.float32)  # model-rate samples awaiting their scores
         self._seg_scores: list[np.ndarray] = []
@@ -158,30 +165,39 @@ class EcgStream:
             return None
         return {k: round(float(v / self._u_n), 5) for k, v in zip(("total", "aleatoric", "epistemic"), self._u_sum)}
 
-    def feed(self, x: np.ndarray) -> list[Wave]:
-        """Source-rate samples ``[n]`` or ``[leads, n]`` (finite); returns the waves now final."""
+    def _take_in(self, x: np.ndarray) -> np.ndarray | None:
+        """Checks source-rate samples, counts them and returns them at the model rate (``[leads, m]``);
+        None for an empty block."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim == 1:
             x = x[None]
         if x.shape[0] != self.in_channels:
             raise ValueError(f"model expects {self.in_channels} lead(s), got {x.shape[0]}")
         if x.shape[1] == 0:
-            return []
+            return None
         self._n += x.shape[1]
         self._seg_n += x.shape[1]
         y = self._res.push(x)
         self._model_x = np.concatenate([self._model_x, y], axis=1)
+        return y
+
+    def feed(self, x: np.ndarray) -> list[Wave]:
+        """Source-rate samples ``[n]`` or ``[leads, n]`` (finite); returns the waves now final."""
+        y = self._take_in(x)
+        if y is None:
+            return []
         return self._consume(self._stitch.push(y), final=False)
 
-    def _end_segment(self) -> list[Wave]:
+    def _end_segment(self, y0: np.ndarray | None = None) -> list[Wave]:
         if self._seg_n == 0:
             return []
         y = self._res.flush()
         self._model_x = np.concatenate([self._model_x, y], axis=1)
-        parts = [self._stitch.push(y), self._stitch.flush()]
+        if y0 is not None and y0.size:
+            y = np.concatenate([y0, y], axis=1)
+        scores = self._stitch.finish(y)  # the last grid windows and the end-aligned one in one batch
         self.padded |= self._stitch.padded
-        scores = [p for p in parts if p.size]
-        waves = self._consume(np.concatenate(scores, axis=1) if scores else np.zeros((0, 0), np.float32), final=True)
+        waves = self._consume(scores, final=True)
         if self.keep_scores and self._seg_scores:
             self.scores.append(np.concatenate(self._seg_scores, axis=1))
         return waves
@@ -194,9 +210,14 @@ class EcgStream:
         self._new_segment()
         return waves
 
-    def flush(self) -> list[Wave]:
-        """End of stream (or shutdown): everything not yet final, decided as at a segment's end."""
-        waves = self._end_segment()
+    def flush(self, x: np.ndarray | None = None) -> list[Wave]:
+        """End of stream (or shutdown): everything not yet final, decided as at a segment's end.
+
+        ``flush(x)`` is ``feed(x) + flush()`` with every window left in one model batch (offline: a whole
+        signal in one call of up to ``max_batch`` windows); the waves are the same.
+        """
+        y0 = None if x is None else self._take_in(x)
+        waves = self._end_segment(y0)
         self._seg_start, self._seg_n = self._n, 0
         self._new_segment()
         return waves
