@@ -47,14 +47,19 @@ def clean_mask(mask: np.ndarray, fs: float, config: PostprocessConfig = Postproc
     max_gap = int(round(config.min_gap_ms * fs / 1000))
     if max_gap <= 0 or mask.size == 0:
         return mask
-    change = np.flatnonzero(np.diff(mask)) + 1
+    change = np.flatnonzero(mask[1:] != mask[:-1]) + 1
+    if change.size < 2:
+        return mask
     starts = np.concatenate([[0], change])
-    ends = np.concatenate([change, [mask.size]])
-    for i in range(1, len(starts) - 1):
-        s, e = starts[i], ends[i]
-        if mask[s] == 0 and e - s < max_gap and mask[starts[i - 1]] == mask[starts[i + 1]] != 0:
-            mask[s:e] = mask[starts[i - 1]]
-    return mask
+    lengths = np.diff(np.concatenate([starts, [mask.size]]))
+    values = mask[starts]
+    # a background run between two runs of the same wave class; runs alternate in value, so a filled run's
+    # neighbours are never themselves filled and every run can be decided at once
+    fill = ((values[1:-1] == 0) & (lengths[1:-1] < max_gap) & (values[:-2] == values[2:]) & (values[:-2] != 0))
+    if not fill.any():
+        return mask
+    values[1:-1][fill] = values[:-2][fill]
+    return np.repeat(values, lengths)
 
 
 def p_wave_consistency(signal: np.ndarray, p_waves: list[Wave], fs: float, length_ms: float = 100.0) -> float:

@@ -32,6 +32,20 @@ from edgewise.runtime.ecg.waves import WAVE_KINDS, Wave, mask_to_waves
 __all__ = ["WaveTracker"]
 
 
+def argmax_classes(scores: np.ndarray) -> np.ndarray:
+    """``np.argmax(scores, axis=0)`` of ``[classes, m]`` scores, equal to it (first maximum on ties, NaN wins),
+    in a few whole-row comparisons: numpy's argmax along a strided axis of 4 costs twice as much."""
+    best = scores[0]
+    idx = np.zeros(scores.shape[1], np.intp)
+    for k in range(1, scores.shape[0]):
+        better = scores[k] > best
+        idx[better] = k
+        best = np.maximum(best, scores[k])
+    if best.dtype.kind == "f" and np.isnan(best).any():  # comparisons with NaN are false: let numpy decide
+        return np.argmax(scores, axis=0)
+    return idx
+
+
 @dataclass(frozen=True)
 class _Pending:
     wave: Wave
@@ -102,13 +116,15 @@ class WaveTracker:
             return w.onset <= self.max_qt  # near the start, the QRS may lie before the segment
         return True
 
-    def _decide_p(self, p: _Pending, final: bool) -> bool:
-        w, h = p.wave, p.horizon
+    def _context(self, h: int) -> tuple[np.ndarray, bool | None]:
+        """The rhythm facts for P waves decided at horizon ``h``: (QRS onsets of the context, verdict), the
+        verdict True (keep: dissociated P waves), False (drop: no QRS, flutter or fibrillation) or None
+        (it depends on the wave: is a QRS close after it?). The same for every P wave of one horizon."""
         lo = h - self.context
         ctx = [c for c in self._ctx if lo <= c.onset < h]
         qrs_on = np.array([c.onset for c in ctx if c.kind == "QRS"])
         if qrs_on.size == 0:
-            return False
+            return qrs_on, False
         p_waves = [c for c in ctx if c.kind == "P"]
         if self.post.enforce_rhythm:
             fib = False
@@ -119,9 +135,19 @@ class WaveTracker:
                                if c.onset >= self._sig0]
                     fib = p_wave_consistency(self._sig, shifted, self.fs) < self.post.min_p_consistency
             if fib or _atrial_fibrillation_or_flutter(p_waves, qrs_on, self.fs, self.max_pr):
-                return False
+                return qrs_on, False
         if _p_regular(p_waves, self.fs) and len(p_waves) >= 1.3 * qrs_on.size:  # dissociated P (AV block)
-            return True
+            return qrs_on, True
+        return qrs_on, None
+
+    def _decide_p(self, p: _Pending, final: bool, contexts: dict[int, tuple[np.ndarray, bool | None]]) -> bool:
+        """``contexts``: ``_context`` per horizon, shared by the P waves decided in one ``_advance``."""
+        w, h = p.wave, p.horizon
+        if h not in contexts:
+            contexts[h] = self._context(h)
+        qrs_on, verdict = contexts[h]
+        if verdict is not None:
+            return verdict
         nxt = qrs_on[qrs_on > w.offset]
         if nxt.size == 0 or nxt[0] - w.onset > self.max_pr:
             return final and self._n - w.onset <= self.max_pr  # near the end, the QRS may lie after it
@@ -137,7 +163,7 @@ class WaveTracker:
         if scores.size:
             if scores.shape[0] != len(WAVE_KINDS) + 1:
                 raise ValueError(f"expected [4, samples] class scores, got shape {scores.shape}")
-            self._mask = np.concatenate([self._mask, np.argmax(scores, axis=0).astype(np.int8)])
+            self._mask = np.concatenate([self._mask, argmax_classes(scores).astype(np.int8)])
             if signal is not None:
                 self._sig = np.concatenate([self._sig, np.asarray(signal, np.float32).reshape(-1)])
             self._n += scores.shape[1]
@@ -167,9 +193,10 @@ class WaveTracker:
                 self._pending.append(_Pending(w, horizon))
         if enforce:
             still = []
+            contexts: dict[int, tuple[np.ndarray, bool | None]] = {}  # self._ctx is fixed from here on
             for p in self._pending:
                 if final or frontier >= p.horizon:
-                    if self._decide_p(p, final):
+                    if self._decide_p(p, final, contexts):
                         out.append(p.wave)
                 else:
                     still.append(p)

@@ -1,0 +1,47 @@
+"""The vectorised post-processing steps equal their plain definitions: gap filling (``clean_mask``) against a
+run-by-run loop, ``argmax_classes`` against ``np.argmax`` (ties and NaN included)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgewise.runtime.ecg.postprocess import clean_mask
+from edgewise.runtime.ecg.stream_waves import argmax_classes
+
+
+def _clean_mask_loop(mask: np.ndarray, max_gap: int) -> np.ndarray:
+    mask = np.asarray(mask).copy()
+    if mask.size == 0:
+        return mask
+    change = np.flatnonzero(np.diff(mask)) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [mask.size]])
+    for i in range(1, len(starts) - 1):
+        s, e = starts[i], ends[i]
+        if mask[s] == 0 and e - s < max_gap and mask[starts[i - 1]] == mask[starts[i + 1]] != 0:
+            mask[s:e] = mask[starts[i - 1]]
+    return mask
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int64])
+def test_clean_mask_equals_the_run_by_run_loop(dtype):
+    rng = np.random.default_rng(7)
+    for trial in range(3000):
+        n = int(rng.integers(0, 80))
+        runs = np.repeat(rng.integers(0, 4, 40), rng.integers(1, 14, 40))
+        mask = (runs[:n] if trial % 2 else rng.integers(0, 4, n)).astype(dtype)
+        for fs in (500, 250):
+            want = _clean_mask_loop(mask, int(round(20.0 * fs / 1000)))
+            got = clean_mask(mask, fs)
+            assert got.dtype == mask.dtype and np.array_equal(got, want), mask
+
+
+def test_argmax_classes_equals_numpy():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        s = rng.integers(-2, 3, (4, 300)).astype(np.float32)  # many ties
+        assert np.array_equal(argmax_classes(s), np.argmax(s, axis=0))
+    s = rng.standard_normal((4, 50)).astype(np.float32)
+    s[2, 7] = np.nan
+    s[0, 9] = np.nan
+    assert np.array_equal(argmax_classes(s), np.argmax(s, axis=0))
