@@ -20,6 +20,7 @@ def _describe(path: Path) -> dict[str, Any]:
         facts = json.loads(side.read_text()) if side.is_file() else {}
         spec = facts.get("spec", {})
         row.update(task=spec.get("task"), precision="fp32", model=spec.get("name"))
+        heads = (facts.get("model_kwargs") or {}).get("heads")
     else:
         from edgewise.runtime.artifact import read_metadata
 
@@ -29,6 +30,9 @@ def _describe(path: Path) -> dict[str, Any]:
             meta = {"error": str(e)}
         row.update(task=meta.get("task"), precision=meta.get("precision", "?"), model=meta.get("name"),
                    error=meta.get("error"))
+        heads = meta.get("heads")
+    if isinstance(heads, int) and heads > 1:  # a multi-head (Hydra) model: its uncertainty comes with it
+        row["heads"] = heads
     return row
 
 
