@@ -111,7 +111,7 @@ class _LiteRTSession:
             self._batch = x.shape[0]
         self._it.set_tensor(index, x)
         self._it.invoke()
-        return [self._it.get_tensor(d["index"]).copy() for d in self._out]
+        return [self._it.get_tensor(d["index"]) for d in self._out]  # get_tensor returns a copy already
 
     def custom_metadata(self) -> dict[str, str]:
         return {}  # read from the file by edgewise.runtime.artifact (the interpreters do not expose it)
