@@ -121,6 +121,13 @@ def _filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: fl
     return weights
 
 
+@lru_cache(maxsize=16)
+def _hann(n_fft: int) -> np.ndarray:
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
+    window.setflags(write=False)
+    return window
+
+
 def mel_filterbank(cfg: LogMelConfig) -> np.ndarray:
     """Mel filter weights, float64 ``[n_mels, n_fft // 2 + 1]`` (equals ``librosa.filters.mel``)."""
     fmax = cfg.sample_rate / 2 if cfg.fmax is None else cfg.fmax
@@ -151,8 +158,7 @@ def power_spectrogram(x: np.ndarray, cfg: LogMelConfig) -> np.ndarray:
         float64 ``[..., n_fft // 2 + 1, frames]``.
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(cfg.n_fft) / cfg.n_fft)  # periodic Hann
-    spec = np.abs(np.fft.rfft(_frames(x, cfg) * window, axis=-1)) ** cfg.power
+    spec = np.abs(np.fft.rfft(_frames(x, cfg) * _hann(cfg.n_fft), axis=-1)) ** cfg.power
     return np.swapaxes(spec, -1, -2)
 
 
