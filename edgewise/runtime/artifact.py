@@ -12,6 +12,9 @@ Everything here needs only the standard library (no onnx, no tensorflow, no flat
 
 The metadata is one JSON object (schema ``edgewise-artifact/1``), stored under the key ``"edgewise"``.
 A bundle is a folder of artifacts plus ``manifest.json`` holding each file's sha256 and metadata.
+Both are untrusted input: bounded in size (checked on the raw span, before a byte is decoded) and depth,
+then checked against ``edgewise.runtime.metadata_schema`` and, for an artifact, against its own graph's
+input/output shapes (``edgewise.runtime.graph_io``) before anything is sized from them.
 References: ONNX IR spec (onnx/onnx ``onnx.proto``), TFLite schema (``tensorflow/lite/schema/schema.fbs``),
 FlatBuffers binary format (google.github.io/flatbuffers/flatbuffers_internals.html).
 """
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from edgewise.runtime.errors import ArtifactError, InputError
+from edgewise.runtime.validator import load_json, size_text
 
 __all__ = [
     "LAYOUTS",
@@ -32,6 +36,7 @@ __all__ = [
     "SCHEMA",
     "MANIFEST_NAME",
     "detect_format",
+    "check_metadata",
     "read_metadata",
     "resolve_metadata",
     "check_onnx_external_data",
@@ -130,9 +135,20 @@ def _external_locations(buf: bytes, span: tuple[int, int], kind: str, out: list[
             _external_locations(buf, v, children[number], out, depth + 1)
 
 
-def _parse_onnx(buf: bytes) -> tuple[dict[str, str], list[str]]:
-    """Return ``(metadata_props, external data locations)`` of a serialized ModelProto."""
-    props: dict[str, str] = {}
+def _prop_span(buf: bytes, span: tuple[int, int]) -> tuple[str, tuple[int, int]]:
+    """A ``StringStringEntryProto``'s key and the span of its value (decoded only once its size is checked)."""
+    key, value = "", (span[0], span[0])
+    for number, wire, v in _fields(buf, *span):
+        if wire == 2 and number == 1:
+            key = buf[v[0]:v[1]].decode("utf-8", errors="replace")
+        elif wire == 2 and number == 2:
+            value = v
+    return key, value
+
+
+def _parse_onnx(buf: bytes) -> tuple[dict[str, tuple[int, int]], list[str]]:
+    """Return ``(metadata_props as key -> value span, external data locations)`` of a serialized ModelProto."""
+    props: dict[str, tuple[int, int]] = {}
     locations: list[str] = []
     has_graph = has_ir = False
     for number, wire, v in _fields(buf, 0, len(buf)):
@@ -144,7 +160,7 @@ def _parse_onnx(buf: bytes) -> tuple[dict[str, str], list[str]]:
         elif number == 25 and wire == 2:
             _external_locations(buf, v, "function", locations)
         elif number == 14 and wire == 2:
-            key, value = _string_map(buf, v)
+            key, value = _prop_span(buf, v)
             props[key] = value
     if not (has_graph and has_ir):
         raise ValueError("no ir_version or graph: this protobuf is not an ONNX model")
@@ -195,13 +211,15 @@ class _FB:
         return self.buf[start:start + n].decode("utf-8", errors="replace")
 
 
-def _tflite_metadata(buf: bytes) -> dict[str, bytes]:
-    """Map ``Model.metadata[i].name -> Model.buffers[metadata[i].buffer].data`` of a TFLite file."""
+def _tflite_metadata(buf: bytes) -> dict[str, tuple[int, int]]:
+    """Map ``Model.metadata[i].name -> span of Model.buffers[metadata[i].buffer].data`` of a TFLite file."""
     fb = _FB(buf)
     root = fb.deref(0)
     meta_start, n_meta = fb.vector(root, 6)     # Model.metadata: [Metadata]
     buf_start, n_bufs = fb.vector(root, 4)      # Model.buffers: [Buffer]
-    out: dict[str, bytes] = {}
+    if meta_start + 4 * n_meta > len(buf) or buf_start + 4 * n_bufs > len(buf):
+        raise ValueError("the metadata or buffer list runs past the end of the file")
+    out: dict[str, tuple[int, int]] = {}
     for i in range(n_meta):
         entry = fb.deref(meta_start + 4 * i)
         name = fb.string(entry, 0)
@@ -217,7 +235,7 @@ def _tflite_metadata(buf: bytes) -> dict[str, bytes]:
                 data_start, n = fb._u("<Q", off_pos), fb._u("<Q", size_pos)
         if data_start + n > len(buf):
             raise ValueError(f"metadata {name!r} runs past the end of the file")
-        out[name] = bytes(buf[data_start:data_start + n])
+        out[name] = (data_start, data_start + n)
     return out
 
 
@@ -279,46 +297,107 @@ def check_onnx_external_data(path: str | Path, data: bytes | None = None) -> lis
 
 
 def _parse_json(text: str | bytes, where: str) -> dict[str, Any]:
-    try:
-        meta = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"the edgewise metadata in {where} is not valid JSON ({e})") from e
-    if not isinstance(meta, dict):
-        raise ArtifactError(f"the edgewise metadata in {where} is not a JSON object")
-    return meta
+    from edgewise.runtime.metadata_schema import MAX_METADATA_BYTES
+
+    return load_json(text, where=where, what="the edgewise metadata", max_bytes=MAX_METADATA_BYTES,
+                     error=ArtifactError)
+
+
+def _load_manifest(path: Path, *, folder: Path | None = None) -> dict[str, Any]:
+    """``manifest.json``: bounded in size and depth, and checked against ``metadata_schema.MANIFEST``;
+    with ``folder``, a listed name that leaves the folder is refused first."""
+    from edgewise.runtime.metadata_schema import MAX_MANIFEST_BYTES, validate_manifest
+
+    size = path.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise ArtifactError(f"{path} is {size} bytes; a manifest is at most {size_text(MAX_MANIFEST_BYTES)}")
+    manifest = load_json(path.read_bytes(), where=str(path), what="the manifest", max_bytes=MAX_MANIFEST_BYTES,
+                         error=ArtifactError)
+    if folder is not None and isinstance(manifest.get("artifacts"), dict):
+        root = folder.resolve()
+        for name in manifest["artifacts"]:
+            if root not in (folder / name).resolve().parents:
+                raise ArtifactError(f"{path} lists {name!r}, which is outside the bundle folder")
+    return validate_manifest(manifest, where=str(path))
 
 
 def _from_manifest(path: Path) -> dict[str, Any] | None:
     manifest = path.parent / MANIFEST_NAME
     if not manifest.is_file():
         return None
-    entry = _parse_json(manifest.read_text(), str(manifest)).get("artifacts", {}).get(path.name)
+    entry = _load_manifest(manifest)["artifacts"].get(path.name)
     return dict(entry["metadata"]) if isinstance(entry, dict) and isinstance(entry.get("metadata"), dict) else None
 
 
-def read_metadata(path: str | Path, *, data: bytes | None = None) -> dict[str, Any] | None:
+def _embedded_metadata(path: Path, data: bytes, fmt: str) -> dict[str, Any] | None:
+    from edgewise.runtime.metadata_schema import MAX_METADATA_BYTES
+
+    try:
+        spans = _parse_onnx(data)[0] if fmt == "onnx" else _tflite_metadata(data)
+    except ValueError as e:
+        raise ArtifactError(f"{path} is a corrupt or truncated {fmt.upper() if fmt == 'onnx' else 'TFLite'} "
+                            f"file ({e})") from e
+    span = spans.get(METADATA_KEY)
+    if span is None:
+        return None
+    if span[1] - span[0] > MAX_METADATA_BYTES:  # before a byte of it is copied or decoded
+        raise ArtifactError(f"the edgewise metadata in {path} is {span[1] - span[0]} bytes; the limit is "
+                            f"{size_text(MAX_METADATA_BYTES)}: not an edgewise artifact, or padded on purpose")
+    return _parse_json(data[span[0]:span[1]], str(path))
+
+
+def check_metadata(path: str | Path, meta: Any, *, data: bytes | None = None) -> dict[str, Any]:
+    """Check ``meta`` as the metadata of the artifact at ``path``: the schema (``edgewise.runtime.
+    metadata_schema``) and the facts the graph itself declares (its input/output shapes).
+
+    Returns:
+        ``meta``.
+
+    Raises:
+        ArtifactError: one line naming the file, the key, the value and what was expected.
+    """
+    from edgewise.runtime.graph_io import graph_io
+    from edgewise.runtime.metadata_schema import validate_metadata
+
+    path = Path(path)
+    data = _read(path) if data is None else data
+    fmt = detect_format(path, data)
+    try:
+        graph = graph_io(data, fmt)
+    except ValueError as e:
+        raise ArtifactError(f"{path} is a corrupt or truncated file: its graph's inputs and outputs are unreadable "
+                            f"({e})") from e
+    validate_metadata(meta, where=str(path), fmt=fmt, graph=graph)
+    if meta.get("format", fmt) != fmt:
+        raise ArtifactError(f"{path}: metadata key 'format' is {meta['format']!r}, but the file is {fmt.upper()}; "
+                            "the metadata was copied from another artifact: re-export it with `edgewise export`")
+    return meta
+
+
+def read_metadata(path: str | Path, *, data: bytes | None = None, validate: bool = True) -> dict[str, Any] | None:
     """The edgewise metadata of an artifact, or None when it carries none.
 
     ONNX: ``metadata_props["edgewise"]``. TFLite: the embedded ``"edgewise"`` metadata buffer, else the
-    entry for this file in a ``manifest.json`` beside it.
+    entry for this file in a ``manifest.json`` beside it. The document is bounded (1 MB, 32 levels) and,
+    with ``validate``, checked against the schema and the graph (``check_metadata``) before it is returned.
+
+    Args:
+        path: the artifact.
+        data: its bytes, when already read.
+        validate: check the schema and the graph (False only to repair a file's metadata).
 
     Raises:
-        ArtifactError: unreadable file or malformed metadata.
+        ArtifactError: unreadable file, or malformed or invalid metadata.
     """
     path = Path(path)
     data = _read(path) if data is None else data
     fmt = detect_format(path, data)
-    if fmt == "onnx":
-        props, _ = _parse_onnx(data)
-        text = props.get(METADATA_KEY)
-        return _parse_json(text, str(path)) if text is not None else _from_manifest(path)
-    try:
-        embedded = _tflite_metadata(data)
-    except ValueError as e:
-        raise ArtifactError(f"{path} is a corrupt or truncated TFLite file ({e})") from e
-    if METADATA_KEY in embedded:
-        return _parse_json(embedded[METADATA_KEY], str(path))
-    return _from_manifest(path)
+    meta = _embedded_metadata(path, data, fmt)
+    if meta is None:
+        meta = _from_manifest(path)
+    if meta is not None and validate:
+        check_metadata(path, meta, data=data)
+    return meta
 
 
 def resolve_metadata(path: str | Path, meta: dict[str, Any] | None, *, fs: float | None = None,
@@ -369,6 +448,8 @@ def write_manifest(folder: str | Path, artifacts: dict[str, dict[str, Any]]) -> 
     Returns:
         The manifest path. Each entry gets ``sha256`` and ``size_bytes``.
     """
+    from edgewise.runtime.metadata_schema import validate_manifest
+
     folder = Path(folder)
     entries = {}
     for name, extra in artifacts.items():
@@ -377,7 +458,8 @@ def write_manifest(folder: str | Path, artifacts: dict[str, dict[str, Any]]) -> 
             raise FileNotFoundError(f"cannot list {name} in the manifest: no file {file}")
         entries[name] = {**extra, "sha256": sha256_file(file), "size_bytes": file.stat().st_size}
     path = folder / MANIFEST_NAME
-    path.write_text(json.dumps({"schema": MANIFEST_SCHEMA, "artifacts": entries}, indent=2, sort_keys=True))
+    manifest = validate_manifest({"schema": MANIFEST_SCHEMA, "artifacts": entries}, where=str(path))
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return path
 
 
@@ -391,16 +473,16 @@ def verify_manifest(folder: str | Path) -> dict[str, Any]:
     path = folder / MANIFEST_NAME
     if not path.is_file():
         raise ArtifactError(f"no {MANIFEST_NAME} in {folder}: not an edgewise bundle")
-    manifest = _parse_json(path.read_text(), str(path))
-    root = folder.resolve()
+    manifest = _load_manifest(path, folder=folder)
     bad = []
-    for name, entry in manifest.get("artifacts", {}).items():
+    for name, entry in manifest["artifacts"].items():
         file = (folder / name).resolve()
-        if root not in file.parents:
-            raise ArtifactError(f"{path} lists {name!r}, which is outside the bundle folder")
         if not file.is_file():
             bad.append(f"{name}: missing")
-        elif sha256_file(file) != entry.get("sha256"):
+        elif file.stat().st_size != entry["size_bytes"]:
+            bad.append(f"{name}: {file.stat().st_size} bytes, the manifest says {entry['size_bytes']} (truncated or "
+                       "replaced)")
+        elif sha256_file(file) != entry["sha256"]:
             bad.append(f"{name}: sha256 differs from the manifest (corrupt or replaced file)")
     if bad:
         raise ArtifactError(f"bundle {folder} failed its checksums: " + "; ".join(bad))

@@ -7,7 +7,6 @@ lives here once, so every backend behaves alike. numpy only at module level.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -15,7 +14,6 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from edgewise.runtime.artifact import (
-    METADATA_KEY,
     check_onnx_external_data,
     detect_format,
     read_metadata,
@@ -256,15 +254,10 @@ class RuntimeModel:
                 f"outputs={self.output_names})")
 
 
-def _metadata_from_session(session: Session, path: Path) -> dict[str, Any] | None:
-    text = (session.custom_metadata() or {}).get(METADATA_KEY)
-    if text is None:
-        return None
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ArtifactError(f"the edgewise metadata in {path} is not valid JSON ({e})") from e
-    return meta if isinstance(meta, dict) else None
+def _one_line(e: BaseException, limit: int = 300) -> str:
+    """A runtime's own message on one line (LiteRT's span several), shortened."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def load_model(path: str | Path, *, backend: str | None = None, threads: int = 1, warmup: int = 1,
@@ -297,7 +290,9 @@ def load_model(path: str | Path, *, backend: str | None = None, threads: int = 1
     fmt = detect_format(path, data)
     if fmt == "onnx":
         check_onnx_external_data(path, data)
+    # the metadata is checked (schema, and against the graph's own shapes) before the runtime opens the file
     meta = read_metadata(path, data=data)
+    del data
     impl = get_backend(backend or _DEFAULT_FOR_FORMAT[fmt])
     if fmt not in impl.formats:
         raise ValueError(f"backend {impl.name!r} cannot run {fmt} files; use one of "
@@ -307,18 +302,17 @@ def load_model(path: str | Path, *, backend: str | None = None, threads: int = 1
     except (BackendMissingError, ArtifactError):
         raise
     except ImportError as e:  # a runtime that is installed but broken (missing shared library, ABI)
-        raise BackendMissingError(f"{impl.name} is installed but cannot be imported ({e}); reinstall it, "
+        raise BackendMissingError(f"{impl.name} is installed but cannot be imported ({_one_line(e)}); reinstall it, "
                                   "e.g. pip install --force-reinstall onnxruntime ai-edge-litert") from e
     except Exception as e:  # runtimes raise their own types (RuntimeError, ValueError, InvalidProtobuf, ...)
-        raise ArtifactError(f"{impl.name} cannot load {path} ({type(e).__name__}: {str(e).strip()[:300]}); "
+        raise ArtifactError(f"{impl.name} cannot load {path} ({type(e).__name__}: {_one_line(e)}); "
                             "the file is corrupt, truncated or uses an unsupported operator") from e
-    meta = _metadata_from_session(session, path) or meta
     if require_metadata or meta or fs is not None or layout is not None:
         meta = resolve_metadata(path, meta, fs=fs, layout=layout)
     model = RuntimeModel(session, path=path, fmt=fmt, backend=impl.name, metadata=meta or {})
     try:
         model.warmup(warmup)
     except Exception as e:
-        raise ArtifactError(f"{impl.name} loaded {path} but cannot run it ({type(e).__name__}: {e})") from e
+        raise ArtifactError(f"{impl.name} loaded {path} but cannot run it ({type(e).__name__}: {_one_line(e)})") from e
     return model
 

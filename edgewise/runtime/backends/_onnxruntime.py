@@ -1,6 +1,7 @@
 """onnxruntime backend (the base install's runtime). onnxruntime is imported only when a file is opened."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,8 @@ class OnnxRuntimeBackend:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3  # errors only: warnings about unused initializers are noise on a device
+        # fatal only (errors too with EDGEWISE_DEBUG=1): warnings about unused initializers are noise on a device,
+        # and an error is raised as well, so the CLI prints it once, on one line, instead of twice
+        opts.log_severity_level = 3 if os.environ.get("EDGEWISE_DEBUG", "") not in ("", "0") else 4
         sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         return _OrtSession(sess)
