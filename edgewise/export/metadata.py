@@ -21,6 +21,7 @@ from enum import Enum
 from typing import Any
 
 from edgewise.runtime.artifact import SCHEMA
+from edgewise.runtime.metadata_schema import validate_metadata
 
 
 class Precision(str, Enum):
@@ -66,6 +67,19 @@ def metadata_json(metadata: dict[str, Any]) -> str:
         TypeError: a value is not JSON-able.
     """
     return json.dumps(_round_floats(_drop_logs(metadata)), sort_keys=True, separators=(",", ":"))
+
+
+def check_before_writing(path: Any, text: str, data: bytes) -> None:
+    """Check the embedded metadata ``text`` of the serialized artifact ``data`` about to be written to
+    ``path``: the artifact schema and the graph's own shapes (``edgewise.runtime.artifact.check_metadata``),
+    exactly as the device will check it when it opens the file.
+
+    Raises:
+        ArtifactError: the metadata breaks the schema or contradicts the graph.
+    """
+    from edgewise.runtime.artifact import check_metadata
+
+    check_metadata(path, json.loads(text), data=data)
 
 
 def identity_io(input_name: str, output_names: list[str], rank_in: int, ranks_out: list[int]) -> dict[str, Any]:
@@ -118,6 +132,8 @@ def build_metadata(checkpoint: Any, *, fmt: Format | str, io: dict[str, Any],
     except TypeError as e:
         raise ValueError(f"artifact metadata for {spec.name!r} is not JSON-able ({e}); "
                          "store plain numbers/strings in the checkpoint's training and metrics") from e
+    # the schema before anything is converted (the graph is checked when the file is written)
+    validate_metadata(json.loads(metadata_json(meta)), where=f"the metadata built for {spec.name!r}")
     return meta
 
 
@@ -146,6 +162,9 @@ def update_metadata(path: Any, changes: dict[str, Any], *, dest: Any = None, mer
 
     Returns:
         ``dest`` (or ``path``).
+
+    Raises:
+        ArtifactError: the result breaks the schema or contradicts the graph (nothing is written).
     """
     from pathlib import Path
 
@@ -154,7 +173,7 @@ def update_metadata(path: Any, changes: dict[str, Any], *, dest: Any = None, mer
     from edgewise.runtime.artifact import read_metadata
 
     path, dest = Path(path), Path(dest or path)
-    meta = dict(read_metadata(path) or {})
+    meta = dict(read_metadata(path, validate=False) or {})  # the result is checked: this may repair a file
     for key, value in changes.items():
         old = meta.get(key)
         meta[key] = {**old, **value} if merge and isinstance(old, dict) and isinstance(value, dict) else value
@@ -166,6 +185,7 @@ def update_metadata(path: Any, changes: dict[str, Any], *, dest: Any = None, mer
         del proto.metadata_props[:]
         entry = proto.metadata_props.add()
         entry.key, entry.value = "edgewise", text
+        check_before_writing(dest, text, proto.SerializeToString())
         onnx.save(proto, str(dest))
     elif path.suffix == ".tflite":  # rewrite the existing buffer in place (a second one would stay in the file)
         from edgewise._quiet import quiet
@@ -173,14 +193,14 @@ def update_metadata(path: Any, changes: dict[str, Any], *, dest: Any = None, mer
         with quiet():
             from tensorflow.lite.tools import flatbuffer_utils
 
-        from edgewise.export._flatbuffer import write_shared
+        from edgewise.export.tflite import write_checked
 
         model = flatbuffer_utils.read_model(str(path))
         entry = next((m for m in model.metadata if m.name in (b"edgewise", "edgewise")), None)
         if entry is None:
             raise ValueError(f"{path} has no edgewise metadata to update (export it with edgewise)")
         model.buffers[entry.buffer].data = np.frombuffer(text.encode(), np.uint8)
-        write_shared(model, dest)
+        write_checked(model, dest, text)
     else:
         raise ValueError(f"{path}: expected an .onnx or .tflite artifact")
     return dest

@@ -57,7 +57,8 @@ def export_onnx(model: Any, path: str | Path, *, input_shape: tuple[int, ...], o
         path: output ``.onnx`` file.
         input_shape: input shape without batch, in the model's layout.
         opset: ONNX opset (from the model spec); the written file is checked to have it.
-        metadata: embedded under ``metadata_props["edgewise"]``; its ``io`` is filled in if absent.
+        metadata: embedded under ``metadata_props["edgewise"]`` (checked against the artifact schema and the
+            graph); its ``io`` is filled in if absent. None or empty: no edgewise metadata is written.
         compact: apply ``compact_onnx`` (same outputs, fewer bytes).
 
     Returns:
@@ -90,10 +91,13 @@ def export_onnx(model: Any, path: str | Path, *, input_shape: tuple[int, ...], o
                          "change ModelSpec.opset or the model's ops")
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer):
         raise ValueError(f"{path}: weights were written to a side file; edgewise artifacts are one file")
-    meta = dict(metadata or {})
-    meta.setdefault("io", identity_io(INPUT_NAME, names, len(input_shape) + 1, ranks))
     if compact:
         compact_onnx(proto)
+    if not metadata:  # a plain ONNX (not an edgewise artifact: it runs with explicit fs and layout)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(path))
+        return path
+    meta = {"io": identity_io(INPUT_NAME, names, len(input_shape) + 1, ranks), **metadata}
     write_onnx_metadata(path, meta, proto=proto)
     return path
 
@@ -209,18 +213,23 @@ def write_onnx_metadata(path: str | Path, metadata: dict[str, Any], *, proto: An
     """Embed ``metadata`` as JSON in ``metadata_props["edgewise"]`` of an ONNX file (in place, one file).
 
     Also for artifacts made elsewhere (e.g. a quantised ONNX), so that they become self-describing.
+
+    Raises:
+        ArtifactError: the metadata breaks the schema or contradicts the graph (nothing is written).
     """
     import onnx
 
-    from edgewise.export.metadata import metadata_json
+    from edgewise.export.metadata import check_before_writing, metadata_json
 
     path = Path(path)
     proto = onnx.load(str(path)) if proto is None else proto
+    text = metadata_json({**metadata, "format": "onnx"})  # the file's own format, whatever the source said
     kept = [(p.key, p.value) for p in proto.metadata_props if p.key != METADATA_KEY]
     del proto.metadata_props[:]
-    for key, value in [*kept, (METADATA_KEY, metadata_json(metadata))]:
+    for key, value in [*kept, (METADATA_KEY, text)]:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)
+    check_before_writing(path, text, proto.SerializeToString())  # a bad artifact is never written
     onnx.save(proto, str(path))
     return path

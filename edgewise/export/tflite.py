@@ -11,11 +11,11 @@ entry named ``"edgewise"`` (readable on the device with ``edgewise.runtime.artif
 ``compact_tflite`` is ``flatbuffer_utils.strip_strings`` minus what the runtime reads: the converter's
 long tensor names (``model/tf.nn.convolution_12/...``), the description, subgraph name and the
 signature defs (the runtime uses the subgraph's inputs/outputs) go; the input/output tensors keep
-short names (the metadata's ``io`` refers to them) and metadata entries the runtime never reads
-(``CONVERSION_METADATA``, duplicate ``min_runtime_version``) are dropped, and activation tensors share
-the empty buffer 0 instead of one empty buffer each, and identical vectors and option/quantisation
-tables are stored once (``edgewise.export._flatbuffer``). Applied alike to float and quantised files;
-outputs are bit-identical (tested).
+short names (the metadata's ``io`` refers to them; an embedded ``io`` is renamed with them) and metadata
+entries the runtime never reads (``CONVERSION_METADATA``, duplicate ``min_runtime_version``) are dropped,
+and activation tensors share the empty buffer 0 instead of one empty buffer each, and identical vectors
+and option/quantisation tables are stored once (``edgewise.export._flatbuffer``). Applied alike to float
+and quantised files; outputs are bit-identical (tested).
 
 1-D conv nets are lifted to 2-D before conversion (``edgewise.export.onnx_lift``): one TFLite op per
 layer instead of reshapes around every convolution.
@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import json
+import os
 import shutil
 import tempfile
 from itertools import product
@@ -35,7 +36,7 @@ import numpy as np
 
 from edgewise._quiet import debug_enabled, quiet
 from edgewise.export._flatbuffer import write_shared
-from edgewise.export.metadata import metadata_json
+from edgewise.export.metadata import check_before_writing, metadata_json
 
 _CHANNELS_LAST = {"NCW": "NWC", "NCHW": "NHWC"}
 
@@ -125,7 +126,11 @@ def match_io(onnx_path: Path, tflite_path: Path, *, input_shape: tuple[int, ...]
 
 
 def embed_metadata(src: Path, dst: Path, metadata: dict[str, Any]) -> None:
-    """Write ``src`` to ``dst`` with ``metadata`` as the FlatBuffer metadata entry ``"edgewise"``."""
+    """Write ``src`` to ``dst`` with ``metadata`` as the FlatBuffer metadata entry ``"edgewise"``.
+
+    Raises:
+        ArtifactError: the metadata breaks the schema or contradicts the graph (``dst`` is not written).
+    """
     with quiet():  # the first TensorFlow import logs
         from tensorflow.lite.python import schema_py_generated as schema
         from tensorflow.lite.tools import flatbuffer_utils
@@ -133,12 +138,26 @@ def embed_metadata(src: Path, dst: Path, metadata: dict[str, Any]) -> None:
     model = flatbuffer_utils.read_model(str(src))
     model.metadata = [m for m in (model.metadata or []) if m.name not in (b"edgewise", "edgewise")]
     buffer = schema.BufferT()
-    buffer.data = np.frombuffer(metadata_json(metadata).encode(), np.uint8)
+    text = metadata_json({**metadata, "format": "tflite"})  # the file's own format, whatever the source said
+    buffer.data = np.frombuffer(text.encode(), np.uint8)
     model.buffers.append(buffer)
     entry = schema.MetadataT()
     entry.name, entry.buffer = "edgewise", len(model.buffers) - 1
     model.metadata.append(entry)
-    write_shared(model, dst)
+    write_checked(model, Path(dst), text)
+
+
+def write_checked(model: Any, dst: Path, text: str) -> None:
+    """Write a TFLite model object to ``dst`` only if its metadata ``text`` passes the artifact schema and
+    agrees with the graph (``edgewise.runtime.artifact.check_metadata``): written beside ``dst`` first,
+    checked, then moved into place, so a refused file never replaces a good one."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        write_shared(model, tmp)
+        check_before_writing(dst, text, tmp.read_bytes())
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def compact_tflite(src: str | Path, dst: str | Path | None = None) -> Path:
@@ -159,12 +178,16 @@ def compact_tflite(src: str | Path, dst: str | Path | None = None) -> Path:
     model = flatbuffer_utils.read_model(str(src))
     model.description = None
     model.signatureDefs = None
+    renamed: dict[str, str] = {}
     for k, sg in enumerate(model.subgraphs):
         sg.name = None
         io = {int(i): f"in{j}" for j, i in enumerate(sg.inputs)}
         io.update({int(i): f"out{j}" for j, i in enumerate(sg.outputs)})
         for i, t in enumerate(sg.tensors):
+            if k == 0 and i in io and t.name is not None:
+                renamed[t.name.decode() if isinstance(t.name, bytes) else t.name] = io[i]
             t.name = (io[i] if k == 0 else f"s{k}_{io[i]}") if i in io else None
+    _rename_io(model, renamed)
     seen, kept = set(), []
     for m in model.metadata or []:
         name = m.name.decode() if isinstance(m.name, bytes) else m.name
@@ -177,6 +200,22 @@ def compact_tflite(src: str | Path, dst: str | Path | None = None) -> Path:
     _share_empty_buffers(model)
     write_shared(model, dst)
     return dst
+
+
+def _rename_io(model: Any, renamed: dict[str, str]) -> None:
+    """Keep an embedded ``edgewise`` metadata's ``io`` tensor names in step with the renamed graph tensors
+    (the runtime finds outputs by these names; the metadata check compares them with the graph)."""
+    entry = next((m for m in model.metadata or [] if m.name in (b"edgewise", "edgewise")), None)
+    if entry is None or model.buffers[entry.buffer].data is None:
+        return
+    meta = json.loads(bytes(model.buffers[entry.buffer].data))
+    io = meta.get("io") if isinstance(meta, dict) else None
+    if not isinstance(io, dict):
+        return
+    for t in [io.get("input"), *(io.get("outputs") or [])]:
+        if isinstance(t, dict) and t.get("tensor") in renamed:
+            t["tensor"] = renamed[t["tensor"]]
+    model.buffers[entry.buffer].data = np.frombuffer(metadata_json(meta).encode(), np.uint8)
 
 
 def _share_empty_buffers(model: Any) -> None:
