@@ -18,12 +18,15 @@ Example (``edgewise/compress/recipes/ecg.toml`` is the default for the ECG task)
     formats = ["onnx", "tflite"]
 
 Every table and key is checked: an unknown key is rejected with the allowed set, so a misspelt
-parameter never silently falls back to a default. ``distill`` (Hydra) is reserved for later.
+parameter never silently falls back to a default. Types, ranges and allowed values are one table per
+table (``RECIPE``, ``BUDGET``, ``STEP_RULES``), checked by the same small validator as artifact metadata
+(``edgewise.runtime.validator``) before any dataclass is built; a recipe file is at most 1 MB.
+``distill`` (Hydra) is reserved for later.
 """
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -33,8 +36,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from edgewise.runtime.validator import MAX_DEPTH, Rule, bracket_depth, check, size_text
+
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 DEFAULT_RECIPES = {"ecg-delineation": RECIPES_DIR / "ecg.toml"}
+MAX_RECIPE_BYTES = 1 << 20
 
 
 class StepKind(str, Enum):
@@ -170,6 +176,39 @@ class QuantizeStep:
 STEP_TYPES: dict[StepKind, type] = {StepKind.PRUNE: PruneStep, StepKind.QUANTIZE: QuantizeStep}
 
 
+def _one_of(cls: type[Enum]) -> Rule:
+    return Rule("str", allowed=tuple(e.value for e in cls))
+
+
+_FRACTION = Rule("number", min=0, max=1)
+_OPEN_FRACTION = Rule("number", min=0, max=1, min_open=True, max_open=True)
+_EPOCHS = Rule("int", min=0, max=10_000)
+_WINDOWS = Rule("int", min=1, max=1_000_000)
+# one rule per dataclass field (tests/compress/test_recipe.py keeps the key sets equal)
+BUDGET = Rule("dict", closed=True, keys={"max_f1_drop": _FRACTION, "min_agreement": _FRACTION})
+STEP_RULES: dict[StepKind, Rule] = {
+    StepKind.PRUNE: Rule("dict", closed=True, keys={
+        "kind": _one_of(StepKind), "ratio": _OPEN_FRACTION, "importance": _one_of(Importance),
+        "mode": _one_of(PruneMode), "iterations": Rule("int", min=1, max=100), "finetune_epochs": _EPOCHS,
+        "finetune_lr": _OPEN_FRACTION, "distill_weight": Rule("number", min=0, max=1000),
+    }),
+    StepKind.QUANTIZE: Rule("dict", closed=True, keys={
+        "kind": _one_of(StepKind),
+        "formats": Rule("list", min_len=1, max_len=2, unique=True, items=Rule("str", allowed=("onnx", "tflite"))),
+        "onnx_format": _one_of(QuantFormat), "per_channel": Rule("bool"), "onnx_reduce_range": Rule("bool"),
+        "tflite_per_channel": Rule("bool"), "tflite_io": _one_of(TfliteIO), "activations": _one_of(Activations),
+        "calibration_windows": _WINDOWS, "min_calibration_windows": _WINDOWS,
+        "keep_fp32": Rule("list", max_len=10_000, items=Rule("str", min_len=1, max_len=1024)),
+        "auto_mixed_precision": Rule("int", min=0, max=10_000), "qat_epochs": _EPOCHS, "qat_lr": _OPEN_FRACTION,
+        "qat_labels": Rule("bool"),
+    }),
+}
+RECIPE = Rule("dict", closed=True, keys={
+    "budget": Rule("dict"), "step": Rule("list", max_len=64, items=Rule("dict")),
+    "name": Rule("str", min_len=1, max_len=256), "eval_records": Rule("int", min=0, max=1_000_000),
+})
+
+
 @dataclass(frozen=True)
 class Recipe:
     """An ordered list of steps and the budget they must keep."""
@@ -191,34 +230,27 @@ class Recipe:
             raise ValueError(f"eval_records must be >= 0, got {self.eval_records}")
 
 
-def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}")
-
-
-def _build(cls: type, table: dict[str, Any], where: str) -> Any:
-    allowed = {f.name for f in fields(cls)}
-    _check_keys(table, allowed, where)
+def _build(cls: type, table: dict[str, Any], rule: Rule, where: str, **fixed: Any) -> Any:
+    check(table, rule, key="", where=where, error=ValueError)  # keys, types, ranges, allowed values
     try:
-        return cls(**table)
+        return cls(**{**table, **fixed})
     except TypeError as e:
         raise ValueError(f"{where}: {e}") from e
 
 
 def parse_recipe(data: dict[str, Any], *, name: str = "recipe") -> Recipe:
     """Build a ``Recipe`` from the parsed TOML dict (every key checked)."""
-    _check_keys(data, {"budget", "step", "name", "eval_records"}, "the recipe's top level")
+    check(data, RECIPE, key="", where="the recipe's top level", error=ValueError)
     steps = []
     for i, table in enumerate(data.get("step", [])):
-        if not isinstance(table, dict) or "kind" not in table:
+        if "kind" not in table:
             raise ValueError(f"[[step]] #{i + 1} needs kind = one of {[k.value for k in StepKind]}")
         kind = _enum(StepKind, table["kind"], f"[[step]] #{i + 1} kind")
         if kind not in STEP_TYPES:
             raise ValueError(f"step kind {kind.value!r} is not available yet (it arrives with Hydra distillation); "
                              f"use one of {[k.value for k in STEP_TYPES]}")
-        steps.append(_build(STEP_TYPES[kind], {**table, "kind": kind}, f"[[step]] #{i + 1} ({kind.value})"))
-    budget = _build(Budget, dict(data.get("budget", {})), "[budget]")
+        steps.append(_build(STEP_TYPES[kind], table, STEP_RULES[kind], f"[[step]] #{i + 1} ({kind.value})", kind=kind))
+    budget = _build(Budget, dict(data.get("budget", {})), BUDGET, "[budget]")
     return Recipe(steps=tuple(steps), budget=budget, name=str(data.get("name", name)),
                   eval_records=int(data.get("eval_records", 0)))
 
@@ -233,9 +265,14 @@ def load_recipe(path: str | Path) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no recipe at {path}; the default ECG recipe is {DEFAULT_RECIPES['ecg-delineation']}")
+    if path.stat().st_size > MAX_RECIPE_BYTES:
+        raise ValueError(f"{path} is {path.stat().st_size} bytes; a recipe is at most {size_text(MAX_RECIPE_BYTES)}")
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
+        text = path.read_text(encoding="utf-8")
+        if bracket_depth(text, toml=True) > MAX_DEPTH:  # before the recursive parser sees it
+            raise ValueError(f"{path} nests arrays or tables deeper than {MAX_DEPTH} levels; a recipe needs 2")
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise ValueError(f"{path} is not valid TOML ({e})") from e
     try:
         return parse_recipe(data, name=path.stem)

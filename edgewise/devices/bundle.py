@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from edgewise.runtime.artifact import MANIFEST_NAME, detect_format, read_metadata, write_manifest
+from edgewise.runtime.validator import Rule, check, load_json
 from edgewise.devices._device_scripts import PROBE
 from edgewise.devices.errors import DeviceError
 
@@ -58,6 +59,26 @@ MIN_PYTHON = (3, 10)
 EXTRAS = ("tflite",)  # the device install: the base (numpy + onnxruntime) + LiteRT
 _ARTIFACT_SUFFIXES = (".onnx", ".tflite")
 Log = Callable[[str], None]
+
+
+# bundle.json (untrusted when a bundle is passed in with --bundle): the same validator as artifact metadata
+_REL = r"(?!(.*/)?\.\.(/|$))[^/\\][^\\]*"  # a relative path inside the bundle: no leading /, no '..'
+BUNDLE_INFO = Rule("dict", required=("schema", "target", "models", "install", "pip_wheel"), keys={
+    "schema": Rule("str", allowed=(BUNDLE_SCHEMA,), what=f'"{BUNDLE_SCHEMA}" (a newer schema needs a newer edgewise)'),
+    "target": Rule("dict", required=("arch", "python"), keys={
+        "arch": Rule("str", pattern="[a-z0-9_]{1,32}", what="a machine name like 'aarch64'"),
+        "python": Rule("str", pattern=r"3\.\d{1,3}", what="a Python version like '3.11'"),
+        "glibc": Rule(("str", "null"), pattern=r"\d{1,3}\.\d{1,4}", what="a glibc version like '2.36' or null"),
+    }),
+    "models": Rule("list", min_len=1, max_len=1000, items=Rule("str", pattern=r"models/" + _REL, max_len=4096,
+                                                                what="a path models/<file> inside the bundle")),
+    "install": Rule("str", min_len=1, max_len=256),
+    "pip_wheel": Rule("str", pattern=r"wheels/pip-[^/\\]+\.whl", what="a path wheels/pip-*.whl"),
+    "requirements": Rule("list", max_len=1000, items=Rule("str", max_len=1024)),
+    "edgewise_version": Rule("str", max_len=64),
+    "created": Rule("str", max_len=64),
+})
+MAX_BUNDLE_INFO_BYTES = 1 << 20
 
 
 class BundleError(DeviceError):
@@ -353,6 +374,7 @@ def build_bundle(artifacts: Sequence[str | Path], target: Target, out: str | Pat
     info = {"schema": BUNDLE_SCHEMA, "target": asdict(target), "models": [f"models/{p.name}" for p in paths],
             "install": install, "pip_wheel": f"wheels/{pip_wheel[-1].name}", "requirements": reqs,
             "edgewise_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    check(info, BUNDLE_INFO, key="", where=str(out / "bundle.json"), error=BundleError, noun="bundle.json key")
     (out / "bundle.json").write_text(json.dumps(info, indent=2) + "\n")
     entries["bundle.json"] = {"kind": "bundle"}
     write_manifest(out, entries)
@@ -362,17 +384,23 @@ def build_bundle(artifacts: Sequence[str | Path], target: Target, out: str | Pat
 def open_bundle(path: str | Path) -> Bundle:
     """Read a bundle folder written by ``build_bundle`` (checksums are verified on the device, not here)."""
     path = Path(path)
+    where = path / "bundle.json"
     try:
-        info = json.loads((path / "bundle.json").read_text())
-        t = info["target"]
-        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-        return Bundle(path=path, target=Target(arch=t["arch"], python=t["python"], glibc=t.get("glibc")),
-                      models=tuple(info["models"]), install=info["install"], pip_wheel=info["pip_wheel"],
-                      size_bytes=size, edgewise_version=str(info.get("edgewise_version", "?")))
+        if where.stat().st_size > MAX_BUNDLE_INFO_BYTES:
+            raise BundleError(f"{where} is {where.stat().st_size} bytes, not a bundle description; build the bundle again")
+        info = load_json(where.read_bytes(), where=str(where), what="the bundle description",
+                         max_bytes=MAX_BUNDLE_INFO_BYTES, error=BundleError)
     except FileNotFoundError as e:
         raise BundleError(f"{path} is not an edgewise bundle (no bundle.json)") from e
-    except (ValueError, KeyError, TypeError) as e:
-        raise BundleError(f"{path}/bundle.json is unreadable ({e}); build the bundle again") from e
+    check(info, BUNDLE_INFO, key="", where=str(where), error=BundleError, noun="bundle.json key")
+    t = info["target"]
+    try:
+        target = Target(arch=t["arch"], python=t["python"], glibc=t.get("glibc"))
+    except ValueError as e:
+        raise BundleError(f"{where}: {e}; build the bundle again") from e
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return Bundle(path=path, target=target, models=tuple(info["models"]), install=info["install"],
+                  pip_wheel=info["pip_wheel"], size_bytes=size, edgewise_version=str(info.get("edgewise_version", "?")))
 
 
 def wheel_bytes(bundle: Bundle) -> int:
