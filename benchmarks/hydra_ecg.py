@@ -1,5 +1,7 @@
 """Hydra on ECG (issue 23): single model, ensemble, plain KD, Hydra, Hydra INT8 on held-out LUDB lead II.
 
+Every row gets the shipped model's decision calibration: a P-logit offset (added to every head's P
+logit) chosen on the validation records, lead II, from ``--p-offsets`` (the uncalibrated rows: ``--p-offsets ''``).
 Columns: wave F1 (mean of P/QRS/T, device delineation engine, stream hop 128), per-sample NLL, ECE
 (15 bins) and accuracy over the annotated span, per-sample MI Spearman vs the ensemble, OOD AUROC
 (strip score = mean epistemic MI; also from total entropy), MACs per 2048-sample window, latency per
@@ -40,22 +42,37 @@ def _f1(recs, heads) -> dict:
     return f
 
 
-def _row(name, heads, recs, strips, ood, ood_hop) -> dict:
-    from edgewise.models.ecg.heads_eval import CachedHeads, annotated_stats, auroc, strip_head_probs
+def _choose_offset(heads, val_recs, grid) -> tuple[float, list]:
+    """The P-logit offset with the best mean wave F1 on the validation records (lead II), nearest zero on
+    ties: the shipped model's decision calibration (``edgewise.models.ecg.calibrate``), for every row."""
+    from edgewise.models.ecg.heads_eval import CachedHeads, with_p_offset
+
+    if not grid:
+        return 0.0, []
+    cached = CachedHeads(heads)
+    sweep = [{"offset": b, **_f1(val_recs, with_p_offset(cached, b))} for b in grid]
+    best = max(sweep, key=lambda r: (round(r["mean"], 6), -abs(r["offset"])))
+    return best["offset"], sweep
+
+
+def _row(name, heads, recs, strips, ood, ood_hop, val_recs=(), grid=()) -> dict:
+    from edgewise.models.ecg.heads_eval import CachedHeads, annotated_stats, auroc, strip_head_probs, with_p_offset
     from edgewise.runtime.uncertainty import decompose
 
     t0 = time.time()
-    cached = CachedHeads(heads)
+    offset, sweep = _choose_offset(heads, val_recs, grid)
+    raw = CachedHeads(heads)
+    cached = with_p_offset(raw, offset)
     st = annotated_stats(strips, cached)
     f1 = _f1(recs, cached)
-    cached.clear()
+    raw.clear()
 
     def scores(xs):
         ep, tot = [], []
         for x in xs:
             u = decompose(strip_head_probs(x, cached, hop=ood_hop))
             ep.append(float(u.epistemic.mean())), tot.append(float(u.total.mean()))
-            cached.clear()
+            raw.clear()
         return np.asarray(ep), np.asarray(tot)
 
     id_ep, id_tot = scores([s[0] for s in strips])
@@ -67,9 +84,9 @@ def _row(name, heads, recs, strips, ood, ood_hop) -> dict:
     row = {"name": name, "f1": f1, "nll": st.nll(), "ece": st.ece(), "accuracy": st.accuracy(),
            "mi_mean": float(st.mi().mean()), "ood_auroc_epistemic": auroc(id_ep, np.concatenate(all_ep)),
            "ood_auroc_total": auroc(id_tot, np.concatenate(all_tot)), "ood_by_kind": per_kind,
-           "eval_seconds": round(time.time() - t0, 1)}
+           "p_offset": offset, "p_offset_sweep": sweep, "eval_seconds": round(time.time() - t0, 1)}
     row["_mi"] = st.mi()
-    print(f"  {name}: F1 {f1['mean']:.4f} NLL {row['nll']:.4f} ECE {row['ece']:.4f} "
+    print(f"  {name}: P offset {offset:+.2f} F1 {f1['mean']:.4f} NLL {row['nll']:.4f} ECE {row['ece']:.4f} "
           f"OOD(ep) {row['ood_auroc_epistemic']:.3f} ({row['eval_seconds']} s)", flush=True)
     return row
 
@@ -110,6 +127,9 @@ def main() -> int:
     ap.add_argument("--temperature", type=float, default=2.0)
     ap.add_argument("--phase2-temperature", type=float, help="Hydra phase 2's temperature (default --temperature)")
     ap.add_argument("--hard-weight", type=float, default=0.0, help="weight of the annotations' cross-entropy")
+    ap.add_argument("--p-offsets", default="-0.5,-0.25,0,0.25,0.5,0.75,1,1.5",
+                    help="P-logit offsets each row's decision calibration chooses from on the validation records "
+                         "(lead II); '' for none")
     ap.add_argument("--students", type=Path, help="students folder (default WORK/students-kdE-hE[-...])")
     ap.add_argument("--ood-hop", type=int, default=512, help="window hop for the OOD strip scores")
     ap.add_argument("--runs", type=int, default=200, help="latency repetitions")
@@ -155,6 +175,8 @@ def main() -> int:
     kd, hydra = load_checkpoint(students["plain-kd"]).model, load_checkpoint(students["hydra"]).model
 
     recs = load_records(args.data, facts["test_records"])
+    val_recs = load_records(args.data, facts["val_records"])
+    grid = [float(v) for v in args.p_offsets.split(",") if v.strip()]
     strips = _strips(recs)
     ood = ood_set([s[0] for s in strips], seed=0, audio_root=args.audio)
 
@@ -184,7 +206,7 @@ def main() -> int:
     for name, heads in [("single model", torch_heads_fn([members[0]])), ("ensemble", torch_heads_fn(members)),
                         ("plain KD", torch_heads_fn([kd])), ("Hydra", torch_heads_fn(hydra)),
                         ("Hydra INT8", runtime_heads_fn(int8))]:
-        r = _row(name, heads, recs, strips, ood, args.ood_hop)
+        r = _row(name, heads, recs, strips, ood, args.ood_hop, val_recs, grid)
         r["macs"], r["latency_ms"] = macs[name], lat[name]
         rows.append(r)
     ens_mi = rows[1]["_mi"]
@@ -196,16 +218,17 @@ def main() -> int:
     out = {"settings": {"members": len(members), "member_epochs": base.epochs, "kd_epochs": args.kd_epochs,
                         "hydra_phase2_epochs": args.hydra_epochs, "temperature": args.temperature,
                         "phase2_temperature": args.phase2_temperature, "hard_weight": args.hard_weight,
+                        "p_offset_grid": grid, "validation_records": len(val_recs),
                         "students": str(args.students or args.work / tag),
                         "test_records": len(strips), "ood_hop": args.ood_hop, "onnx_parity": parity,
                         "ood_kinds": {k: len(v) for k, v in ood.items()}},
            "rows": rows, "ddp": ddp}
     (args.work / f"hydra_ecg_results-{tag}.json").write_text(json.dumps(out, indent=1, default=float))
-    print("\n| model | wave F1 mean (P/QRS/T) | NLL | ECE | acc | MI Spearman vs ens | OOD AUROC epistemic | "
-          "OOD AUROC total | MACs/window | latency ms/window |\n|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| model | P offset | wave F1 mean (P/QRS/T) | NLL | ECE | acc | MI Spearman vs ens | OOD AUROC epistemic | "
+          "OOD AUROC total | MACs/window | latency ms/window |\n|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         sp = "-" if r["mi_spearman_vs_ensemble"] is None else f"{r['mi_spearman_vs_ensemble']:.3f}"
-        print(f"| {r['name']} | {r['f1']['mean']:.4f} ({r['f1']['P']:.3f}/{r['f1']['QRS']:.3f}/{r['f1']['T']:.3f}) | "
+        print(f"| {r['name']} | {r['p_offset']:+.2f} | {r['f1']['mean']:.4f} ({r['f1']['P']:.3f}/{r['f1']['QRS']:.3f}/{r['f1']['T']:.3f}) | "
               f"{r['nll']:.4f} | {r['ece']:.4f} | {r['accuracy']:.4f} | {sp} | {r['ood_auroc_epistemic']:.3f} | "
               f"{r['ood_auroc_total']:.3f} | {r['macs'] / 1e6:.1f} M ({r['macs'] / m1:.2f}x) | {r['latency_ms']:.2f} |")
     print("\nOOD AUROC by kind (epistemic / total):")

@@ -164,3 +164,27 @@ def distill_hydra(teachers: Sequence, examples: list[LeadExample], *, config: Di
 def with_seed(config: DistillConfig, seed: int) -> DistillConfig:
     """The same distillation with another seed (both phases)."""
     return replace(config, phase1=replace(config.phase1, seed=seed), phase2=replace(config.phase2, seed=seed))
+
+
+
+def finetune_heads(net, teacher, examples: list[LeadExample], *, config: TrainConfig, temperature: float = 1.0,
+                   hard_weight: float = 0.5, ctx: DistContext = DistContext(),
+                   log: Callable[[str], None] | None = None):
+    """Fine-tune a pruned multi-head network for ``config.epochs``: head m matched to head m of ``teacher``
+    (the network before pruning) by KL, plus the annotations on the heads' mean (``hard_weight``), so
+    pruning keeps both the accuracy and the heads' disagreement. Returns (net in eval mode, history).
+    """
+    teacher = _frozen([teacher])[0]
+
+    def loss(n, x, y, span):
+        import torch
+
+        out = n(x)
+        with torch.inference_mode():
+            t = teacher(x)
+        kd = _kl(t, out, temperature).mean(dim=1)
+        return kd + hard_weight * _hard(out, y, span, heads=True) if hard_weight else kd
+
+    hist = train_loop(net, examples, loss, config=config, weight_fn=all_weights, ctx=ctx, desc="fine-tune heads",
+                      log=log)
+    return net, hist

@@ -11,6 +11,11 @@ Pruning for Neural Network Compression and Regularisation" (prune, fine-tune, th
 
 Unstructured magnitude pruning zeroes the smallest weights: the file compresses better (gzip), but
 dense kernels still multiply the zeros, so latency does not change. The report says so.
+
+A multi-head network (``HydraUNet1d``) is pruned the same way: the dependency graph couples every head's
+input channels to the body's, each head's decoder loses the same share, every head's classifier is
+kept whole, and the result is rebuilt as a narrower ``HydraUNet1d`` with the same heads. Taylor scores
+come from the heads' mean prediction (the cross-entropy of the averaged probabilities).
 """
 from __future__ import annotations
 
@@ -84,10 +89,26 @@ def crop_batch(examples: Sequence[Any], n: int, *, window: int = 2048, seed: int
 
 
 def _loss(model: Any, batch) -> Any:
+    import math
+
+    import torch
     import torch.nn.functional as F
 
     x, y, w = batch
-    return (F.cross_entropy(model(x), y, reduction="none") * w).sum() / w.sum().clamp_min(1)
+    out = model(x)
+    if out.ndim == 4:  # heads [b, M, classes, w]: the cross-entropy of the heads' mean probability
+        logp = torch.logsumexp(F.log_softmax(out, dim=2), dim=1) - math.log(out.shape[1])
+        return (F.nll_loss(logp, y, reduction="none") * w).sum() / w.sum().clamp_min(1)
+    return (F.cross_entropy(out, y, reduction="none") * w).sum() / w.sum().clamp_min(1)
+
+
+def is_multi_head(model: Any) -> bool:
+    """A ``HydraUNet1d`` (one classifier per head) rather than a ``UNet1d``."""
+    return hasattr(model, "heads") and hasattr(model, "n_heads")
+
+
+def _classifiers(model: Any) -> list:
+    return [h.head for h in model.heads] if is_multi_head(model) else [model.head]
 
 
 def _importance(kind: Importance) -> Any:
@@ -104,36 +125,45 @@ def infer_widths(model: Any) -> tuple[int, ...]:
 
 
 def _as_unet(model: Any, kernel: int) -> tuple[Any, dict[str, Any]]:
-    """Rebuild the pruned network as a plain ``UNet1d`` (so checkpoints and exports work unchanged)."""
+    """Rebuild the pruned network as a plain ``UNet1d`` (a ``HydraUNet1d`` with the same heads for a
+    multi-head network), so checkpoints and exports work unchanged."""
+    from edgewise.models.ecg.hydra import HydraUNet1d
     from edgewise.models.ecg.unet import UNet1d
 
     widths = infer_widths(model)
     context = tuple(int(m.conv.dilation[0]) for m in getattr(model, "context", ()))  # residual: pruned with the bottleneck
-    fresh = UNet1d(int(model.down[0][0].in_channels), int(model.head.out_channels), widths=widths, kernel=kernel,
-                   context=context)
+    extra: dict[str, Any] = {}
+    if is_multi_head(model):
+        extra = {"heads": int(model.n_heads), "head_blocks": int(model.head_blocks)}
+        fresh = HydraUNet1d(int(model.down[0][0].in_channels), int(model.heads[0].head.out_channels), widths=widths,
+                            kernel=kernel, context=context, **extra)
+    else:
+        fresh = UNet1d(int(model.down[0][0].in_channels), int(model.head.out_channels), widths=widths, kernel=kernel,
+                       context=context)
     try:
         fresh.load_state_dict(model.state_dict())
     except RuntimeError as e:
         raise ValueError(f"the pruned network is not a UNet1d with widths {widths} (layers of one level were pruned "
                          f"unevenly); use a uniform ratio ({e})") from e
-    kwargs = {"widths": list(widths), "kernel": kernel}
+    kwargs = {"widths": list(widths), "kernel": kernel, **extra}
     return fresh.eval(), {**kwargs, "context": list(context)} if context else kwargs
 
 
 def structured_prune(model: Any, step: PruneStep, examples: Sequence[Any], *,
                      finetune: Callable[[Any, int], tuple[Any, list]] | None, kernel: int = 9,
                      log: Callable[[str], None] = print) -> PruneResult:
-    """Remove ``step.ratio`` of the channels of every conv layer of a UNet1d, iteratively with fine-tuning.
+    """Remove ``step.ratio`` of the channels of every conv layer of a UNet1d (or HydraUNet1d), iteratively
+    with fine-tuning.
 
     Args:
-        model: trained UNet1d (a deep copy is pruned).
+        model: trained UNet1d or HydraUNet1d (a deep copy is pruned).
         step: the recipe's prune step (ratio, importance, iterations, epochs).
         examples: training ``LeadExample`` objects (Taylor importance gradients come from their crops).
         finetune: ``(model, epochs) -> (model, history)``; None skips fine-tuning.
         kernel: the model's conv kernel size (to rebuild it).
 
     Returns:
-        A ``PruneResult`` with a plain UNet1d of narrower widths.
+        A ``PruneResult`` with a plain UNet1d (or HydraUNet1d, same heads) of narrower widths.
     """
     import copy
 
@@ -146,7 +176,7 @@ def structured_prune(model: Any, step: PruneStep, examples: Sequence[Any], *,
     before, macs0 = count_params(net), count_macs(net, 5000)
     pruner = tp.pruner.MetaPruner(net, torch.zeros(1, 1, 2048), importance=_importance(step.importance),
                                   pruning_ratio=step.ratio, iterative_steps=step.iterations,
-                                  ignored_layers=[net.head], global_pruning=False)
+                                  ignored_layers=_classifiers(net), global_pruning=False)
     history: list[dict[str, Any]] = []
     for it in range(step.iterations):
         if step.importance == Importance.TAYLOR:

@@ -160,6 +160,16 @@ def _finetuner(data: EvalData, step: PruneStep, kwargs: dict, log: Callable, tea
                progress: _Progress | None = None) -> Callable | None:
     if data.synthetic or not data.train:
         return None
+    from edgewise.compress.prune import is_multi_head
+
+    if teacher is not None and is_multi_head(teacher):  # a Hydra: each head follows its unpruned self
+        from edgewise.compress.distill import finetune_heads
+        from edgewise.models.ecg.dataset import lead_examples as hydra_examples
+        from edgewise.models.ecg.train import TrainConfig as Cfg
+
+        ex = hydra_examples(data.train)
+        return lambda net, epochs: finetune_heads(net, teacher, ex, config=Cfg(epochs=epochs, lr=step.finetune_lr,
+                                                                                 threads=1), log=log)
     from edgewise.compress.qat import distill_hook
     from edgewise.models.ecg.dataset import lead_examples
     from edgewise.models.ecg.train import TrainConfig, train_unet

@@ -25,7 +25,7 @@ def _biased_fn(model, bias: float):
     def fn(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             out = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
-        out[:, _P] += bias
+        out[..., _P, :] += bias  # [b, 4, w], or [b, heads, 4, w] for a multi-head model
         return out
 
     return fn
@@ -48,14 +48,17 @@ def sweep_p_bias(model, records: Iterable, *, leads: Iterable[str], grid: Iterab
 
 
 def fold_p_bias(model, bias: float) -> None:
-    """Add ``bias`` to the P logit of a UNet1d, in place (its 1x1 head's bias)."""
+    """Add ``bias`` to the P logit of a UNet1d, in place (its 1x1 head's bias); of every head of a
+    HydraUNet1d."""
     import torch
 
-    head = getattr(model, "head", None)
-    if head is None or getattr(head, "bias", None) is None or head.bias.shape[0] <= _P:
-        raise ValueError("model has no classification head with a bias to calibrate (expected UNet1d.head)")
+    heads = [h.head for h in model.heads] if hasattr(model, "n_heads") else [getattr(model, "head", None)]
+    for head in heads:
+        if head is None or getattr(head, "bias", None) is None or head.bias.shape[0] <= _P:
+            raise ValueError("model has no classification head with a bias to calibrate (expected UNet1d.head)")
     with torch.no_grad():
-        head.bias[_P] += float(bias)
+        for head in heads:
+            head.bias[_P] += float(bias)
 
 
 def calibrate_p_bias(model, records: Iterable, *, leads: Iterable[str], grid: Iterable[float] = P_BIAS_GRID,

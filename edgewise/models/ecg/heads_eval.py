@@ -79,6 +79,25 @@ def runtime_heads_fn(model) -> HeadsFn:
     return fn
 
 
+P_CLASS = 1  # (background, P, QRS, T)
+
+
+def with_p_offset(heads: HeadsFn, offset: float) -> HeadsFn:
+    """``heads`` with ``offset`` added to every head's P logit (as ``edgewise.models.ecg.calibrate`` folds
+    into a U-Net's classifier bias; for a Hydra or an ensemble: into every head's), applied to the
+    probabilities: p_P -> p_P e^b / (1 - p_P + p_P e^b), the other classes renormalised alike."""
+    if offset == 0:
+        return heads
+    g = float(np.exp(offset))
+
+    def fn(x: np.ndarray) -> np.ndarray:
+        p = np.array(heads(x), np.float32, copy=True)
+        p[..., P_CLASS, :] *= g
+        return p / p.sum(axis=-2, keepdims=True)
+
+    return fn
+
+
 def mean_model_fn(heads: HeadsFn) -> Callable[[np.ndarray], np.ndarray]:
     """``model_fn`` for delineation: log of the heads' mean probability, float32 [b, 4, w]."""
 
