@@ -127,6 +127,8 @@ def main() -> int:
     ap.add_argument("--temperature", type=float, default=2.0)
     ap.add_argument("--phase2-temperature", type=float, help="Hydra phase 2's temperature (default --temperature)")
     ap.add_argument("--hard-weight", type=float, default=0.0, help="weight of the annotations' cross-entropy")
+    ap.add_argument("--init-member", type=int, help="start the students from this member's weights")
+    ap.add_argument("--kd-lr", type=float, help="phase-1 learning rate (default: the members')")
     ap.add_argument("--p-offsets", default="-0.5,-0.25,0,0.25,0.5,0.75,1,1.5",
                     help="P-logit offsets each row's decision calibration chooses from on the validation records "
                          "(lead II); '' for none")
@@ -163,13 +165,16 @@ def main() -> int:
     facts = json.loads((args.members / "member-0.json").read_text())["training"]
     base = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in facts["config"].items()})
     base = replace(base, seed=base.seed - facts.get("member", 0) + 100, threads=args.threads)
-    cfg = DistillConfig(phase1=replace(base, epochs=args.kd_epochs),
+    cfg = DistillConfig(phase1=replace(base, epochs=args.kd_epochs, lr=args.kd_lr or base.lr),
                         phase2=replace(base, epochs=args.hydra_epochs, lr=1e-3), temperature=args.temperature,
-                        hard_weight=args.hard_weight, phase2_temperature=args.phase2_temperature)
+                        hard_weight=args.hard_weight, phase2_temperature=args.phase2_temperature,
+                        init_member=args.init_member)
     t0 = time.time()
     tag = f"students-kd{args.kd_epochs}-h{args.hydra_epochs}"
     tag += f"-a{args.hard_weight:g}" if args.hard_weight else ""
     tag += f"-t2{args.phase2_temperature:g}" if args.phase2_temperature else ""
+    tag += f"-init{args.init_member}" if args.init_member is not None else ""
+    tag += f"-lr{args.kd_lr:g}" if args.kd_lr else ""
     students = distill_ecg_ensemble(args.members, args.students or args.work / tag, data_dir=args.data, config=cfg)
     print(f"students ready ({time.time() - t0:.0f} s)", flush=True)
     kd, hydra = load_checkpoint(students["plain-kd"]).model, load_checkpoint(students["hydra"]).model
@@ -218,6 +223,7 @@ def main() -> int:
     out = {"settings": {"members": len(members), "member_epochs": base.epochs, "kd_epochs": args.kd_epochs,
                         "hydra_phase2_epochs": args.hydra_epochs, "temperature": args.temperature,
                         "phase2_temperature": args.phase2_temperature, "hard_weight": args.hard_weight,
+                        "init_member": args.init_member, "kd_lr": args.kd_lr,
                         "p_offset_grid": grid, "validation_records": len(val_recs),
                         "students": str(args.students or args.work / tag),
                         "test_records": len(strips), "ood_hop": args.ood_hop, "onnx_parity": parity,

@@ -32,7 +32,8 @@ from edgewise.models.ensemble.loop import all_weights, train_loop
 class DistillConfig:
     """A ``distill`` step: ``phase1`` / ``phase2`` trainings (phase2 unused for plain KD), temperature T
     (``phase2_temperature``: phase 2's, default T), the weight of the hard-label term, decoder levels per
-    head and the number of heads (0: one per teacher)."""
+    head, the number of heads (0: one per teacher) and ``init_member``: start phase 1 from that member's
+    weights (a warm start) instead of from scratch."""
 
     phase1: TrainConfig = TrainConfig(epochs=20)
     phase2: TrainConfig = TrainConfig(epochs=10, lr=1e-3)
@@ -41,6 +42,7 @@ class DistillConfig:
     heads: int = 0
     hard_weight: float = 0.0
     phase2_temperature: float | None = None
+    init_member: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("temperature", "phase2_temperature"):
@@ -49,6 +51,8 @@ class DistillConfig:
                 raise ValueError(f"{name} must be > 0, got {t}")
         if self.hard_weight < 0:
             raise ValueError(f"hard_weight must be >= 0, got {self.hard_weight}")
+        if self.init_member is not None and self.init_member < 0:
+            raise ValueError(f"init_member must be >= 0, got {self.init_member}")
         if self.head_blocks < 1 or self.heads < 0:
             raise ValueError(f"head_blocks must be >= 1 and heads >= 0, got {self.head_blocks}, {self.heads}")
 
@@ -113,6 +117,14 @@ def distill_plain(teachers: Sequence, examples: list[LeadExample], *, config: Di
 
     teachers = _frozen(teachers)
     cfg, T = config.phase1, config.temperature
+    if student is None and config.init_member is not None:  # warm start: a copy of one member
+        import copy
+
+        if config.init_member >= len(teachers):
+            raise ValueError(f"init_member {config.init_member} but only {len(teachers)} teachers")
+        student = copy.deepcopy(teachers[config.init_member])
+        for p in student.parameters():
+            p.requires_grad_(True)
     if student is None:
         torch.manual_seed(cfg.seed)
         student = UNet1d(1, 4, widths=cfg.widths, kernel=cfg.kernel, context=cfg.context)

@@ -47,7 +47,7 @@ def distill_ecg_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: 
     teachers = load_members(members_dir)
     facts = {**_cfg_facts(config), "teachers": str(members_dir), "members": len(teachers)}
     # the plain-KD student (= Hydra's phase 1) depends on phase-1 settings only: Hydra variants share it
-    kd_facts = {k: facts[k] for k in ("phase1", "temperature", "hard_weight", "teachers", "members")}
+    kd_facts = {k: facts[k] for k in ("phase1", "temperature", "hard_weight", "init_member", "teachers", "members")}
     kd_path, hy_path = out / "plain-kd.pt", out / "hydra.pt"
     examples = None
     if _cached(kd_path, kd_facts):

@@ -65,10 +65,16 @@ def fidelity(ref_logits: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
     """Argmax agreement and mean KL(ref || compressed) of per-sample class distributions.
 
     Args:
-        ref_logits, logits: float32 [batch, classes, samples] of the uncompressed and compressed model.
+        ref_logits, logits: float32 [batch, classes, samples] of the uncompressed and compressed model, or
+            [batch, heads, classes, samples] of a multi-head one (every head compared with its own).
     """
-    p = softmax(np.asarray(ref_logits, np.float64)).transpose(0, 2, 1).reshape(-1, ref_logits.shape[1])
-    q = softmax(np.asarray(logits, np.float64)).transpose(0, 2, 1).reshape(-1, logits.shape[1])
+    ref_logits, logits = np.asarray(ref_logits, np.float64), np.asarray(logits, np.float64)
+    if ref_logits.shape != logits.shape:
+        raise ValueError(f"outputs differ in shape: {ref_logits.shape} vs {logits.shape}")
+    if ref_logits.ndim == 4:  # heads: one distribution per head and sample
+        ref_logits, logits = (z.reshape(-1, *z.shape[2:]) for z in (ref_logits, logits))
+    p = softmax(ref_logits).transpose(0, 2, 1).reshape(-1, ref_logits.shape[1])
+    q = softmax(logits).transpose(0, 2, 1).reshape(-1, logits.shape[1])
     agree = float(np.mean(p.argmax(-1) == q.argmax(-1)))
     return agree, _mean_kl(p, q)
 

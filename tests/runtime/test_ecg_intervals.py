@@ -119,11 +119,13 @@ def test_json_form_and_bad_rate():
 
 
 def test_model_intervals_against_ludb_annotations(ludb_dir):
-    """The shipped fp32 ONNX on lead II of the first two held-out test records: median |error| <= 10 ms.
+    """The shipped fp32 ONNX on lead II of the 32 held-out test records: median |error| <= 10 ms.
 
-    Measured when written: PR 8 ms (16 beats), QRS 4 ms (18), QT 10 ms (16) -- QT sits at the bound.
+    On two records QT sat exactly at the bound (10 ms), where one sample (2 ms) on another CPU's kernels
+    could cross it; all 32 (8, 6 and 8 ms when written) keep the medians off the edge.
     benchmarks/ecg_intervals.py gives the figures over all 32 held-out records.
     """
+    pytest.importorskip("wfdb")  # LUDB's reader (host install; not in the device venvs)
     from edgewise.data.ludb import read_record
     from edgewise.models.pretrained import PRETRAINED_DIR
     from edgewise.runtime.ecg.delineate import delineate
@@ -133,7 +135,7 @@ def test_model_intervals_against_ludb_annotations(ludb_dir):
 
     path = PRETRAINED_DIR / "ecg" / "ecg-unet.onnx"
     fn, info = load_artifact_fn(path)
-    records = read_metadata(path)["training"]["test_records"][:2]
+    records = read_metadata(path)["training"]["test_records"]
     err: dict[str, list[float]] = {"pr_ms": [], "qrs_ms": [], "qt_ms": []}
     for rid in records:
         rec = read_record(ludb_dir, rid)
