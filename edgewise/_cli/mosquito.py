@@ -101,8 +101,17 @@ def detect_args(p: argparse.ArgumentParser) -> None:
 
 def _artifact_detect(model: Path):
     """``path -> result`` for an .onnx/.tflite model: the device runtime only (no torch imported)."""
-    from edgewise.data.audio import read_audio
     from edgewise.runtime.mosquito import MosquitoDetector
+
+    try:  # the host reader (soundfile, mp3 fallbacks); the device install reads through the runtime's
+        import soundfile  # noqa: F401
+
+        from edgewise.data.audio import read_audio
+    except (ImportError, OSError):
+        from edgewise.runtime.live.sources.file import read_audio_file
+
+        def read_audio(p):
+            return (*read_audio_file(p), "")
 
     det = MosquitoDetector.open(model)
 

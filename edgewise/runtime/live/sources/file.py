@@ -31,7 +31,7 @@ import numpy as np
 from edgewise.runtime.errors import BackendMissingError, InputError
 from edgewise.runtime.live.sources.base import Block, Item, Source
 
-__all__ = ["FileSource", "AUDIO_SUFFIXES"]
+__all__ = ["FileSource", "AUDIO_SUFFIXES", "read_audio_file"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".aifc", ".au", ".mp3", ".opus")
 _ECG_SUFFIXES = (".csv", ".npy", ".hea", ".dat")
@@ -140,6 +140,23 @@ def _pick(column: int | str, names: Sequence[str], what: str) -> int:
         raise InputError(f"column {column!r} not found; {what}: " +
                          ", ".join(f"{k}={n}" for k, n in enumerate(names)))
     return i
+
+
+def read_audio_file(path: str | Path) -> tuple[np.ndarray, float]:
+    """A whole audio file as float32 [samples, 1] (channels mixed) and its rate, with soundfile when it is
+    installed, else PCM .wav through the standard library (the device install).
+
+    Raises:
+        FileNotFoundError: no such file. InputError: not decodable. BackendMissingError: needs soundfile.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no audio file at {path}")
+    chunks, rate, _, _ = _open_audio(path, None)
+    blocks = list(chunks(1 << 16))
+    if not blocks:
+        raise InputError(f"{path} holds no samples (empty or truncated audio file)")
+    return np.concatenate(blocks), rate
 
 
 def _open_audio(path: Path, column: int | str | None) -> tuple[Chunks, float, int, str]:
