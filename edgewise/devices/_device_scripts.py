@@ -41,8 +41,11 @@ folder = os.path.realpath(os.path.expanduser(sys.argv[1]))
 try:
     with open(os.path.join(folder, "manifest.json")) as f:
         manifest = json.load(f)
-except (OSError, ValueError) as e:
+except (OSError, ValueError, RecursionError) as e:  # RecursionError: absurdly nested JSON
     print(json.dumps(["manifest.json: unreadable (%s)" % e])); sys.exit(1)
+if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts", {}), dict):
+    print(json.dumps(["manifest.json: not an edgewise bundle manifest (expected an object with 'artifacts')"]))
+    sys.exit(1)
 bad, listed = [], {os.path.join(folder, "manifest.json")}
 for name, entry in sorted(manifest.get("artifacts", {}).items()):
     path = os.path.realpath(os.path.join(folder, name))
