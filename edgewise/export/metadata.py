@@ -127,6 +127,9 @@ def build_metadata(checkpoint: Any, *, fmt: Format | str, io: dict[str, Any],
         "edgewise_version": __version__,
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    heads = (getattr(checkpoint, "model_kwargs", None) or {}).get("heads")
+    if isinstance(heads, int) and heads > 1:  # a multi-head (Hydra) model: the runtime reports its uncertainty
+        meta["heads"] = heads
     try:
         json.dumps(meta, allow_nan=True)
     except TypeError as e:

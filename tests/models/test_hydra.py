@@ -137,4 +137,7 @@ def test_tflite_export_keeps_every_head(tmp_path):
         ref = h(x).numpy()
     out = np.asarray(load_model(arts["tflite"], threads=1).run(x.numpy()))
     assert out.shape == (2, 3, 4, 2048)
+    from edgewise.runtime.artifact import read_metadata
+
+    assert read_metadata(arts["tflite"])["heads"] == read_metadata(arts["onnx"])["heads"] == 3
     np.testing.assert_allclose(out, ref, atol=1e-4)
