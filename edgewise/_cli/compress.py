@@ -6,7 +6,8 @@ from pathlib import Path
 
 
 def compress_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="checkpoint (.pt) path, or the name of a shipped model (e.g. ecg-unet)")
+    p.add_argument("model", help="checkpoint (.pt) path, or the name of a shipped model (e.g. ecg-unet); with a recipe "
+                                 "whose first step is distill, the ensemble's folder (edgewise train ecg --members M)")
     p.add_argument("--recipe", type=Path, help="TOML recipe (default: the task's, e.g. edgewise/compress/recipes/ecg.toml)")
     p.add_argument("--out", type=Path, help="output folder (default: out/compress/<model name>)")
     p.add_argument("--data", type=Path, help="LUDB folder for fine-tuning, calibration and evaluation "
@@ -17,16 +18,25 @@ def compress_args(p: argparse.ArgumentParser) -> None:
 
 
 def compress(args: argparse.Namespace) -> int:
-    """compress a model with a recipe (prune, quantise) and keep the fastest artifact within budget per runtime"""
+    """compress a model with a recipe (distil, prune, quantise) and keep the fastest artifact within budget per runtime"""
     from edgewise._cli._common import print_json_line
     from edgewise._cli.export import _resolve
     from edgewise.compress import compress_checkpoint, default_recipe, load_recipe
     from edgewise.export import resolve_checkpoint
     from edgewise.runtime.errors import BudgetError
 
+    from edgewise.compress.recipe import DistillStep
+
     recipe = load_recipe(args.recipe) if args.recipe else None  # a bad recipe fails before anything heavy
-    ck = resolve_checkpoint(_resolve(args.model))
-    recipe = recipe or load_recipe(default_recipe(ck.spec.task.value))
+    if recipe is not None and isinstance(recipe.steps[0], DistillStep):  # an ensemble in
+        from edgewise.compress._distill_step import members_dir
+
+        model: object = members_dir(args.model)
+        name = f"{model.name}-{recipe.steps[0].student.value}"
+    else:
+        model = ck = resolve_checkpoint(_resolve(args.model))
+        recipe = recipe or load_recipe(default_recipe(ck.spec.task.value))
+        name = ck.spec.name
     data = args.data
     if data is None:
         from edgewise.data.paths import default_dataset_dir
@@ -41,10 +51,10 @@ def compress(args: argparse.Namespace) -> int:
         if not args.calibration.is_file():
             raise FileNotFoundError(f"no calibration file at {args.calibration}")
         calib = np.load(args.calibration)
-    out = args.out or Path("out") / "compress" / ck.spec.name
+    out = args.out or Path("out") / "compress" / name
     code = 0
     try:
-        res = compress_checkpoint(ck, recipe, out, data_dir=data, calibration=calib)
+        res = compress_checkpoint(model, recipe, out, data_dir=data, calibration=calib)
     except BudgetError as e:
         res, code = e.result, 3
         import sys

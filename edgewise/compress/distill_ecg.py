@@ -1,8 +1,8 @@
 """The ``distill`` compression step for the ECG task: an ensemble folder in, plain-KD and Hydra students
 out (checkpoints ``plain-kd.pt`` and ``hydra.pt``), cached so each is trained once.
 
-The students train on the members' own training examples (the shipped LUDB split's train records,
-``edgewise.models.ensemble.ecg.ecg_train_examples``); Hydra's phase 1 *is* the plain-KD student
+The students train on the members' own training examples (the train records the members' checkpoints
+name, else the shipped LUDB split's, ``edgewise.models.ensemble.ecg.ecg_train_examples``); Hydra's phase 1 *is* the plain-KD student
 (same loss, same seed), so it is reused rather than trained twice.
 """
 from __future__ import annotations
@@ -33,9 +33,10 @@ def _cached(path: Path, facts: dict[str, Any]) -> bool:
 
 def distill_ecg_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: str | Path,
                          config: DistillConfig = DistillConfig(), progress: bool = True,
-                         log: Callable[[str], None] | None = print) -> dict[str, Path]:
+                         log: Callable[[str], None] | None = print, with_hydra: bool = True) -> dict[str, Path]:
     """Distil the ensemble in ``members_dir`` (``ensemble.json``) into ``out``; returns
-    {"plain-kd": path, "hydra": path}. Existing students with the same settings are kept."""
+    {"plain-kd": path, "hydra": path} (without "hydra" when ``with_hydra`` is False: plain KD only). Existing
+    students with the same settings are kept."""
     from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
     from edgewise.models.ecg.hydra import ECG_HYDRA_SPEC
     from edgewise.models.ecg.spec import ECG_SPEC
@@ -50,22 +51,27 @@ def distill_ecg_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: 
     kd_facts = {k: facts[k] for k in ("phase1", "temperature", "hard_weight", "init_member", "teachers", "members")}
     kd_path, hy_path = out / "plain-kd.pt", out / "hydra.pt"
     examples = None
+    manifest = json.loads((Path(members_dir) / "ensemble.json").read_text())
+    side = Path(members_dir) / Path(manifest["members"][0]).with_suffix(".json").name
+    member_split = json.loads(side.read_text()).get("training") if side.is_file() else None
     if _cached(kd_path, kd_facts):
         kd = load_checkpoint(kd_path).model
         if log:
             log(f"plain KD: cached at {kd_path}")
     else:
-        examples, split = ecg_train_examples(data_dir, progress=progress)
+        examples, split = ecg_train_examples(data_dir, progress=progress, split=member_split)
         kd, hist = distill_plain(teachers, examples, config=config, progress=progress, log=log)
         save_checkpoint(kd_path, spec=ECG_SPEC, model=kd, model_kwargs=_kwargs(config.phase1),
                         training={**split, "distill": kd_facts, "kind": "plain knowledge distillation",
                                   "history": hist})
+    if not with_hydra:
+        return {"plain-kd": kd_path}
     if _cached(hy_path, facts):
         if log:
             log(f"Hydra: cached at {hy_path}")
     else:
         if examples is None:
-            examples, split = ecg_train_examples(data_dir, progress=progress)
+            examples, split = ecg_train_examples(data_dir, progress=progress, split=member_split)
         hydra, hist = distill_hydra(teachers, examples, config=config, phase1=kd, progress=progress, log=log)
         save_checkpoint(hy_path, spec=ECG_HYDRA_SPEC, model=hydra,
                         model_kwargs=_kwargs(config.phase1, heads=hydra.n_heads, head_blocks=hydra.head_blocks),

@@ -21,7 +21,19 @@ Every table and key is checked: an unknown key is rejected with the allowed set,
 parameter never silently falls back to a default. Types, ranges and allowed values are one table per
 table (``RECIPE``, ``BUDGET``, ``STEP_RULES``), checked by the same small validator as artifact metadata
 (``edgewise.runtime.validator``) before any dataclass is built; a recipe file is at most 1 MB.
-``distill`` (Hydra) is reserved for later.
+
+A ``distill`` step (first, at most once) turns an ensemble into one Hydra (or, ``student = "plain"``, one
+plainly distilled network); ``edgewise compress`` then takes the ensemble's folder as its model::
+
+    [[step]]
+    kind = "distill"
+    student = "hydra"
+    phase1_epochs = 20           # the one-head student on the ensemble mean (Hydra's phase 1 = plain KD)
+    phase2_epochs = 20           # every head on its own member
+    temperature = 2.0
+    phase2_temperature = 1.0     # 0: the same as temperature
+    hard_weight = 0.5            # + the annotations' cross-entropy (Hydra: on the heads' mean)
+    init_member = -1             # >= 0: phase 1 starts from that member's weights
 """
 from __future__ import annotations
 
@@ -47,6 +59,11 @@ class StepKind(str, Enum):
     PRUNE = "prune"
     QUANTIZE = "quantize"
     DISTILL = "distill"
+
+
+class Student(str, Enum):
+    HYDRA = "hydra"   # shared body + one head per member: keeps the ensemble's uncertainty
+    PLAIN = "plain"   # one head on the ensemble mean (Hinton et al.): the baseline
 
 
 class Importance(str, Enum):
@@ -173,7 +190,46 @@ class QuantizeStep:
             raise ValueError(f"quantize.qat_epochs must be >= 0 and qat_lr in (0, 1), got {self.qat_epochs}, {self.qat_lr}")
 
 
-STEP_TYPES: dict[StepKind, type] = {StepKind.PRUNE: PruneStep, StepKind.QUANTIZE: QuantizeStep}
+@dataclass(frozen=True)
+class DistillStep:
+    """Distillation of an ensemble into one network (``edgewise.compress.distill``)."""
+
+    student: Student = Student.HYDRA
+    phase1_epochs: int = 20
+    phase2_epochs: int = 20
+    lr: float = 3e-3            # phase 1 (the members' rate)
+    phase2_lr: float = 1e-3
+    temperature: float = 2.0
+    phase2_temperature: float = 0.0   # 0: the same as temperature
+    hard_weight: float = 0.5
+    init_member: int = -1             # -1: phase 1 from scratch
+    head_blocks: int = 1
+    kind: StepKind = StepKind.DISTILL
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "student", _enum(Student, self.student, "distill.student"))
+        if self.phase1_epochs < 1 or self.phase2_epochs < 0:
+            raise ValueError(f"distill.phase1_epochs must be >= 1 and phase2_epochs >= 0, "
+                             f"got {self.phase1_epochs}, {self.phase2_epochs}")
+        if not self.temperature > 0 or self.phase2_temperature < 0:
+            raise ValueError(f"distill.temperature must be > 0 and phase2_temperature >= 0 (0: the same), "
+                             f"got {self.temperature}, {self.phase2_temperature}")
+
+    def config(self, base: Any) -> Any:
+        """The ``DistillConfig`` of this step on the members' ``TrainConfig`` ``base``."""
+        from dataclasses import replace
+
+        from edgewise.compress.distill import DistillConfig
+
+        return DistillConfig(phase1=replace(base, epochs=self.phase1_epochs, lr=self.lr),
+                             phase2=replace(base, epochs=max(1, self.phase2_epochs), lr=self.phase2_lr),
+                             temperature=self.temperature, head_blocks=self.head_blocks,
+                             hard_weight=self.hard_weight, phase2_temperature=self.phase2_temperature or None,
+                             init_member=None if self.init_member < 0 else self.init_member)
+
+
+STEP_TYPES: dict[StepKind, type] = {StepKind.PRUNE: PruneStep, StepKind.QUANTIZE: QuantizeStep,
+                                    StepKind.DISTILL: DistillStep}
 
 
 def _one_of(cls: type[Enum]) -> Rule:
@@ -202,6 +258,13 @@ STEP_RULES: dict[StepKind, Rule] = {
         "auto_mixed_precision": Rule("int", min=0, max=10_000), "qat_epochs": _EPOCHS, "qat_lr": _OPEN_FRACTION,
         "qat_labels": Rule("bool"),
     }),
+    StepKind.DISTILL: Rule("dict", closed=True, keys={
+        "kind": _one_of(StepKind), "student": _one_of(Student), "phase1_epochs": Rule("int", min=1, max=10_000),
+        "phase2_epochs": _EPOCHS, "lr": _OPEN_FRACTION, "phase2_lr": _OPEN_FRACTION,
+        "temperature": Rule("number", min=0, max=100, min_open=True), "phase2_temperature": Rule("number", min=0, max=100),
+        "hard_weight": Rule("number", min=0, max=100), "init_member": Rule("int", min=-1, max=1000),
+        "head_blocks": Rule("int", min=1, max=16),
+    }),
 }
 RECIPE = Rule("dict", closed=True, keys={
     "budget": Rule("dict"), "step": Rule("list", max_len=64, items=Rule("dict")),
@@ -213,17 +276,19 @@ RECIPE = Rule("dict", closed=True, keys={
 class Recipe:
     """An ordered list of steps and the budget they must keep."""
 
-    steps: tuple[PruneStep | QuantizeStep, ...]
+    steps: tuple[DistillStep | PruneStep | QuantizeStep, ...]
     budget: Budget = field(default_factory=Budget)
     name: str = "recipe"
     eval_records: int = 0   # cap on validation records used for budget checks (0 = all)
 
     def __post_init__(self) -> None:
         if not self.steps:
-            raise ValueError("a recipe needs at least one [[step]] (kind = 'prune' or 'quantize')")
+            raise ValueError("a recipe needs at least one [[step]] (kind = 'distill', 'prune' or 'quantize')")
         kinds = [s.kind for s in self.steps]
-        if kinds.count(StepKind.PRUNE) > 1 or kinds.count(StepKind.QUANTIZE) > 1:
-            raise ValueError(f"a recipe has at most one prune and one quantize step, got {[k.value for k in kinds]}")
+        if any(kinds.count(k) > 1 for k in StepKind):
+            raise ValueError(f"a recipe has at most one step of each kind, got {[k.value for k in kinds]}")
+        if StepKind.DISTILL in kinds and kinds[0] != StepKind.DISTILL:
+            raise ValueError("distill comes first: it makes the network the other steps compress")
         if StepKind.QUANTIZE in kinds and StepKind.PRUNE in kinds and kinds.index(StepKind.QUANTIZE) < kinds.index(StepKind.PRUNE):
             raise ValueError("prune before quantize: a quantised graph cannot be pruned")
         if self.eval_records < 0:
@@ -246,9 +311,6 @@ def parse_recipe(data: dict[str, Any], *, name: str = "recipe") -> Recipe:
         if "kind" not in table:
             raise ValueError(f"[[step]] #{i + 1} needs kind = one of {[k.value for k in StepKind]}")
         kind = _enum(StepKind, table["kind"], f"[[step]] #{i + 1} kind")
-        if kind not in STEP_TYPES:
-            raise ValueError(f"step kind {kind.value!r} is not available yet (it arrives with Hydra distillation); "
-                             f"use one of {[k.value for k in STEP_TYPES]}")
         steps.append(_build(STEP_TYPES[kind], table, STEP_RULES[kind], f"[[step]] #{i + 1} ({kind.value})", kind=kind))
     budget = _build(Budget, dict(data.get("budget", {})), BUDGET, "[budget]")
     return Recipe(steps=tuple(steps), budget=budget, name=str(data.get("name", name)),

@@ -61,6 +61,11 @@ def _mean_kl(p: np.ndarray, q: np.ndarray) -> float:
     return mean_kl(p, q, axis=-1)
 
 
+def _log_mean_heads(z: np.ndarray) -> np.ndarray:
+    """[b, heads, classes, w] logits -> [b, classes, w] log of the heads' mean probability."""
+    return np.log(np.maximum(softmax(z, axis=2).mean(axis=1), 1e-300))
+
+
 def fidelity(ref_logits: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
     """Argmax agreement and mean KL(ref || compressed) of per-sample class distributions.
 
@@ -69,6 +74,8 @@ def fidelity(ref_logits: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
             [batch, heads, classes, samples] of a multi-head one (every head compared with its own).
     """
     ref_logits, logits = np.asarray(ref_logits, np.float64), np.asarray(logits, np.float64)
+    if ref_logits.ndim != logits.ndim:  # heads against one head (e.g. an ensemble's mean): the heads' mean
+        ref_logits, logits = (_log_mean_heads(z) if z.ndim == 4 else z for z in (ref_logits, logits))
     if ref_logits.shape != logits.shape:
         raise ValueError(f"outputs differ in shape: {ref_logits.shape} vs {logits.shape}")
     if ref_logits.ndim == 4:  # heads: one distribution per head and sample

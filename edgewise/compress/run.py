@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgewise.compress.recipe import PruneMode, PruneStep, QuantizeStep, Recipe, load_recipe
+from edgewise.compress.recipe import DistillStep, PruneMode, PruneStep, QuantizeStep, Recipe, load_recipe
 from edgewise.compress.report import (
     ALL_LEADS,
     ArtifactRow,
@@ -206,12 +206,12 @@ class _Progress:
     (one round, as the default recipe's TFLite file needs on LUDB) runs inside ``quantize_step``, which
     reports no epochs; without QAT the bar jumps, with a second QAT round it waits at the step."""
 
-    def __init__(self, recipe: Recipe, data: EvalData, *, enabled: bool):
+    def __init__(self, recipe: Recipe, data: EvalData, *, enabled: bool, steps: tuple | None = None):
         from tqdm import tqdm
 
         tune = not data.synthetic and bool(data.train)
         self.weights = [1 + (s.iterations * s.finetune_epochs if tune else 0) if isinstance(s, PruneStep)
-                        else 1 + (s.qat_epochs if tune else 0) for s in recipe.steps]
+                        else 1 + (s.qat_epochs if tune else 0) for s in (recipe.steps if steps is None else steps)]
         self.bar = tqdm(total=1 + sum(self.weights), desc=f"compress {recipe.name}", unit="step", disable=not enabled)
 
     def phase(self, text: str) -> None:
@@ -361,7 +361,8 @@ def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path,
     """Run ``recipe`` on a checkpoint; write every artifact and ``compression.json`` into ``out``.
 
     Args:
-        ckpt: ``.pt`` path or ``edgewise.models.checkpoint.Checkpoint``.
+        ckpt: ``.pt`` path or ``edgewise.models.checkpoint.Checkpoint``; with a ``distill`` first step, the
+            ensemble's folder (``edgewise train ecg --members M --out DIR``).
         recipe: a ``Recipe`` or a TOML file.
         out: output folder.
         data_dir: LUDB folder (fine-tuning, calibration, evaluation); None: SYNTHETIC ECG (said in the result).
@@ -382,9 +383,16 @@ def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path,
     from edgewise.models.ecg.unet import count_macs
 
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    ck, out = resolve_checkpoint(ckpt), Path(out)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    q = next((s for s in recipe.steps if isinstance(s, QuantizeStep)), None)
+    steps, ensemble = recipe.steps, None
+    if isinstance(steps[0], DistillStep):  # an ensemble in: the distilled network is what the rest compresses
+        from edgewise.compress._distill_step import distill_step
+
+        ckpt, ensemble = distill_step(steps[0], ckpt, out / "distill", data_dir=data_dir, progress=progress, log=log)
+        steps = steps[1:]
+    ck = resolve_checkpoint(ckpt)
+    q = next((s for s in steps if isinstance(s, QuantizeStep)), None)
     data = load_eval_data(ck, Path(data_dir) if data_dir else None, n_calibration=q.calibration_windows if q else 16,
                           eval_records=recipe.eval_records)
     calib_note = "windows of the training records" if not data.synthetic else "SYNTHETIC ECG windows"
@@ -398,7 +406,7 @@ def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path,
     params = sum(p.numel() for p in ck.model.parameters())
     macs = count_macs(ck.model, 5000)
     formats = ("onnx", "tflite") if q is None or "tflite" in q.formats else ("onnx",)
-    prog = _Progress(recipe, data, enabled=progress)
+    prog = _Progress(recipe, data, enabled=progress, steps=steps)
     log = prog.wrap_log(log)
     prog.phase(f"export and measure {ck.spec.name}")
     files = _export(ck, out / "fp32", data.fidelity_windows, formats)
@@ -407,9 +415,14 @@ def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path,
     rows += [m.row(ck.spec.name, f, p, step="original", params=params, macs=macs) for f, p in files.items()]
     prog.done()
     missed: list[str] = []
-    for i, step in enumerate(recipe.steps, 1):
+    if ensemble is not None:
+        teacher, drop = _teacher_row(ensemble, m, rows[0])
+        rows.insert(0, teacher)
+        if drop is not None:
+            missed.append(drop)
+    for i, step in enumerate(steps, 1):
         if isinstance(step, PruneStep):
-            prog.phase(f"step {i}/{len(recipe.steps)}: prune")
+            prog.phase(f"step {i}/{len(steps)}: prune")
             new, nxt = _prune_step(state, step, m, out, log, prog if progress else None)
             rows += new
             if nxt is None:
@@ -417,7 +430,7 @@ def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path,
             else:
                 state = nxt
         else:
-            prog.phase(f"step {i}/{len(recipe.steps)}: quantize" + (f" (QAT fallback: {step.qat_epochs} epochs)"
+            prog.phase(f"step {i}/{len(steps)}: quantize" + (f" (QAT fallback: {step.qat_epochs} epochs)"
                                                                     if step.qat_epochs else ""))
             new = quantize_step(state, step, m, out, calib_note, log)
             rows += new
@@ -437,6 +450,22 @@ def compress_checkpoint(ckpt: Any, recipe: Recipe | str | Path, out: str | Path,
         err.result = result
         raise err
     return result
+
+
+def _teacher_row(ensemble: Path, m: _Measurer, student: ArtifactRow) -> tuple[ArtifactRow, str | None]:
+    """The ensemble measured like any row, and the distill step's budget: the student's validation F1
+    against the ensemble's (None when kept)."""
+    from edgewise.compress._distill_step import ensemble_fn
+
+    fn, params, macs = ensemble_fn(ensemble)
+    row = m.row("ensemble", "torch", None, fn=fn, step="teacher", params=params, macs=macs,
+                notes=f"the {ensemble} ensemble the distill step started from")
+    drops = {k: row.f1_val[k] - student.f1_val[k] for k in row.f1_val}
+    if max(drops.values()) <= m.recipe.budget.max_f1_drop + 1e-12:
+        return row, None
+    return row, (f"the distill step missed its budget (wave F1 drop <= {m.recipe.budget.max_f1_drop:g} against the "
+                 f"ensemble on validation records): {student.variant} drops "
+                 + ", ".join(f"{k} {v:+.4f}" for k, v in drops.items()) + ".")
 
 
 def _missed(step: str, rows: list[ArtifactRow], m: _Measurer, recipe: Recipe) -> str:

@@ -27,7 +27,8 @@ def test_default_ecg_recipe_loads():
     ({"step": [{"kind": "prune"}], "budjet": {}}, r"unknown key\(s\) \['budjet'\]"),
     ({"step": [{"kind": "prune"}], "budget": {"max_drop": 1}}, r"\[budget\]: unknown key\(s\) \['max_drop'\]|unknown key\(s\) \['max_drop'\] in \[budget\]"),
     ({"step": [{"kind": "shrink"}]}, r"kind must be one of \['prune', 'quantize', 'distill'\]"),
-    ({"step": [{"kind": "distill"}]}, r"not available yet"),
+    ({"step": [{"kind": "prune"}, {"kind": "distill"}]}, r"distill comes first"),
+    ({"step": [{"kind": "distill", "student": "owl"}]}, r"key 'student' is \"owl\": expected one of \"hydra\", \"plain\""),
     ({"step": [{"kind": "prune", "importance": "random"}]},
      r"\(prune\): key 'importance' is \"random\": expected one of \"magnitude\", \"taylor\""),
     ({"step": [{"kind": "prune", "ratio": 1.0}]}, r"\(prune\): key 'ratio' is 1.0: expected a finite number in \(0, 1\)"),
@@ -42,7 +43,7 @@ def test_default_ecg_recipe_loads():
     ({"step": []}, r"at least one \[\[step\]\]"),
     ({"step": [{"kind": "prune"}], "budget": {"max_f1_drop": 5}}, r"\[budget\]: key 'max_f1_drop' is 5: expected a "
                                                                   r"finite number in \[0, 1\]"),
-], ids=["misspelt-param", "misspelt-table", "budget-key", "unknown-kind", "distill-later", "bad-importance",
+], ids=["misspelt-param", "misspelt-table", "budget-key", "unknown-kind", "distill-first", "distill-student", "bad-importance",
         "ratio-1", "ratio-type", "iterations-float", "bool-type", "bad-format", "name-type", "step-not-list",
         "too-few-calib", "order", "no-steps", "budget-range"])
 def test_bad_recipes_are_rejected_with_the_allowed_set(data, match):
@@ -88,3 +89,17 @@ def test_deeply_nested_recipe_is_refused_before_parsing(tmp_path):
     ok = tmp_path / "ok.toml"
     ok.write_text(f"name = '{'[' * 40}'  # brackets in strings do not count\n[[step]]\nkind = 'prune'\n")
     assert load_recipe(ok).name == "[" * 40
+
+
+def test_distill_step_builds_the_distillation_config():
+    from edgewise.compress.recipe import DistillStep, Student
+    from edgewise.models.ecg.train import TrainConfig
+
+    r = parse_recipe({"step": [{"kind": "distill", "phase1_epochs": 3, "phase2_epochs": 2, "phase2_temperature": 1.0,
+                                "init_member": 0}, {"kind": "quantize"}]})
+    d = r.steps[0]
+    assert isinstance(d, DistillStep) and d.student is Student.HYDRA
+    cfg = d.config(TrainConfig(epochs=60, seed=4))
+    assert (cfg.phase1.epochs, cfg.phase2.epochs, cfg.phase1.seed) == (3, 2, 4)
+    assert cfg.phase2_temperature == 1.0 and cfg.init_member == 0 and cfg.hard_weight == 0.5
+    assert DistillStep().config(TrainConfig()).init_member is None

@@ -7,13 +7,21 @@ from typing import Any, Callable
 from edgewise.models.ecg.dataset import LeadExample
 
 
-def ecg_train_examples(data_dir: str | Path, *, progress: bool = False) -> tuple[list[LeadExample], dict[str, Any]]:
+def ecg_train_examples(data_dir: str | Path, *, progress: bool = False, split: dict[str, Any] | None = None
+                       ) -> tuple[list[LeadExample], dict[str, Any]]:
     """The shipped model's training examples (all 12 leads of the train records, rare rhythms x3) and the
-    split facts a checkpoint stores."""
+    split facts a checkpoint stores; ``split``: those facts of another model (e.g. an ensemble member's
+    ``training``), whose ``train_records`` are used instead of the shipped split's."""
     from edgewise.data.ludb import list_records
     from edgewise.models.ecg.dataset import SPLIT_SEED, lead_examples, load_records, rhythm_strata, split_records
 
     strata = rhythm_strata(data_dir)
+    if split is not None and split.get("train_records"):
+        facts = {k: split[k] for k in ("data", "split", "oversampled", "train_records", "val_records", "test_records",
+                                       "licence") if k in split}
+        examples = lead_examples(load_records(data_dir, list(split["train_records"]), progress=progress))
+        examples += [e for e in examples if strata.get(e.record_id, "sinus") != "sinus"] * 2
+        return examples, facts
     split = split_records(list_records(data_dir), strata=strata)
     examples = lead_examples(load_records(data_dir, split.train, progress=progress))
     examples += [e for e in examples if strata.get(e.record_id, "sinus") != "sinus"] * 2
