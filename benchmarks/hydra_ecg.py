@@ -132,6 +132,8 @@ def main() -> int:
     ap.add_argument("--p-offsets", default="-0.5,-0.25,0,0.25,0.5,0.75,1,1.5",
                     help="P-logit offsets each row's decision calibration chooses from on the validation records "
                          "(lead II); '' for none")
+    ap.add_argument("--eval-split", choices=("test", "val"), default="test",
+                    help="records the table is measured on; 'val' checks a setting chosen on the test records")
     ap.add_argument("--students", type=Path, help="students folder (default WORK/students-kdE-hE[-...])")
     ap.add_argument("--ood-hop", type=int, default=512, help="window hop for the OOD strip scores")
     ap.add_argument("--runs", type=int, default=200, help="latency repetitions")
@@ -179,7 +181,7 @@ def main() -> int:
     print(f"students ready ({time.time() - t0:.0f} s)", flush=True)
     kd, hydra = load_checkpoint(students["plain-kd"]).model, load_checkpoint(students["hydra"]).model
 
-    recs = load_records(args.data, facts["test_records"])
+    recs = load_records(args.data, facts[f"{args.eval_split}_records"])
     val_recs = load_records(args.data, facts["val_records"])
     grid = [float(v) for v in args.p_offsets.split(",") if v.strip()]
     strips = _strips(recs)
@@ -224,11 +226,12 @@ def main() -> int:
                         "hydra_phase2_epochs": args.hydra_epochs, "temperature": args.temperature,
                         "phase2_temperature": args.phase2_temperature, "hard_weight": args.hard_weight,
                         "init_member": args.init_member, "kd_lr": args.kd_lr,
-                        "p_offset_grid": grid, "validation_records": len(val_recs),
+                        "p_offset_grid": grid, "validation_records": len(val_recs), "eval_split": args.eval_split,
                         "students": str(args.students or args.work / tag),
                         "test_records": len(strips), "ood_hop": args.ood_hop, "onnx_parity": parity,
                         "ood_kinds": {k: len(v) for k, v in ood.items()}},
            "rows": rows, "ddp": ddp}
+    tag += "-on-val" if args.eval_split == "val" else ""
     (args.work / f"hydra_ecg_results-{tag}.json").write_text(json.dumps(out, indent=1, default=float))
     print("\n| model | P offset | wave F1 mean (P/QRS/T) | NLL | ECE | acc | MI Spearman vs ens | OOD AUROC epistemic | "
           "OOD AUROC total | MACs/window | latency ms/window |\n|---|---|---|---|---|---|---|---|---|---|---|")
