@@ -77,7 +77,8 @@ def _all_leads(path: str, x, fs, names: tuple[str, ...], fn, info, as_json: bool
     beats, summary = beats_to_json(waves, fs, n=x.shape[-1])
     fs_out = int(fs) if float(fs).is_integer() else fs
     if as_json:
-        leads = {name: {"waves": _wave_dicts(r), **({"uncertainty": r.uncertainty} if r.uncertainty else {})}
+        leads = {name: {"waves": _wave_dicts(r),
+                        **({"uncertainty": _judged(r.uncertainty, info)} if r.uncertainty else {})}
                  for name, r in zip(names, results)}
         print_json_line({"input": path, "fs": fs_out, "lead": "all", "leads": leads,
                          "consensus": {"waves": [{**w.to_dict(), "leads": k} for w, k in zip(waves, support)]},
@@ -87,6 +88,15 @@ def _all_leads(path: str, x, fs, names: tuple[str, ...], fn, info, as_json: bool
     note = " (shorter than a model window: padded)" if any(r.padded for r in results) else ""
     print(f"{path}: {len(names)} leads, {fs_out} Hz, {x.shape[-1] / fs:.1f} s{note}: consensus {counts['P']} P, "
           f"{counts['QRS']} QRS, {counts['T']} T; {_intervals_text(summary)}")
+
+
+def _judged(uncertainty: dict, info) -> dict:
+    """A multi-head model's per-input uncertainty, with ``unfamiliar`` (and the ``threshold``) when the
+    artifact carries the epistemic threshold it was shipped with."""
+    t = getattr(info, "uncertainty_threshold", None)
+    if t is None:
+        return uncertainty
+    return {**uncertainty, "threshold": t, "unfamiliar": bool(uncertainty["epistemic"] > t)}
 
 
 def run_delineate(args: argparse.Namespace) -> int:
@@ -128,11 +138,15 @@ def run_delineate(args: argparse.Namespace) -> int:
             out = {"input": path, "fs": fs_out, "lead": lead, "waves": _wave_dicts(res), "beats": beats,
                    "summary": summary}
             if res.uncertainty is not None:  # a multi-head model: how much to trust this input
-                out["uncertainty"] = res.uncertainty
+                out["uncertainty"] = _judged(res.uncertainty, info)
             print_json_line(out)
         else:
             counts = {k: sum(w.kind == k for w in res.waves) for k in ("P", "QRS", "T")}
             note = " (shorter than a model window: padded)" if res.padded else ""
             print(f"{path}: lead {lead}, {fs_out} Hz, {x.shape[-1] / fs:.1f} s{note}: {counts['P']} P, {counts['QRS']} QRS, "
                   f"{counts['T']} T; {_intervals_text(summary)}")
+            u = _judged(res.uncertainty, info) if res.uncertainty is not None else {}
+            if u.get("unfamiliar"):
+                print(f"{path}: warning: epistemic uncertainty {u['epistemic']:.4f} nats is above this model's "
+                      f"threshold {u['threshold']:.4f}: the signal is unlike its training ECG; do not trust these waves")
     return 1 if failures else 0
