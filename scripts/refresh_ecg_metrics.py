@@ -8,8 +8,9 @@ without touching any weights (when delineation itself changes, e.g. its stitchin
 2. the fp32 exports: the same metrics in their metadata (they run the checkpoint's weights);
 3. the compressed files: their own test lead-II and validation all-leads wave F1, measured with the
    file itself on the runtime, and the uncompressed model's metrics beside them;
-4. manifest.json with the new checksums (parity facts kept). Only ``metrics`` in the metadata change:
-   graphs, weights, self-checks and verified ISAs stay as they are.
+4. manifest.json with the new checksums (parity facts kept). Only ``metrics`` in the metadata change
+   (and each file's ``content_sha256``, which ``update_metadata`` re-stamps): graphs, weights,
+   self-checks and verified ISAs stay as they are.
 """
 from __future__ import annotations
 

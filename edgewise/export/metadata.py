@@ -12,6 +12,10 @@ metadata, which on a small int8 model is a tenth of the file), without the keys 
 5.6 of the 7.8 KB of the fp32 ECG U-Net's metadata). Those stay in the checkpoint's JSON sidecar, the model card and
 the compression report; the artifact keeps the facts the device and ``edgewise evaluate`` need (spec,
 layout, quantisation, checkpoint hash, training data and record split, held-out F1).
+
+Every file written here carries ``content_sha256`` (``edgewise.runtime.content_hash``): the writers embed
+``metadata_json(meta, stamp=True)`` (the key holding 64 ``"0"``), serialize, and ``stamp_bytes`` writes the
+file's hash over the zeros before ``check_before_writing`` checks the result as the device will.
 """
 from __future__ import annotations
 
@@ -20,7 +24,9 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
+from edgewise.runtime import content_hash
 from edgewise.runtime.artifact import SCHEMA
+from edgewise.runtime.content_hash import KEY as CONTENT_KEY
 from edgewise.runtime.metadata_schema import validate_metadata
 
 
@@ -59,27 +65,47 @@ def _round_floats(value: Any) -> Any:
     return value
 
 
-def metadata_json(metadata: dict[str, Any]) -> str:
+def metadata_json(metadata: dict[str, Any], *, stamp: bool = False) -> str:
     """The embedded form of ``metadata``: compact, sorted keys, floats to 6 significant digits, no
-    ``LOG_KEYS``.
+    ``LOG_KEYS``, and no ``content_sha256`` of another file.
+
+    Args:
+        metadata: the metadata.
+        stamp: hold ``content_sha256`` as 64 ``"0"`` for ``stamp_bytes`` to fill in once the file is
+            serialized (what the writers embed); False leaves the key out (a file without it opens, unchecked).
 
     Raises:
         TypeError: a value is not JSON-able.
     """
-    return json.dumps(_round_floats(_drop_logs(metadata)), sort_keys=True, separators=(",", ":"))
+    meta = {k: v for k, v in metadata.items() if k != CONTENT_KEY}
+    if stamp:
+        meta[CONTENT_KEY] = content_hash.PLACEHOLDER
+    return json.dumps(_round_floats(_drop_logs(meta)), sort_keys=True, separators=(",", ":"))
+
+
+def stamp_bytes(data: bytes) -> bytes:
+    """A serialized artifact (written with ``metadata_json(..., stamp=True)``) with its ``content_sha256``
+    filled in: the sha256 of the file with that value read as 64 zeros (``edgewise.runtime.content_hash``).
+    Same length as ``data``.
+
+    Raises:
+        ValueError: the data carries no single ``content_sha256`` entry to fill.
+    """
+    return content_hash.stamp(data)[0]
 
 
 def check_before_writing(path: Any, text: str, data: bytes) -> None:
     """Check the embedded metadata ``text`` of the serialized artifact ``data`` about to be written to
     ``path``: the artifact schema and the graph's own shapes (``edgewise.runtime.artifact.check_metadata``),
-    exactly as the device will check it when it opens the file.
+    and the file as the device will open it (``read_metadata``: its ``content_sha256`` too, when stamped).
 
     Raises:
-        ArtifactError: the metadata breaks the schema or contradicts the graph.
+        ArtifactError: the metadata breaks the schema, contradicts the graph, or the stamp is wrong.
     """
-    from edgewise.runtime.artifact import check_metadata
+    from edgewise.runtime.artifact import check_metadata, read_metadata
 
     check_metadata(path, json.loads(text), data=data)
+    read_metadata(path, data=data)
 
 
 def identity_io(input_name: str, output_names: list[str], rank_in: int, ranks_out: list[int]) -> dict[str, Any]:
@@ -141,7 +167,7 @@ def build_metadata(checkpoint: Any, *, fmt: Format | str, io: dict[str, Any],
 
 
 # facts about one file that a file derived from it (quantised, re-exported) must not inherit
-FILE_FACTS = ("selfcheck",)
+FILE_FACTS = ("selfcheck", CONTENT_KEY)
 FILE_METRICS = ("verified_isa", "verified_runtimes")
 
 
@@ -154,7 +180,8 @@ def without_file_facts(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_metadata(path: Any, changes: dict[str, Any], *, dest: Any = None, merge: bool = True) -> Any:
-    """Rewrite the embedded ``edgewise`` metadata of an .onnx/.tflite file (the graph untouched).
+    """Rewrite the embedded ``edgewise`` metadata of an .onnx/.tflite file (the graph untouched), with a
+    new ``content_sha256`` (``changes`` with no keys re-stamps a file).
 
     Args:
         path: the artifact.
@@ -180,7 +207,7 @@ def update_metadata(path: Any, changes: dict[str, Any], *, dest: Any = None, mer
     for key, value in changes.items():
         old = meta.get(key)
         meta[key] = {**old, **value} if merge and isinstance(old, dict) and isinstance(value, dict) else value
-    text = metadata_json(json.loads(json.dumps(meta, default=float)))
+    text = metadata_json(json.loads(json.dumps(meta, default=float)), stamp=True)
     if path.suffix == ".onnx":
         import onnx
 
@@ -188,8 +215,9 @@ def update_metadata(path: Any, changes: dict[str, Any], *, dest: Any = None, mer
         del proto.metadata_props[:]
         entry = proto.metadata_props.add()
         entry.key, entry.value = "edgewise", text
-        check_before_writing(dest, text, proto.SerializeToString())
-        onnx.save(proto, str(dest))
+        data = stamp_bytes(proto.SerializeToString())
+        check_before_writing(dest, text, data)
+        dest.write_bytes(data)
     elif path.suffix == ".tflite":  # rewrite the existing buffer in place (a second one would stay in the file)
         from edgewise._quiet import quiet
 

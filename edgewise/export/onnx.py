@@ -3,7 +3,8 @@
 ``torch.onnx.export(..., dynamo=False)``: the dynamo exporter silently returns opset 18 when it cannot
 down-convert to 17 and writes weights to a side file unless told otherwise (../shared/DEPENDENCIES.md),
 so the opset is checked after export. The batch axis is dynamic; the edgewise metadata is embedded as
-compact JSON in ``metadata_props["edgewise"]``.
+compact JSON in ``metadata_props["edgewise"]``, with the file's ``content_sha256`` (stamped after
+serialization: ``edgewise.export.metadata.stamp_bytes``).
 
 ``compact_onnx`` removes bytes that serve no purpose at run time, as onnxruntime's and onnxsim's own
 cleanups do, and is applied alike to float and quantised files (so size ratios compare like with like):
@@ -210,7 +211,8 @@ def compact_onnx(proto: Any) -> Any:
 
 
 def write_onnx_metadata(path: str | Path, metadata: dict[str, Any], *, proto: Any = None) -> Path:
-    """Embed ``metadata`` as JSON in ``metadata_props["edgewise"]`` of an ONNX file (in place, one file).
+    """Embed ``metadata`` as JSON in ``metadata_props["edgewise"]`` of an ONNX file (in place, one file),
+    with the written file's ``content_sha256``.
 
     Also for artifacts made elsewhere (e.g. a quantised ONNX), so that they become self-describing.
 
@@ -219,17 +221,19 @@ def write_onnx_metadata(path: str | Path, metadata: dict[str, Any], *, proto: An
     """
     import onnx
 
-    from edgewise.export.metadata import check_before_writing, metadata_json
+    from edgewise.export.metadata import check_before_writing, metadata_json, stamp_bytes
 
     path = Path(path)
     proto = onnx.load(str(path)) if proto is None else proto
-    text = metadata_json({**metadata, "format": "onnx"})  # the file's own format, whatever the source said
+    # the file's own format, whatever the source said; its own content hash, stamped once serialized
+    text = metadata_json({**metadata, "format": "onnx"}, stamp=True)
     kept = [(p.key, p.value) for p in proto.metadata_props if p.key != METADATA_KEY]
     del proto.metadata_props[:]
     for key, value in [*kept, (METADATA_KEY, text)]:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)
-    check_before_writing(path, text, proto.SerializeToString())  # a bad artifact is never written
-    onnx.save(proto, str(path))
+    data = stamp_bytes(proto.SerializeToString())
+    check_before_writing(path, text, data)  # a bad artifact is never written
+    path.write_bytes(data)
     return path

@@ -6,7 +6,9 @@ cleared. It makes tensors channels-last (NCW -> NWC, NCHW -> NHWC). Instead of g
 of the file's input and of each output is found by running the TFLite and the ONNX on one probe
 input and matching outputs; the result is recorded in the metadata's ``io`` so the runtime feeds and
 reads the file in the model's own layout. The metadata is embedded as a FlatBuffer ``Model.metadata``
-entry named ``"edgewise"`` (readable on the device with ``edgewise.runtime.artifact``).
+entry named ``"edgewise"`` (readable on the device with ``edgewise.runtime.artifact``), with the file's
+``content_sha256`` stamped over its placeholder once the file is serialized (``write_checked``; a file
+compacted with its metadata is re-stamped).
 
 ``compact_tflite`` is ``flatbuffer_utils.strip_strings`` minus what the runtime reads: the converter's
 long tensor names (``model/tf.nn.convolution_12/...``), the description, subgraph name and the
@@ -36,7 +38,7 @@ import numpy as np
 
 from edgewise._quiet import debug_enabled, quiet
 from edgewise.export._flatbuffer import write_shared
-from edgewise.export.metadata import check_before_writing, metadata_json
+from edgewise.export.metadata import check_before_writing, metadata_json, stamp_bytes
 
 _CHANNELS_LAST = {"NCW": "NWC", "NCHW": "NHWC"}
 
@@ -138,7 +140,8 @@ def embed_metadata(src: Path, dst: Path, metadata: dict[str, Any]) -> None:
     model = flatbuffer_utils.read_model(str(src))
     model.metadata = [m for m in (model.metadata or []) if m.name not in (b"edgewise", "edgewise")]
     buffer = schema.BufferT()
-    text = metadata_json({**metadata, "format": "tflite"})  # the file's own format, whatever the source said
+    # the file's own format, whatever the source said; its own content hash, stamped once serialized
+    text = metadata_json({**metadata, "format": "tflite"}, stamp=True)
     buffer.data = np.frombuffer(text.encode(), np.uint8)
     model.buffers.append(buffer)
     entry = schema.MetadataT()
@@ -150,11 +153,14 @@ def embed_metadata(src: Path, dst: Path, metadata: dict[str, Any]) -> None:
 def write_checked(model: Any, dst: Path, text: str) -> None:
     """Write a TFLite model object to ``dst`` only if its metadata ``text`` passes the artifact schema and
     agrees with the graph (``edgewise.runtime.artifact.check_metadata``): written beside ``dst`` first,
+    stamped with its ``content_sha256`` (``text`` holds the placeholder: ``metadata_json(..., stamp=True)``),
     checked, then moved into place, so a refused file never replaces a good one."""
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
         write_shared(model, tmp)
-        check_before_writing(dst, text, tmp.read_bytes())
+        data = stamp_bytes(tmp.read_bytes())
+        check_before_writing(dst, text, data)
+        tmp.write_bytes(data)
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
@@ -187,7 +193,7 @@ def compact_tflite(src: str | Path, dst: str | Path | None = None) -> Path:
             if k == 0 and i in io and t.name is not None:
                 renamed[t.name.decode() if isinstance(t.name, bytes) else t.name] = io[i]
             t.name = (io[i] if k == 0 else f"s{k}_{io[i]}") if i in io else None
-    _rename_io(model, renamed)
+    stamped = _rename_io(model, renamed)
     seen, kept = set(), []
     for m in model.metadata or []:
         name = m.name.decode() if isinstance(m.name, bytes) else m.name
@@ -199,23 +205,30 @@ def compact_tflite(src: str | Path, dst: str | Path | None = None) -> Path:
     model.metadata = kept
     _share_empty_buffers(model)
     write_shared(model, dst)
+    if stamped:  # the compacted file's own content hash
+        dst.write_bytes(stamp_bytes(dst.read_bytes()))
     return dst
 
 
-def _rename_io(model: Any, renamed: dict[str, str]) -> None:
+def _rename_io(model: Any, renamed: dict[str, str]) -> bool:
     """Keep an embedded ``edgewise`` metadata's ``io`` tensor names in step with the renamed graph tensors
-    (the runtime finds outputs by these names; the metadata check compares them with the graph)."""
+    (the runtime finds outputs by these names; the metadata check compares them with the graph), and give
+    it a ``content_sha256`` placeholder for the compacted file. Returns whether there is such metadata."""
     entry = next((m for m in model.metadata or [] if m.name in (b"edgewise", "edgewise")), None)
     if entry is None or model.buffers[entry.buffer].data is None:
-        return
-    meta = json.loads(bytes(model.buffers[entry.buffer].data))
-    io = meta.get("io") if isinstance(meta, dict) else None
-    if not isinstance(io, dict):
-        return
-    for t in [io.get("input"), *(io.get("outputs") or [])]:
+        return False
+    try:
+        meta = json.loads(bytes(model.buffers[entry.buffer].data))
+    except ValueError:
+        return False  # not edgewise's JSON: left as it is (the runtime refuses it with one line)
+    if not isinstance(meta, dict):
+        return False
+    io = meta.get("io")
+    for t in [io.get("input"), *(io.get("outputs") or [])] if isinstance(io, dict) else []:
         if isinstance(t, dict) and t.get("tensor") in renamed:
             t["tensor"] = renamed[t["tensor"]]
-    model.buffers[entry.buffer].data = np.frombuffer(metadata_json(meta).encode(), np.uint8)
+    model.buffers[entry.buffer].data = np.frombuffer(metadata_json(meta, stamp=True).encode(), np.uint8)
+    return True
 
 
 def _share_empty_buffers(model: Any) -> None:
@@ -280,4 +293,4 @@ def export_tflite(onnx_path: str | Path, path: str | Path, *, input_shape: tuple
         meta = {**metadata, "io": io}
         embed_metadata(raw, Path(tmp) / "embedded.tflite", meta)
         shutil.copyfile(Path(tmp) / "embedded.tflite", path)
-    return path, json.loads(metadata_json(meta))  # as embedded
+    return path, json.loads(metadata_json(meta))  # as embedded, less the file's own content_sha256

@@ -14,7 +14,9 @@ The metadata is one JSON object (schema ``edgewise-artifact/1``), stored under t
 A bundle is a folder of artifacts plus ``manifest.json`` holding each file's sha256 and metadata.
 Both are untrusted input: bounded in size (checked on the raw span, before a byte is decoded) and depth,
 then checked against ``edgewise.runtime.metadata_schema`` and, for an artifact, against its own graph's
-input/output shapes (``edgewise.runtime.graph_io``) before anything is sized from them.
+input/output shapes (``edgewise.runtime.graph_io``) before anything is sized from them. An artifact whose
+metadata carries ``content_sha256`` is first checked against it (``edgewise.runtime.content_hash``: the
+sha256 of the whole file with that value read as zeros), so a changed weight is refused too.
 References: ONNX IR spec (onnx/onnx ``onnx.proto``), TFLite schema (``tensorflow/lite/schema/schema.fbs``),
 FlatBuffers binary format (google.github.io/flatbuffers/flatbuffers_internals.html).
 """
@@ -36,6 +38,7 @@ __all__ = [
     "SCHEMA",
     "MANIFEST_NAME",
     "detect_format",
+    "metadata_spans",
     "check_metadata",
     "read_metadata",
     "resolve_metadata",
@@ -329,7 +332,20 @@ def _from_manifest(path: Path) -> dict[str, Any] | None:
     return dict(entry["metadata"]) if isinstance(entry, dict) and isinstance(entry.get("metadata"), dict) else None
 
 
-def _embedded_metadata(path: Path, data: bytes, fmt: str) -> dict[str, Any] | None:
+def metadata_spans(data: bytes) -> dict[str, tuple[int, int]]:
+    """Each metadata entry's name -> the ``(start, end)`` span of its value in ``data``: an ONNX file's
+    ``metadata_props``, a TFLite file's ``Model.metadata`` buffers (the format from the content).
+
+    Raises:
+        ValueError: the data is not a readable ONNX or TFLite file.
+    """
+    if len(data) >= 8 and data[4:8] == _TFLITE_ID:
+        return _tflite_metadata(data)
+    return _parse_onnx(data)[0]
+
+
+def _embedded_metadata(path: Path, data: bytes, fmt: str) -> tuple[dict[str, Any] | None, tuple[int, int] | None]:
+    """The embedded metadata and the span of its JSON in ``data``; ``(None, None)`` when there is none."""
     from edgewise.runtime.metadata_schema import MAX_METADATA_BYTES
 
     try:
@@ -339,11 +355,11 @@ def _embedded_metadata(path: Path, data: bytes, fmt: str) -> dict[str, Any] | No
                             f"file ({e})") from e
     span = spans.get(METADATA_KEY)
     if span is None:
-        return None
+        return None, None
     if span[1] - span[0] > MAX_METADATA_BYTES:  # before a byte of it is copied or decoded
         raise ArtifactError(f"the edgewise metadata in {path} is {span[1] - span[0]} bytes; the limit is "
                             f"{size_text(MAX_METADATA_BYTES)}: not an edgewise artifact, or padded on purpose")
-    return _parse_json(data[span[0]:span[1]], str(path))
+    return _parse_json(data[span[0]:span[1]], str(path)), span
 
 
 def check_metadata(path: str | Path, meta: Any, *, data: bytes | None = None) -> dict[str, Any]:
@@ -379,22 +395,28 @@ def read_metadata(path: str | Path, *, data: bytes | None = None, validate: bool
 
     ONNX: ``metadata_props["edgewise"]``. TFLite: the embedded ``"edgewise"`` metadata buffer, else the
     entry for this file in a ``manifest.json`` beside it. The document is bounded (1 MB, 32 levels) and,
-    with ``validate``, checked against the schema and the graph (``check_metadata``) before it is returned.
+    with ``validate``, embedded metadata that carries a ``content_sha256`` is checked against the whole
+    file first (``edgewise.runtime.content_hash.verify``: a changed weight, graph or metadata byte is
+    refused), then the schema and the graph (``check_metadata``), before it is returned.
 
     Args:
         path: the artifact.
         data: its bytes, when already read.
-        validate: check the schema and the graph (False only to repair a file's metadata).
+        validate: check the content hash, the schema and the graph (False only to repair a file's metadata).
 
     Raises:
-        ArtifactError: unreadable file, or malformed or invalid metadata.
+        ArtifactError: unreadable, corrupted or edited file, or malformed or invalid metadata.
     """
     path = Path(path)
     data = _read(path) if data is None else data
     fmt = detect_format(path, data)
-    meta = _embedded_metadata(path, data, fmt)
+    meta, span = _embedded_metadata(path, data, fmt)
     if meta is None:
         meta = _from_manifest(path)
+    elif validate:
+        from edgewise.runtime.content_hash import verify
+
+        verify(path, data, meta, span)
     if meta is not None and validate:
         check_metadata(path, meta, data=data)
     return meta

@@ -6,7 +6,8 @@ and when a file is written (``edgewise.export``), so a bad artifact can be neith
 layers, each a table:
 
 1. ``KEYS`` (+ ``TASK_KEYS`` per task): every known key's type, range, allowed values and length;
-   ``REQUIRED`` keys per task. Unknown keys are allowed (a newer exporter may add some), but the whole
+   ``REQUIRED`` keys per task. (``content_sha256``, optional, is only checked for its form here; its value
+   is checked against the file by ``edgewise.runtime.content_hash`` before these rules run.) Unknown keys are allowed (a newer exporter may add some), but the whole
    document is bounded: ``MAX_METADATA_BYTES`` and ``validator.MAX_DEPTH`` levels.
 2. ``RELATIONS``: keys that must agree with each other (hop <= window; an ECG window is the samples
    axis of ``input_shape``; a mosquito model's log-Mel front end makes exactly the frames of its input).
@@ -99,6 +100,9 @@ KEYS: dict[str, Rule] = {
     "training_data": _TEXT,
     "edgewise_version": Rule("str", max_len=64),
     "exported_at": Rule("str", max_len=64),
+    # optional (artifacts written before it carry none): checked against the file by edgewise.runtime.content_hash
+    "content_sha256": Rule("str", pattern="[0-9a-f]{64}", what="64 hex digits (the sha256 of the file with "
+                           "this value read as 64 zeros)"),
 }
 
 LOGMEL = Rule("dict", required=("kind", "sample_rate", "n_fft", "hop_length", "n_mels"), keys={

@@ -7,12 +7,15 @@ flatbuffers package), so the bare device venv can make edited artifacts at test 
 - TFLite (a FlatBuffer): the new document is appended as a ``[ubyte]`` vector at the end of the file
   and the metadata ``Buffer.data`` offset (an unsigned offset, so the target must lie after it, which
   the end of the file does) is pointed at it; the old bytes stay in the file, unreferenced.
+
+A ``content_sha256`` in the new document is re-stamped for the new file unless ``restamp=False``.
 """
 from __future__ import annotations
 
 import struct
 
 from edgewise.runtime.artifact import _FB, _varint
+from edgewise.runtime.content_hash import stamp
 
 KEY = b"edgewise"
 
@@ -103,5 +106,14 @@ def tflite_with_metadata(data: bytes, text: bytes | None) -> bytes:
     return bytes(out)
 
 
-def with_metadata(data: bytes, fmt: str, text: bytes | None) -> bytes:
-    return onnx_with_metadata(data, text) if fmt == "onnx" else tflite_with_metadata(data, text)
+def with_metadata(data: bytes, fmt: str, text: bytes | None, *, restamp: bool = True) -> bytes:
+    """``data`` with its edgewise metadata replaced by ``text``; with ``restamp``, a well-formed
+    ``content_sha256`` in ``text`` is re-stamped for the new file (as ``update_metadata`` would), so that
+    the edit itself is what the runtime judges. False keeps the value as written (a stale hash)."""
+    out = onnx_with_metadata(data, text) if fmt == "onnx" else tflite_with_metadata(data, text)
+    if restamp and text is not None:
+        try:
+            out = stamp(out)[0]
+        except ValueError:
+            pass  # no single well-formed content_sha256 in this document: nothing to stamp
+    return out

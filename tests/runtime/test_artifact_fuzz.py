@@ -11,9 +11,16 @@ RSS; a few representative cases also run as ``python -m edgewise`` in their own 
 
 A metadata mutation the schema accepts (a missing optional key, an empty free-form table, a free-text
 value, a zero where zero is meaningful) must run normally (exit 0); every other one must exit non-zero
-with exactly one ``edgewise: error:`` line naming the file and the key. A flipped byte that only changes
-weights is invisible without a checksum (``manifest.json`` catches it), so a byte-level case may run;
-if it fails, it fails with one clear line. Never a traceback, never more than ``MAX_RSS_MB``.
+with exactly one ``edgewise: error:`` line naming the file and the key. Metadata mutations re-stamp the
+file's ``content_sha256`` (as ``update_metadata`` would), so that the edit is what gets judged.
+
+Every truncated or bit-flipped file must end in one such line too: the shipped artifacts carry
+``content_sha256`` (``edgewise.runtime.content_hash``), so a flip that only changes a weight is refused
+like any other. A flip inside the metadata's JSON is refused by the hash, or, where it breaks the JSON
+before the hash can be read, as "not valid JSON" (or, in the hash's own value, by the schema). The one
+exception: a flip inside the key name ``"content_sha256"`` that leaves valid JSON makes the file read as
+one written before the key existed; nothing else in the file changed, so it may run.
+Never a traceback, never more than ``MAX_RSS_MB``.
 
 Runs in the bare device venv (numpy + onnxruntime + LiteRT only): files are rewritten with the stdlib
 writers of ``tests/runtime/_mutate.py``.
@@ -34,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgewise.runtime.artifact import read_metadata
+from edgewise.runtime.artifact import METADATA_KEY, metadata_spans, read_metadata
 
 from ._mutate import with_metadata
 
@@ -48,12 +55,13 @@ ARTIFACTS = {
 }
 MAX_RSS_MB = 300
 FLIPS = 24  # seeded random single-bit flips per file, plus every 8th byte of its first 256
+JSON_FLIPS = 8  # ... and seeded random flips inside its metadata's JSON text
 
 # -- what the schema accepts (independent of its implementation: the intended contract) -------------
 # keys an artifact may lack (the runtime has a default or does not need them)
 OPTIONAL = {"schema", "name", "format", "precision", "heads", "opset", "export_atol", "selfcheck", "training",
             "metrics", "quantization", "source_checkpoint", "source_checkpoint_sha256", "training_data",
-            "edgewise_version", "exported_at", "io.input.tensor", "io.input.layout", "selfcheck.v",
+            "edgewise_version", "exported_at", "content_sha256", "io.input.tensor", "io.input.layout", "selfcheck.v",
             "selfcheck.input", "selfcheck.positions[0]", "training.threshold"}
 OPTIONAL_ONNX = {"io", "io.input", "io.input.perm", "io.outputs", "io.outputs[0].perm"}  # identity layouts
 OPTIONAL_ECG = {"preprocessing", "preprocessing.kind", "preprocessing.center", "preprocessing.scale",
@@ -159,15 +167,22 @@ def metadata_cases(meta: dict) -> list[tuple[str, str, bytes | None]]:
     return cases
 
 
-def byte_cases(data: bytes, seed: int) -> list[tuple[str, bytes]]:
+def byte_cases(data: bytes, seed: int) -> list[tuple[str, bytes, str]]:
+    """(name, damaged file, where: "file" or, for a flip, "json" (inside the metadata's JSON text) or
+    "hash-key" (inside the key name ``"content_sha256"`` of that text))."""
     rng = random.Random(seed)
-    out = [(f"truncated-{frac}", data[:int(len(data) * frac)]) for frac in (0.0, 0.01, 0.1, 0.5, 0.9, 0.999)]
-    out.append(("truncated-1-byte", data[:-1]))
-    positions = list(range(0, 256, 8)) + [rng.randrange(len(data)) for _ in range(FLIPS)]
+    start, end = metadata_spans(data)[METADATA_KEY]
+    key = data.find(b'"content_sha256"', start, end)
+    assert key > 0, "the shipped artifacts carry content_sha256"
+    out = [(f"truncated-{frac}", data[:int(len(data) * frac)], "file") for frac in (0.0, 0.01, 0.1, 0.5, 0.9, 0.999)]
+    out.append(("truncated-1-byte", data[:-1], "file"))
+    positions = list(range(0, 256, 8)) + [rng.randrange(len(data)) for _ in range(FLIPS)] + [
+        rng.randrange(start, end) for _ in range(JSON_FLIPS)]
     for pos in positions:
         bad = bytearray(data)
         bad[pos] ^= 1 << rng.randrange(8)
-        out.append((f"flip-{pos}", bytes(bad)))
+        where = "hash-key" if key <= pos < key + 16 else "json" if start <= pos < end else "file"
+        out.append((f"flip-{pos}", bytes(bad), where))
     return out
 
 
@@ -247,12 +262,13 @@ def fuzz(tmp_path_factory) -> dict:
             cases.append({"id": cid, "argv": _argv(task, model, inputs)})
             ok = bool(key) and _accepted(key, kind, task, fmt)
             expect[cid] = {"group": f"{art}-metadata", "file": model.name, "key": key, "accepted": ok}
-        for name, bad in byte_cases(data, seed=len(cases)):
+        for name, bad, where in byte_cases(data, seed=len(cases)):
             cid = f"{art}:{name}"
             model = folder / f"{art.split('.')[0]}-{name}.{fmt}"
             model.write_bytes(bad)
             cases.append({"id": cid, "argv": _argv(task, model, inputs)})
-            expect[cid] = {"group": f"{art}-bytes", "file": model.name, "key": None, "accepted": None}
+            expect[cid] = {"group": f"{art}-bytes", "file": model.name, "key": None, "where": where,
+                           "accepted": None if where == "hash-key" else False}
     (folder / "cases.json").write_text(json.dumps(cases))
     start = time.perf_counter()
     child = subprocess.run([sys.executable, "-c", DRIVER, str(folder / "cases.json")], capture_output=True,
@@ -279,7 +295,7 @@ def _problems(report: dict, group: str) -> tuple[list[str], int]:
             if got["rc"] != 0:
                 bad.append(f"{cid}: should run (the schema allows it), got rc {got['rc']}: {lines[-1:]}")
         elif want["accepted"] is None and got["rc"] == 0:
-            continue  # a flipped weight bit: invisible without the manifest's checksum
+            continue  # a flip in the key name content_sha256: an unstamped file, otherwise intact
         elif got["rc"] in (0, None):
             bad.append(f"{cid}: accepted, but must be refused")
         elif len(lines) != 1 or not lines[0].startswith("edgewise: error: "):
@@ -288,6 +304,9 @@ def _problems(report: dict, group: str) -> tuple[list[str], int]:
             bad.append(f"{cid}: the error does not name the file: {lines[0]}")
         elif want["key"] and f"'{want['key']}" not in lines[0] and want["key"] not in lines[0]:
             bad.append(f"{cid}: the error does not name the key {want['key']!r}: {lines[0]}")
+        elif want.get("where") == "json" and "content_sha256" not in lines[0] and "not valid JSON" not in lines[0]:
+            bad.append(f"{cid}: a flip in the metadata's JSON, refused neither by its hash nor as broken JSON: "
+                       f"{lines[0]}")
     return bad, n
 
 
@@ -349,4 +368,14 @@ def test_case_counts_are_reported(fuzz):
     print(f"\nartifact fuzz: {n_meta} metadata + {n_bytes} byte-level cases, {refused} refused with one line, "
           f"{len(fuzz['expect']) - refused} ran; child {fuzz['seconds']:.1f} s, wall {fuzz['wall']:.1f} s, "
           f"peak RSS {fuzz['maxrss_mb']:.0f} MB")
+    why: dict[str, int] = {}
+    for cid, e in fuzz["expect"].items():
+        if e["group"].endswith("bytes"):
+            got = fuzz["results"][cid]
+            line = got["stderr"]
+            kind = ("ran" if got["rc"] in (0, None) else "content hash" if "does not match its content_sha256" in line
+                    else "hash value (schema)" if "content_sha256" in line else "not valid JSON"
+                    if "not valid JSON" in line else "other (structure, graph, runtime)")
+            why[kind] = why.get(kind, 0) + 1
+    print("  byte-level cases: " + ", ".join(f"{v} {k}" for k, v in sorted(why.items(), key=lambda kv: -kv[1])))
     assert math.isfinite(fuzz["seconds"]) and refused > n_meta // 2
