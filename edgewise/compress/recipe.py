@@ -28,12 +28,14 @@ plainly distilled network); ``edgewise compress`` then takes the ensemble's fold
     [[step]]
     kind = "distill"
     student = "hydra"
-    phase1_epochs = 20           # the one-head student on the ensemble mean (Hydra's phase 1 = plain KD)
+    phase1_epochs = 10           # the one-head student on the ensemble mean (Hydra's phase 1 = plain KD)
     phase2_epochs = 20           # every head on its own member
     temperature = 2.0
     phase2_temperature = 1.0     # 0: the same as temperature
     hard_weight = 0.5            # + the annotations' cross-entropy (Hydra: on the heads' mean)
-    init_member = -1             # >= 0: phase 1 starts from that member's weights
+    init_member = 0              # phase 1 starts from that member's weights (-1: from scratch)
+
+``recipes/ecg-hydra.toml`` is that step followed by the default INT8 step.
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ from edgewise.runtime.validator import MAX_DEPTH, Rule, bracket_depth, check, si
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 DEFAULT_RECIPES = {"ecg-delineation": RECIPES_DIR / "ecg.toml"}
+HYDRA_RECIPE = RECIPES_DIR / "ecg-hydra.toml"  # for an ensemble folder: distil a Hydra, then INT8
 MAX_RECIPE_BYTES = 1 << 20
 
 
@@ -194,15 +197,16 @@ class QuantizeStep:
 class DistillStep:
     """Distillation of an ensemble into one network (``edgewise.compress.distill``)."""
 
+    # defaults: the setting measured best on LUDB (benchmarks/hydra_ecg.py, README "Ensembles and Hydra")
     student: Student = Student.HYDRA
-    phase1_epochs: int = 20
+    phase1_epochs: int = 10
     phase2_epochs: int = 20
-    lr: float = 3e-3            # phase 1 (the members' rate)
+    lr: float = 1e-3            # phase 1
     phase2_lr: float = 1e-3
     temperature: float = 2.0
-    phase2_temperature: float = 0.0   # 0: the same as temperature
+    phase2_temperature: float = 1.0   # 0: the same as temperature
     hard_weight: float = 0.5
-    init_member: int = -1             # -1: phase 1 from scratch
+    init_member: int = 0              # phase 1 starts from this member's weights; -1: from scratch
     head_blocks: int = 1
     kind: StepKind = StepKind.DISTILL
 

@@ -102,4 +102,12 @@ def test_distill_step_builds_the_distillation_config():
     cfg = d.config(TrainConfig(epochs=60, seed=4))
     assert (cfg.phase1.epochs, cfg.phase2.epochs, cfg.phase1.seed) == (3, 2, 4)
     assert cfg.phase2_temperature == 1.0 and cfg.init_member == 0 and cfg.hard_weight == 0.5
-    assert DistillStep().config(TrainConfig()).init_member is None
+    assert DistillStep(init_member=-1).config(TrainConfig()).init_member is None
+    assert DistillStep().config(TrainConfig()).init_member == 0  # the default: the setting measured best
+
+
+def test_shipped_hydra_recipe_parses():
+    from edgewise.compress.recipe import HYDRA_RECIPE, DistillStep, QuantizeStep
+
+    r = load_recipe(HYDRA_RECIPE)
+    assert isinstance(r.steps[0], DistillStep) and isinstance(r.steps[1], QuantizeStep)
