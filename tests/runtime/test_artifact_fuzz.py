@@ -45,6 +45,10 @@ from edgewise.runtime.artifact import METADATA_KEY, metadata_spans, read_metadat
 
 from ._mutate import with_metadata
 
+# ~1,700 child-process cases: seconds natively, many minutes under ISA emulation, and nothing in them
+# depends on the instruction set (scripts/test-isa.sh deselects "slow"; the host and both device venvs run it)
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 PRETRAINED = REPO / "edgewise" / "models" / "pretrained"
 ARTIFACTS = {

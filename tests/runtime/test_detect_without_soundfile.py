@@ -9,8 +9,12 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edgewise.models.pretrained import PRETRAINED_DIR
+
+# a file reader in child processes: nothing ISA-dependent, minutes under emulation (test-isa skips "slow")
+pytestmark = pytest.mark.slow
 
 MODEL = PRETRAINED_DIR / "mosquito" / "model.onnx"
 # run the CLI with soundfile made unimportable (as on a device without it)

@@ -50,7 +50,9 @@ def lead_ii() -> np.ndarray:
     return sig.signal[sig.leads.index("ii")].astype(np.float32)
 
 
-@pytest.mark.parametrize("name", ARTIFACTS)
+# fp32: minutes each under ISA emulation (test-isa skips "slow"); the int8 files, whose kernels differ most
+# between ISAs, run there
+@pytest.mark.parametrize("name", [pytest.param(a, marks=pytest.mark.slow) if "int8" not in a else a for a in ARTIFACTS])
 def test_batched_calls_equal_one_window_per_call(name, lead_ii):
     from edgewise.runtime.ecg.model import load_artifact_fn
 

@@ -49,7 +49,8 @@ def test_batched_scores_are_bitwise_those_of_one_window_at_a_time(name):
     np.testing.assert_array_equal(batched, single)
 
 
-@pytest.mark.parametrize("name, step", [("ecg-unet.onnx", 1), ("ecg-unet-pruned-int8.onnx", 2)],
+@pytest.mark.parametrize("name, step", [pytest.param("ecg-unet.onnx", 1, marks=pytest.mark.slow),  # ~3 min emulated
+                                        ("ecg-unet-pruned-int8.onnx", 2)],
                          ids=["fp32 at 500 Hz", "int8 at 250 Hz"])
 def test_every_lead_as_if_alone(ludb_dir, name, step):
     from edgewise.runtime.ecg.io import read_ecg_input
