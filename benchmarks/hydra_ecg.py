@@ -11,8 +11,13 @@ the 1-process ones (same seeds), with the seed-to-seed spread of the 1-process m
     .venv/bin/python -m edgewise train ecg --members 5 --epochs 20 --out /tmp/ew-hydra/members-1p-e20
     .venv/bin/torchrun --standalone --nproc-per-node 2 -m edgewise train ecg --members 5 --epochs 20 \
         --out /tmp/ew-hydra/members-2p-e20
+    .venv/bin/python benchmarks/hydra_ecg.py --members /tmp/ew-hydra/members-1p-e20 --work /tmp/ew-hydra \
+        --kd-epochs 10 --kd-lr 0.001 --init-member 0 --hydra-epochs 20 --hard-weight 0.5 --phase2-temperature 1
     .venv/bin/python benchmarks/hydra_ecg.py --members /tmp/ew-hydra/members-1p-e20 \
-        --ddp-members /tmp/ew-hydra/members-2p-e20 --work /tmp/ew-hydra
+        --ddp-members /tmp/ew-hydra/members-2p-e20 --ddp-only --work /tmp/ew-hydra
+
+The flags of the first line are the setting README's table reports (and the shipped ECG Hydra); the
+defaults are the first setting tried (phase 1 from scratch), kept so earlier results can be re-scored.
 """
 from __future__ import annotations
 
