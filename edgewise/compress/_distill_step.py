@@ -6,7 +6,6 @@ distill step itself is budgeted against the ensemble (the same ``max_f1_drop`` o
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,10 +29,9 @@ def members_dir(source: str | Path) -> Path:
 def member_config(folder: Path) -> Any:
     """The first member's ``TrainConfig`` (the students train like their teachers)."""
     from edgewise.models.ecg.train import TrainConfig
+    from edgewise.models.ensemble.members import first_member_training
 
-    manifest = json.loads((folder / "ensemble.json").read_text())
-    side = folder / Path(manifest["members"][0]).with_suffix(".json").name
-    cfg = json.loads(side.read_text())["training"]["config"]
+    cfg = first_member_training(folder)["config"]
     return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
 
 

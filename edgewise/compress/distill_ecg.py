@@ -41,7 +41,7 @@ def distill_ecg_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: 
     from edgewise.models.ecg.hydra import ECG_HYDRA_SPEC
     from edgewise.models.ecg.spec import ECG_SPEC
     from edgewise.models.ensemble.ecg import ecg_train_examples
-    from edgewise.models.ensemble.members import load_members
+    from edgewise.models.ensemble.members import first_member_training, load_members
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -51,9 +51,7 @@ def distill_ecg_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: 
     kd_facts = {k: facts[k] for k in ("phase1", "temperature", "hard_weight", "init_member", "teachers", "members")}
     kd_path, hy_path = out / "plain-kd.pt", out / "hydra.pt"
     examples = None
-    manifest = json.loads((Path(members_dir) / "ensemble.json").read_text())
-    side = Path(members_dir) / Path(manifest["members"][0]).with_suffix(".json").name
-    member_split = json.loads(side.read_text()).get("training") if side.is_file() else None
+    member_split = first_member_training(members_dir) or None
     if _cached(kd_path, kd_facts):
         kd = load_checkpoint(kd_path).model
         if log:

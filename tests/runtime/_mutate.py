@@ -20,16 +20,18 @@ from edgewise.runtime.content_hash import stamp
 KEY = b"edgewise"
 
 
-def _field(number: int, payload: bytes) -> bytes:
-    def varint(n: int) -> bytes:
-        out = bytearray()
-        while True:
-            b, n = n & 0x7F, n >> 7
-            out.append(b | (0x80 if n else 0))
-            if not n:
-                return bytes(out)
+def varint_bytes(n: int) -> bytes:
+    """``n`` as a protobuf varint (the writer's side of ``edgewise.runtime.artifact._varint``)."""
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
 
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+def _field(number: int, payload: bytes) -> bytes:
+    return varint_bytes(number << 3 | 2) + varint_bytes(len(payload)) + payload
 
 
 def _skip(data: bytes, pos: int, wire: int) -> int:

@@ -25,19 +25,15 @@ from edgewise.runtime.artifact import (
 from edgewise.runtime.backends import load_model
 from edgewise.runtime.errors import ArtifactError, InputError
 
+from ._mutate import varint_bytes
+
 FIX = Path(__file__).parent / "fixtures"
 REQUIRED = ("task", "sample_rate", "window", "hop", "input_layout", "input_shape", "classes", "preprocessing",
             "precision", "source_checkpoint_sha256", "training_data", "metrics", "edgewise_version", "io")
 
 
 # -- a minimal protobuf writer, to build ONNX files without the onnx package -------------------------
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+_varint = varint_bytes
 
 
 def _f(number: int, value: int | bytes | str) -> bytes:

@@ -104,3 +104,14 @@ def load_members(out: str | Path) -> list:
     if not man.is_file():
         raise FileNotFoundError(f"no {MANIFEST} in {out}: train an ensemble with `edgewise train ecg --members M`")
     return [load_checkpoint(out / name).model for name in json.loads(man.read_text())["members"]]
+
+
+def first_member_training(out: str | Path) -> dict[str, Any]:
+    """The ``training`` facts of the first member listed in ``out/ensemble.json`` (config, split, data):
+    students train like, and on the records of, their teachers. {} when its sidecar is missing."""
+    out = Path(out)
+    man = out / MANIFEST
+    if not man.is_file():
+        raise FileNotFoundError(f"no {MANIFEST} in {out}: train an ensemble with `edgewise train ecg --members M`")
+    side = out / Path(json.loads(man.read_text())["members"][0]).with_suffix(".json").name
+    return json.loads(side.read_text()).get("training") or {} if side.is_file() else {}
