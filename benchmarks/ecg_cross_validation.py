@@ -10,7 +10,9 @@ model from scratch (``train_ecg``) and scores its test fold on lead II and on al
     # two cores: run folds in two processes, then print the table of every fold found in --out
     ... --only 0 2 4 &  ... --only 1 3 ;  ... --table
 
-Takes ~8 min of one core per fold at 60 epochs.
+Takes ~8 min of one core per fold at 60 epochs with the 0.1 window (2048 samples); the whole-strip
+window (5008, edgewise 0.2) costs ~2.4x per epoch. Each fold's JSON also scores its test records by rhythm
+class (sinus vs atrial fibrillation/flutter) and counts the false P waves on the fibrillation records.
 """
 from __future__ import annotations
 
@@ -19,6 +21,37 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+
+def rhythm_scores(ckpt: Path, data_dir: Path, records: list[int]) -> dict:
+    """Lead II and all-lead scores of a fold's test records by rhythm class, with the false P waves on
+    atrial fibrillation / flutter records (LUDB annotates no P wave there, so every predicted P is false)."""
+    from edgewise.models.checkpoint import load_checkpoint
+    from edgewise.models.ecg.dataset import load_records, rhythm_strata
+    from edgewise.models.ecg.evaluate import evaluate_records, torch_model_fn
+    from edgewise.models.ecg.workflow import ALL_LEADS
+
+    ck = load_checkpoint(ckpt)
+    fn = torch_model_fn(ck.model, 1)
+    strata = rhythm_strata(data_dir)
+    out: dict = {}
+    for group in ("sinus", "af"):
+        ids = [i for i in records if (strata.get(i, "sinus") == "sinus") == (group == "sinus")]
+        if not ids:
+            continue
+        s = evaluate_records(load_records(data_dir, ids), fn, leads=ALL_LEADS, window=ck.spec.window)
+        row = {"records": ids}
+        for key in ("ii", "all"):
+            row[key] = {"wave_f1": {w: s[key].wave_f1(w) for w in ("P", "QRS", "T")},
+                        "false_p": int(s[key].counts["P on"].fp), "true_p": int(s[key].counts["P on"].tp
+                                                                               + s[key].counts["P on"].fn)}
+        if group == "af":  # false P per record, lead II
+            row["false_p_ii_per_record"] = {}
+            for i in ids:
+                r = evaluate_records(load_records(data_dir, [i]), fn, leads=("ii",), window=ck.spec.window)
+                row["false_p_ii_per_record"][str(i)] = int(r["ii"].counts["P on"].fp)
+        out[group] = row
+    return out
 
 
 def run_fold(data_dir: Path, out: Path, f: int, split, epochs: int, seed: int) -> dict:
@@ -31,7 +64,9 @@ def run_fold(data_dir: Path, out: Path, f: int, split, epochs: int, seed: int) -
     facts = json.loads(ckpt.with_suffix(".json").read_text())
     m = facts["metrics"]
     row = {"fold": f, "n_test": len(split.test), "p_offset": ck.training["calibration"]["p_logit_bias"],
+           "window": ck.spec.window, "epochs": epochs,
            "lead_ii": m["test_lead_ii"]["wave_f1"], "all_leads": m["test_all_leads"]["wave_f1"],
+           "by_rhythm": rhythm_scores(ckpt, data_dir, list(split.test)),
            "test_records": list(split.test)}
     (out / f"fold{f}.json").write_text(json.dumps(row, indent=1))
     return row
@@ -47,6 +82,15 @@ def table(out: Path) -> None:
         a, b = r["lead_ii"], r["all_leads"]
         print(f"{r['fold']:>4} {r['n_test']:>7} {r['p_offset']:>+6.2f} | {a['P']:6.4f} {a['QRS']:6.4f} {a['T']:6.4f} | "
               f"{b['P']:6.4f} {b['QRS']:7.4f} {b['T']:6.4f}")
+    af = [r["by_rhythm"]["af"] for r in rows if "af" in r.get("by_rhythm", {})]
+    if af:
+        n_rec = sum(len(a["records"]) for a in af)
+        per = {k: v for a in af for k, v in a["false_p_ii_per_record"].items()}
+        print(f"AF/flutter test records ({n_rec}): false P waves lead II {sum(a['ii']['false_p'] for a in af)} "
+              f"(per record {per}), all leads {sum(a['all']['false_p'] for a in af)}")
+        sin = [r["by_rhythm"]["sinus"] for r in rows if "sinus" in r.get("by_rhythm", {})]
+        print("sinus records: lead II P " + ", ".join(f"{s['ii']['wave_f1']['P']:.4f}" for s in sin)
+              + " | all leads P " + ", ".join(f"{s['all']['wave_f1']['P']:.4f}" for s in sin))
     for key, name in (("lead_ii", "lead II"), ("all_leads", "all leads")):
         vals = {w: np.array([r[key][w] for r in rows]) for w in ("P", "QRS", "T")}
         print(f"{name:>10} mean ± SD over folds: " + ", ".join(

@@ -39,7 +39,7 @@ def distill_ecg_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: 
     students with the same settings are kept."""
     from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
     from edgewise.models.ecg.hydra import ECG_HYDRA_SPEC
-    from edgewise.models.ecg.spec import ECG_SPEC
+    from edgewise.models.ecg.spec import ecg_spec_for_window
     from edgewise.models.ensemble.ecg import ecg_train_examples
     from edgewise.models.ensemble.members import first_member_training, load_members
 
@@ -59,7 +59,7 @@ def distill_ecg_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: 
     else:
         examples, split = ecg_train_examples(data_dir, progress=progress, split=member_split)
         kd, hist = distill_plain(teachers, examples, config=config, progress=progress, log=log)
-        save_checkpoint(kd_path, spec=ECG_SPEC, model=kd, model_kwargs=_kwargs(config.phase1),
+        save_checkpoint(kd_path, spec=ecg_spec_for_window(config.phase1.crop), model=kd, model_kwargs=_kwargs(config.phase1),
                         training={**split, "distill": kd_facts, "kind": "plain knowledge distillation",
                                   "history": hist})
     if not with_hydra:

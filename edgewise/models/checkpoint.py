@@ -78,6 +78,21 @@ def save_checkpoint(path: str | Path, *, spec: ModelSpec, model: Any, model_kwar
     return digest
 
 
+def _stored_geometry(spec: ModelSpec, stored: dict[str, Any]) -> ModelSpec:
+    """The registered spec with the window, hop and input shape the checkpoint was trained with (a
+    fully convolutional model's window can change between versions; old checkpoints keep theirs)."""
+    from dataclasses import replace
+
+    try:
+        kw = {"window": int(stored["window"]), "hop": int(stored["hop"]),
+              "input_shape": tuple(int(d) for d in stored["input_shape"])}
+    except (KeyError, TypeError, ValueError):
+        return spec
+    if (kw["window"], kw["hop"], kw["input_shape"]) == (spec.window, spec.hop, spec.input_shape):
+        return spec
+    return replace(spec, **kw)
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load a checkpoint written by ``save_checkpoint``; the model is rebuilt from its registered spec."""
     import torch
@@ -94,7 +109,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise ValueError(f"{path} is not an edgewise checkpoint (expected format {FORMAT!r})")
     import edgewise.models  # noqa: F401  (registers the specs)
 
-    spec = get_spec(blob["spec"]["name"])
+    spec = _stored_geometry(get_spec(blob["spec"]["name"]), blob["spec"])
     model = build_model(spec.name, **blob["model_kwargs"])
     model.load_state_dict(blob["state_dict"])
     model.eval()

@@ -32,7 +32,7 @@ def _biased_fn(model, bias: float):
 
 
 def sweep_p_bias(model, records: Iterable, *, leads: Iterable[str], grid: Iterable[float] = P_BIAS_GRID,
-                 in_channels: int = 1) -> list[dict[str, Any]]:
+                 in_channels: int = 1, window: int = 2048) -> list[dict[str, Any]]:
     """Score each P-logit offset on ``records``: [{"bias", "P", "QRS", "T", "mean"}] (pooled over leads)."""
     from edgewise.models.ecg.evaluate import evaluate_records
 
@@ -40,7 +40,7 @@ def sweep_p_bias(model, records: Iterable, *, leads: Iterable[str], grid: Iterab
     model.eval()
     rows = []
     for b in grid:
-        s = evaluate_records(records, _biased_fn(model, float(b)), leads=leads, in_channels=in_channels)
+        s = evaluate_records(records, _biased_fn(model, float(b)), leads=leads, in_channels=in_channels, window=window)
         s = s["all"] if "all" in s else s[leads[0]]
         f1 = {k: float(s.wave_f1(k)) for k in ("P", "QRS", "T")}
         rows.append({"bias": float(b), **f1, "mean": float(np.mean(list(f1.values())))})
@@ -62,9 +62,10 @@ def fold_p_bias(model, bias: float) -> None:
 
 
 def calibrate_p_bias(model, records: Iterable, *, leads: Iterable[str], grid: Iterable[float] = P_BIAS_GRID,
-                     in_channels: int = 1) -> dict[str, Any]:
-    """Choose the P-logit offset on validation ``records`` and fold it into ``model``; returns the facts."""
-    rows = sweep_p_bias(model, records, leads=leads, grid=grid, in_channels=in_channels)
+                     in_channels: int = 1, window: int = 2048) -> dict[str, Any]:
+    """Choose the P-logit offset on validation ``records`` and fold it into ``model``; returns the facts.
+    ``window``: the model's input window (its spec's)."""
+    rows = sweep_p_bias(model, records, leads=leads, grid=grid, in_channels=in_channels, window=window)
     best = max(rows, key=lambda r: (round(r["mean"], 6), -abs(r["bias"])))
     fold_p_bias(model, best["bias"])
     return {"p_logit_bias": best["bias"], "chosen_on": "validation records, all leads pooled, best mean wave F1",

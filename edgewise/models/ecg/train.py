@@ -20,6 +20,7 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     crop: int = 2048
+    min_crop: int = 0                 # > 0: signals of random length min_crop..crop, zero-padded to crop (see _crop)
     crops_per_example: int = 1
     synthetic_fraction: float = 0.0   # share of each batch drawn from SYNTHETIC ECG
     synthetic_per_epoch: int = 512    # examples per epoch when training on SYNTHETIC ECG only
@@ -35,14 +36,36 @@ class TrainConfig:
             raise ValueError(f"epochs and batch must be >= 1, got {self.epochs}, {self.batch}")
         if self.crop % 16:
             raise ValueError(f"crop must be a multiple of 16 (four pooling levels), got {self.crop}")
+        if self.min_crop and not 16 <= self.min_crop <= self.crop:
+            raise ValueError(f"min_crop must be 0 or in 16..crop ({self.crop}), got {self.min_crop}")
         if not 0 <= self.synthetic_fraction <= 1:
             raise ValueError(f"synthetic_fraction must be in [0, 1], got {self.synthetic_fraction}")
 
 
-def _crop(ex: LeadExample, rng: np.random.Generator, crop: int, fs: float, aug: AugmentConfig
+def _crop(ex: LeadExample, rng: np.random.Generator, crop: int, fs: float, aug: AugmentConfig, min_crop: int = 0
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A random crop of one example, augmented and standardised: x float32 [leads, crop], mask, weight."""
+    """A random crop of one example, augmented and standardised: x float32 [leads, crop], mask, weight.
+
+    ``min_crop`` > 0 trains a whole-signal model (the window is as long as a 10-s record, so a 10-s signal
+    is one model call): half of the crops are the whole example, the others a random length in
+    ``min_crop..n``; each is standardised on its own and zero-padded at the end to ``crop`` samples, the
+    way the runtime scores a signal no longer than one window. Without it, crops are ``crop`` long and 10 %
+    are shortened and zero-padded.
+    """
     n = ex.signal.shape[-1]
+    if min_crop:
+        length = min(n, crop) if rng.random() < 0.5 else int(rng.integers(min(min_crop, n), min(n, crop) + 1))
+        s = int(rng.integers(0, n - length + 1))
+        if ex.signal.ndim == 2:
+            x = np.stack([augment(lead[s : s + length], rng, fs, aug) for lead in ex.signal])
+        else:
+            other = ex.other[rng.integers(len(ex.other))][s : s + length] if len(ex.other) else None
+            x = augment(ex.signal[s : s + length], rng, fs, aug, other)[None]
+        pad = crop - length
+        x = np.concatenate([standardize(x), np.zeros((x.shape[0], pad), np.float32)], axis=1)
+        m = np.concatenate([ex.mask[s : s + length], np.zeros(pad, ex.mask.dtype)])
+        w = np.concatenate([ex.weight[s : s + length], np.zeros(pad, np.float32)])
+        return x, m, w
     # bias crops towards the annotated span so most samples carry loss
     idx = np.flatnonzero(ex.weight)
     lo = max(0, min(idx[0] - crop // 4, n - crop)) if idx.size else 0
@@ -123,7 +146,7 @@ def train_unet(train: list[LeadExample], val_fn=None, *, config: TrainConfig = T
             xs, ms, ws = [], [], []
             for kind, i in chunk:
                 if kind == "real":
-                    x, m, w = _crop(train[i], rng, config.crop, fs, aug)
+                    x, m, w = _crop(train[i], rng, config.crop, fs, aug, config.min_crop)
                     xs.append(x), ms.append(m), ws.append(w)
             n_s = sum(1 for k, _ in chunk if k == "syn")
             if n_s:

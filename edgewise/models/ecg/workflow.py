@@ -14,6 +14,8 @@ from edgewise.runtime.ecg.metrics import DelineationScore
 from edgewise.runtime.ecg.model import EcgModelInfo, load_artifact_fn
 from edgewise.runtime.errors import InputError
 
+# shortest training signal of a whole-strip model (its window is a 10-s strip; see models.ecg.train._crop)
+MIN_CROP = 2048
 ALL_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6")
 
 
@@ -100,11 +102,13 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
     from edgewise.models.ecg.train import TrainConfig, config_dict, train_unet
 
     out = Path(out)
+    spec, chans = (ECG_12_SPEC, 12) if twelve_lead else (ECG_SPEC, 1)
+    window = spec.window
     cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, widths=tuple(widths), context=tuple(context),
                       synthetic_fraction=1.0 if data_dir is None else synthetic_fraction,
-                      val_every=max(1, min(5, epochs // 4)))
+                      val_every=max(1, min(5, epochs // 4)), crop=window,
+                      min_crop=MIN_CROP if data_dir is not None and window > MIN_CROP else 0)
     training: dict[str, Any] = {"config": config_dict(cfg)}
-    spec, chans = (ECG_12_SPEC, 12) if twelve_lead else (ECG_SPEC, 1)
     eval_leads = ("ii",) if twelve_lead else ALL_LEADS
     if data_dir is None and twelve_lead:
         raise InputError("the 12-lead option trains on LUDB only (the synthetic generator is single-lead)")
@@ -122,7 +126,7 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
             train_recs, val_recs = train_recs + val_recs, []
 
         def val_fn(m) -> float:
-            s = evaluate_records(val_recs, torch_model_fn(m), leads=eval_leads, in_channels=chans)
+            s = evaluate_records(val_recs, torch_model_fn(m), leads=eval_leads, in_channels=chans, window=window)
             s = s["all"] if "all" in s else s["ii"]
             return float(np.mean([s.wave_f1(k) for k in ("P", "QRS", "T")]))
 
@@ -134,11 +138,12 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
         if val_recs:
             from edgewise.models.ecg.calibrate import calibrate_p_bias
 
-            training["calibration"] = calibrate_p_bias(model, val_recs, leads=eval_leads, in_channels=chans)
+            training["calibration"] = calibrate_p_bias(model, val_recs, leads=eval_leads, in_channels=chans,
+                                                       window=window)
             log(f"P-logit offset chosen on the validation records: {training['calibration']['p_logit_bias']:+.2f}")
         test_recs = load_records(data_dir, split.test, progress=progress)
         scores = evaluate_records(test_recs, torch_model_fn(model), leads=eval_leads, progress=progress,
-                                  in_channels=chans)
+                                  in_channels=chans, window=window)
         metrics = {"test_lead_ii": scores["ii"].summary(), "test_records": list(split.test)}
         if "all" in scores:
             metrics["test_all_leads"] = scores["all"].summary()

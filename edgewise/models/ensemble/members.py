@@ -60,7 +60,7 @@ def train_members(examples: list[LeadExample], out: str | Path, *, members: int 
     import torch
 
     from edgewise.models.checkpoint import save_checkpoint
-    from edgewise.models.ecg.spec import ECG_SPEC
+    from edgewise.models.ecg.spec import ecg_spec_for_window
     from edgewise.models.ecg.unet import UNet1d
 
     if members < 1:
@@ -87,7 +87,7 @@ def train_members(examples: list[LeadExample], out: str | Path, *, members: int 
             facts.update(config=config_dict(cfg), history=hist, member=k, members=members,
                          processes=ctx.world, backend=ctx.backend or "single process",
                          epoch_selection="none: last epoch")
-            save_checkpoint(path, spec=ECG_SPEC, model=model, model_kwargs=_model_kwargs(cfg), training=facts)
+            save_checkpoint(path, spec=ecg_spec_for_window(cfg.crop), model=model, model_kwargs=_model_kwargs(cfg), training=facts)
         barrier(ctx)
     if ctx.is_main and only is None:
         (out / MANIFEST).write_text(json.dumps({"members": [p.name for p in paths], "processes": ctx.world,
