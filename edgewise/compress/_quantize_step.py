@@ -74,7 +74,8 @@ def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable,
         weight_levels=64 if onnx_only and step.onnx_reduce_range else 127)
 
     def val_fn(net) -> float:
-        return float(np.mean(list(wave_f1(torch_model_fn(net, 1), m.data.val, leads=m.val_leads).values())))
+        return float(np.mean(list(wave_f1(torch_model_fn(net, 1), m.data.val, leads=m.val_leads,
+                                          window=m.window).values())))
 
     log(f"int8 missed the budget: quantisation-aware fine-tuning for {cfg.epochs} epochs "
         f"({'labels + ' if labels else ''}distillation)")
@@ -154,7 +155,7 @@ def sensitive_layers(state: Any, m: Any, k: int) -> list[str]:
         from edgewise.models.ecg.dataset import lead_examples
 
         ex = lead_examples(m.data.train[:20]) if m.data.train else _synthetic_examples()
-        batches = [crop_batch(ex, 8, seed=s)[:2] for s in range(2)]
+        batches = [crop_batch(ex, 8, window=m.window, seed=s)[:2] for s in range(2)]
         sens = layer_sensitivity(state.ck.model, torch.nn.CrossEntropyLoss(), batches, n_probes=8)
         module_of = {nd.split("/")[-2]: nd for nd in nodes if nd.count("/") >= 2}  # "/down.0/down.0.0/Conv"
         picked = [module_of[mod] for mod in sorted(sens, key=sens.get, reverse=True) if mod in module_of][:k]

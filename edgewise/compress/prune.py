@@ -82,9 +82,11 @@ def crop_batch(examples: Sequence[Any], n: int, *, window: int = 2048, seed: int
     for _ in range(n):
         ex = examples[int(rng.integers(len(examples)))]
         s = int(rng.integers(0, max(1, ex.signal.shape[0] - window + 1)))
-        xs.append(standardize(ex.signal[None, s : s + window]))
-        ms.append(ex.mask[s : s + window])
-        ws.append(ex.weight[s : s + window])
+        x = standardize(ex.signal[None, s : s + window])
+        pad = window - x.shape[1]  # a signal shorter than the window is zero-padded, as the runtime does
+        xs.append(np.pad(x, ((0, 0), (0, pad))))
+        ms.append(np.pad(ex.mask[s : s + window], (0, pad)))
+        ws.append(np.pad(ex.weight[s : s + window], (0, pad)))
     return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ms)), torch.from_numpy(np.stack(ws))
 
 

@@ -262,7 +262,7 @@ def quantization_aware_finetune(model: Any, examples: list, calibration: Any, *,
     Returns:
         ``(float model with int8-grid weights, training history)``.
     """
-    from edgewise.models.ecg.train import TrainConfig, train_unet
+    from edgewise.models.ecg.train import TrainConfig, crop_config, train_unet
 
     import dataclasses
 
@@ -273,7 +273,8 @@ def quantization_aware_finetune(model: Any, examples: list, calibration: Any, *,
     qat = prepare_qat(model, calibration, per_channel=config.per_channel, weight_levels=config.weight_levels)
     if config.freeze_bn:
         _freeze_batch_norms(qat)
-    cfg = TrainConfig(epochs=config.epochs, lr=config.lr, threads=1, val_every=config.val_every, seed=seed)
+    cfg = TrainConfig(epochs=config.epochs, lr=config.lr, threads=1, val_every=config.val_every, seed=seed,
+                      **crop_config(int(np.asarray(calibration).shape[-1])))
     qat, history = train_unet(examples, val_fn, config=cfg, model=qat, progress=False, log=log,
                               loss_hook=distill_hook(model, config.distill_weight))
     return strip_qat(qat), history

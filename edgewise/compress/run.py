@@ -129,7 +129,8 @@ class _Measurer:
         self.val_leads = ("ii",) if data.synthetic else ALL_LEADS
         self.ref_fn = torch_model_fn(ck.model, 1)
         self.ref_logits = self.ref_fn(data.fidelity_windows)
-        self.ref_val = wave_f1(self.ref_fn, data.val, leads=self.val_leads)
+        self.window = ck.spec.window
+        self.ref_val = wave_f1(self.ref_fn, data.val, leads=self.val_leads, window=self.window)
 
     def row(self, variant: str, fmt: str, path: Path | None, *, fn: Callable | None = None, precision: str = "fp32",
             step: str, params: int, macs: int, notes: str = "") -> ArtifactRow:
@@ -140,8 +141,8 @@ class _Measurer:
             fn = lambda x: np.asarray(m.run(x))  # noqa: E731
         size = path.stat().st_size if path is not None else 0
         r = ArtifactRow(variant, fmt, precision, str(path or ""), step, params, macs, size, notes=notes)
-        r.f1_val = wave_f1(fn, self.data.val, leads=self.val_leads)
-        r.f1_test = wave_f1(fn, self.data.test)
+        r.f1_val = wave_f1(fn, self.data.val, leads=self.val_leads, window=self.window)
+        r.f1_test = wave_f1(fn, self.data.test, window=self.window)
         r.latency_ms = latency_p50(fn, self.data.latency_windows)
         r.agreement, r.mean_kl = fidelity(self.ref_logits, fn(self.data.fidelity_windows))
         drops = f1_drop(r, self.ref_val)
@@ -174,7 +175,10 @@ def _finetuner(data: EvalData, step: PruneStep, kwargs: dict, log: Callable, tea
     from edgewise.models.ecg.dataset import lead_examples
     from edgewise.models.ecg.train import TrainConfig, train_unet
 
+    from edgewise.models.ecg.train import crop_config
+
     examples = lead_examples(data.train)
+    window = int(data.calibration.shape[-1])
     calls: list[int] = []
 
     def finetune(net, epochs: int):
@@ -183,9 +187,9 @@ def _finetuner(data: EvalData, step: PruneStep, kwargs: dict, log: Callable, tea
         def val_fn(m) -> float:
             from edgewise.models.ecg.evaluate import torch_model_fn
 
-            return float(np.mean(list(f1(torch_model_fn(m), data.val, leads=ALL_LEADS).values())))
+            return float(np.mean(list(f1(torch_model_fn(m), data.val, leads=ALL_LEADS, window=window).values())))
 
-        cfg = TrainConfig(epochs=epochs, lr=step.finetune_lr, threads=1, val_every=max(1, epochs // 3),
+        cfg = TrainConfig(epochs=epochs, lr=step.finetune_lr, threads=1, val_every=max(1, epochs // 3), **crop_config(window),
                           widths=tuple(kwargs.get("widths", (8, 16, 24, 32, 48))), kernel=kwargs.get("kernel", 9))
         hook = distill_hook(teacher, step.distill_weight) if teacher is not None else None
         if progress is None:

@@ -14,7 +14,7 @@ from edgewise.runtime.ecg.waves import CLASSES
 # (``edgewise.runtime.ecg.stream``). Checkpoints trained with another window keep theirs
 # (``edgewise.models.checkpoint``: the stored spec's window wins): until 0.2 the window was 2048 samples.
 WINDOW = 5008
-HOP = 4496
+HOP = 2496  # offline windowing of recordings longer than 10 s (runtime.ecg.model.offline_hop)
 
 ECG_SPEC = register(
     ModelSpec(

@@ -42,6 +42,16 @@ class TrainConfig:
             raise ValueError(f"synthetic_fraction must be in [0, 1], got {self.synthetic_fraction}")
 
 
+# shortest training signal of a whole-strip model (see _crop)
+MIN_CROP = 2048
+
+
+def crop_config(window: int) -> dict[str, int]:
+    """``TrainConfig`` crop settings for a model of input ``window`` samples: a window longer than
+    ``MIN_CROP`` (the whole-strip model) trains on signals of random length zero-padded to it."""
+    return {"crop": int(window), "min_crop": MIN_CROP if window > MIN_CROP else 0}
+
+
 def _crop(ex: LeadExample, rng: np.random.Generator, crop: int, fs: float, aug: AugmentConfig, min_crop: int = 0
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A random crop of one example, augmented and standardised: x float32 [leads, crop], mask, weight.

@@ -14,8 +14,6 @@ from edgewise.runtime.ecg.metrics import DelineationScore
 from edgewise.runtime.ecg.model import EcgModelInfo, load_artifact_fn
 from edgewise.runtime.errors import InputError
 
-# shortest training signal of a whole-strip model (its window is a 10-s strip; see models.ecg.train._crop)
-MIN_CROP = 2048
 ALL_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6")
 
 
@@ -25,11 +23,12 @@ def load_model_fn(path: str | Path, *, threads: int = 1) -> tuple[Callable[[np.n
     if path.suffix == ".pt":
         from edgewise.models.checkpoint import load_checkpoint
         from edgewise.models.ecg.evaluate import torch_model_fn
-        from edgewise.runtime.ecg.stream import STREAM_HOP
+        from edgewise.runtime.ecg.model import offline_hop
 
         ck = load_checkpoint(path)
         s = ck.spec
-        info = EcgModelInfo(s.name, s.sample_rate, s.window, STREAM_HOP, s.input_shape[0], "torch", "fp32", str(path))
+        info = EcgModelInfo(s.name, s.sample_rate, s.window, offline_hop(s.window, s.hop), s.input_shape[0], "torch",
+                            "fp32", str(path))
         return torch_model_fn(ck.model, threads), info, ck.training
     fn, info = load_artifact_fn(path, threads=threads)
     from edgewise.runtime.backends import load_model
@@ -99,15 +98,15 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
     from edgewise.models.ecg.model_card import write_model_card
     from edgewise.models.ecg.dataset import multilead_examples
     from edgewise.models.ecg.spec import ECG_12_SPEC, ECG_SPEC
-    from edgewise.models.ecg.train import TrainConfig, config_dict, train_unet
+    from edgewise.models.ecg.train import TrainConfig, config_dict, crop_config, train_unet
 
     out = Path(out)
     spec, chans = (ECG_12_SPEC, 12) if twelve_lead else (ECG_SPEC, 1)
     window = spec.window
     cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, widths=tuple(widths), context=tuple(context),
                       synthetic_fraction=1.0 if data_dir is None else synthetic_fraction,
-                      val_every=max(1, min(5, epochs // 4)), crop=window,
-                      min_crop=MIN_CROP if data_dir is not None and window > MIN_CROP else 0)
+                      val_every=max(1, min(5, epochs // 4)),
+                      **(crop_config(window) if data_dir is not None else {"crop": min(window, 2048)}))
     training: dict[str, Any] = {"config": config_dict(cfg)}
     eval_leads = ("ii",) if twelve_lead else ALL_LEADS
     if data_dir is None and twelve_lead:

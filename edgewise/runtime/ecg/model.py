@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
-from edgewise.runtime.ecg.stream import STREAM_HOP
+from edgewise.runtime.ecg.stream import STREAM_HOP, STREAM_RIGHT
 from edgewise.runtime.errors import ArtifactError
 
 
@@ -18,7 +18,7 @@ class EcgModelInfo:
     name: str
     sample_rate: int
     window: int
-    hop: int  # the stream hop delineation uses (model-rate samples), not the metadata's export-time hop
+    hop: int  # the hop offline delineation uses (model-rate samples, ``offline_hop``)
     in_channels: int
     format: str
     precision: str = "fp32"
@@ -34,6 +34,24 @@ def _threshold(meta: dict, path: str | Path) -> float | None:
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < 100:
         raise ArtifactError(f"{path}: metadata key 'uncertainty_threshold' is {t!r}: expected a number in 0..100 (nats)")
     return float(t)
+
+
+def offline_hop(window: int, meta_hop: Any = None) -> int:
+    """Samples between windows when a whole recording is delineated at once (``delineate``).
+
+    Models of up to 2048 samples (edgewise 0.1) use the live stream's hop, so offline and live give the same
+    waves. A whole-strip model (a 10-s window) scores a strip of up to 10 s in one call either way; a longer
+    recording would cost window/hop calls per sample at the live hop (39 for 5008/128), so offline it is
+    windowed at the artifact's own ``hop`` (half a window for the 0.2 model): each sample is still decided
+    by the earliest window that shows at least ``STREAM_RIGHT`` samples after it (``stitch``).
+    """
+    if window <= 2048:
+        return STREAM_HOP
+    try:
+        hop = int(meta_hop)
+    except (TypeError, ValueError):
+        hop = window // 2
+    return hop if 0 < hop <= window - STREAM_RIGHT else window // 2
 
 
 def load_artifact_fn(path: str | Path, *, threads: int = 1, backend: str | None = None, fs: float | None = None,
@@ -52,7 +70,7 @@ def load_artifact_fn(path: str | Path, *, threads: int = 1, backend: str | None 
     window = int(meta.get("window") or shape[1] or 2048)
     info = EcgModelInfo(
         name=str(meta.get("name", Path(path).stem)), sample_rate=int(meta.get("sample_rate") or fs or 500),
-        window=window, hop=STREAM_HOP, in_channels=int(shape[0] or 1),
+        window=window, hop=offline_hop(window, meta.get("hop")), in_channels=int(shape[0] or 1),
         format=model.format, precision=str(meta.get("precision", "fp32")), path=str(path),
         uncertainty_threshold=_threshold(meta, path),
     )
