@@ -119,3 +119,27 @@ def test_p_bias_sweep_scores_real_offsets_on_synthetic_ecg():
     rows = sweep_p_bias(m, [Rec(0)], leads=("ii",), grid=(0.0, 50.0))
     assert [r["bias"] for r in rows] == [0.0, 50.0]
     assert rows[1]["QRS"] == 0.0 and rows[1]["T"] == 0.0
+
+
+def test_whole_strip_crops_are_padded_like_the_runtime_pads():
+    """min_crop > 0: every crop is `crop` long; the signal part is standardised on its own and the padding is
+    zeros with zero loss weight; half of the crops are the whole example."""
+    from edgewise.models.ecg.augment import AugmentConfig
+    from edgewise.models.ecg.dataset import LeadExample
+    from edgewise.models.ecg.train import _crop, crop_config
+
+    assert crop_config(5008) == {"crop": 5008, "min_crop": 2048}
+    assert crop_config(2048) == {"crop": 2048, "min_crop": 0}
+    rng = np.random.default_rng(0)
+    n = 5000
+    ex = LeadExample(1, "ii", rng.standard_normal(n).astype(np.float32), np.ones(n, np.int64),
+                     np.ones(n, np.float32), np.zeros((0, n), np.float32))
+    lengths = []
+    for _ in range(40):
+        x, m, w = _crop(ex, rng, 5008, 500, AugmentConfig(), 2048)
+        assert x.shape == (1, 5008) and m.shape == (5008,) and w.shape == (5008,)
+        k = int(w.sum())
+        lengths.append(k)
+        assert 2048 <= k <= n and np.all(x[0, k:] == 0) and np.all(m[k:] == 0)
+        assert abs(float(x[0, :k].std()) - 1) < 1e-3
+    assert 10 <= sum(k == n for k in lengths) <= 30 and len(set(lengths)) > 10

@@ -108,7 +108,7 @@ def test_json_form_and_bad_rate():
     text = json.dumps({"beats": beats, "summary": summary})
     assert set(beats[0]) == {"qrs_onset", "qrs_offset", "p_onset", "p_offset", "t_onset", "t_offset", *INTERVALS}
     assert beats[1]["rr_ms"] == 1111.1 and isinstance(beats[1]["qrs_onset"], int)
-    assert set(summary) == {"n_beats", "heart_rate_bpm", *INTERVALS} and "NaN" not in text
+    assert set(summary) == {"n_beats", "heart_rate_bpm", "rhythm", *INTERVALS} and "NaN" not in text
     assert summarize([]) == {"n_beats": 0, "heart_rate_bpm": None,
                              **{k: {"median": None, "q1": None, "q3": None, "min": None, "max": None, "n": 0}
                                 for k in INTERVALS}}

@@ -145,6 +145,11 @@ def summarize(beats: list[Beat]) -> dict:
 
 def beats_to_json(waves: list[Wave], fs: float, *, n: int | None = None,
                   config: IntervalConfig = IntervalConfig()) -> tuple[list[dict], dict]:
-    """``(beats, summary)`` as JSON-ready objects: what ``edgewise delineate --json`` prints."""
+    """``(beats, summary)`` as JSON-ready objects: what ``edgewise delineate --json`` prints. The summary
+    carries the strip's rhythm flag (``edgewise.runtime.ecg.rhythm``: ``{"rhythm", "p_af", "features"}``)."""
+    from edgewise.runtime.ecg.rhythm import classify_rhythm
+
     beats = build_beats(waves, fs, n=n, config=config)
-    return [b.to_dict() for b in beats], summarize(beats)
+    summary = summarize(beats)
+    summary["rhythm"] = classify_rhythm(beats)
+    return [b.to_dict() for b in beats], summary

@@ -1,0 +1,47 @@
+"""The rhythm flag's features and decision on beat lists built from known waves."""
+import numpy as np
+
+from edgewise.runtime.ecg.intervals import beats_to_json, build_beats
+from edgewise.runtime.ecg.rhythm import MIN_BEATS, classify_rhythm, rhythm_features
+from edgewise.runtime.ecg.waves import Wave
+
+FS = 500
+MODEL = {"intercept": 5.0, "p_fraction": -10.0, "log_rr_irregularity": 1.5, "threshold": 0.5, "fitted_on": "test"}
+
+
+def _waves(qrs_onsets, with_p: bool) -> list[Wave]:
+    out = []
+    for q in qrs_onsets:
+        if with_p:
+            out.append(Wave("P", q - 80, q - 30))
+        out += [Wave("QRS", q, q + 45), Wave("T", q + 120, q + 200)]
+    return out
+
+
+def test_sinus_and_fibrillation_features_and_flags():
+    regular = np.arange(300, 4800, 400)
+    sinus = build_beats(_waves(regular, with_p=True), FS)
+    f = rhythm_features(sinus)
+    assert f["p_fraction"] == 1.0 and f["rr_irregularity"] == 0.0 and f["n_beats"] == len(regular)
+    rng = np.random.default_rng(0)
+    irregular = np.cumsum(rng.integers(220, 520, 14)) + 100
+    af = build_beats(_waves(irregular[irregular < 4800], with_p=False), FS)
+    g = rhythm_features(af)
+    assert g["p_fraction"] == 0.0 and g["rr_irregularity"] > 0.1
+    assert classify_rhythm(sinus, MODEL)["rhythm"] == "sinus"
+    out = classify_rhythm(af, MODEL)
+    assert out["rhythm"] == "af" and out["p_af"] > 0.9
+
+
+def test_too_few_beats_or_unfitted_model_is_unknown():
+    few = build_beats(_waves(np.arange(300, 300 + 400 * (MIN_BEATS - 1), 400), with_p=True), FS)
+    assert rhythm_features(few) is None
+    assert classify_rhythm(few, MODEL) == {"rhythm": "unknown", "p_af": None, "features": None}
+    many = build_beats(_waves(np.arange(300, 4800, 400), with_p=True), FS)
+    assert classify_rhythm(many, {**MODEL, "fitted_on": "not fitted"})["rhythm"] == "unknown"
+
+
+def test_summary_carries_the_rhythm_and_dict_beats_work():
+    beats, summary = beats_to_json(_waves(np.arange(300, 4800, 400), with_p=True), FS, n=5000)
+    assert set(summary["rhythm"]) == {"rhythm", "p_af", "features"}
+    assert rhythm_features(beats) == rhythm_features(build_beats(_waves(np.arange(300, 4800, 400), True), FS, n=5000))
