@@ -178,7 +178,8 @@ def structured_prune(model: Any, step: PruneStep, examples: Sequence[Any], *,
     before, macs0 = count_params(net), count_macs(net, 5000)
     pruner = tp.pruner.MetaPruner(net, torch.zeros(1, 1, 2048), importance=_importance(step.importance),
                                   pruning_ratio=step.ratio, iterative_steps=step.iterations,
-                                  ignored_layers=_classifiers(net), global_pruning=False)
+                                  ignored_layers=_classifiers(net), global_pruning=False,
+                                  round_to=getattr(step, "round_to", 1) if getattr(step, "round_to", 1) > 1 else None)
     history: list[dict[str, Any]] = []
     for it in range(step.iterations):
         if step.importance == Importance.TAYLOR:

@@ -69,3 +69,14 @@ def test_structured_pruning_keeps_the_rhythm_context_layers():
     assert res.params_after == count_params(ref) == count_params(res.model)
     assert [m.conv.dilation[0] for m in res.model.context] == [2, 4]
     assert res.model(torch.randn(1, 1, 2048)).shape == (1, 4, 2048)
+
+
+def test_structured_pruning_rounds_kept_channels(model):
+    """round_to = 8: every level keeps a multiple of 8 channels (int8 kernels' block size), never none."""
+    step = PruneStep(ratio=0.35, importance="magnitude", iterations=3, finetune_epochs=0, round_to=8)
+    res = structured_prune(model, step, [], finetune=None, log=lambda s: None)
+    widths = res.model_kwargs["widths"]
+    assert all(w % 8 == 0 and w >= 8 for w in widths), widths
+    assert res.params_after < res.params_before
+    with pytest.raises(ValueError, match="round_to"):
+        PruneStep(round_to=0)
