@@ -16,7 +16,8 @@ Batching: all windows that become ready in one ``push`` (and, in ``finish``, the
 the model in one call of up to ``max_batch`` windows, standardised together in one numpy call. A model
 computes each window of a batch on its own, so the scores are those of one call per window (checked bit
 for bit on the shipped ONNX and TFLite artifacts, tests/runtime/test_ecg_batching.py); only the number
-of calls changes: offline, 10 s at 500 Hz is one call of 25 windows instead of 25 calls. A live stream
+of calls changes: offline, 10 s at 500 Hz is one call of 25 windows instead of 25 calls with a 2048-sample
+model (a whole-strip model, window 5008, scores 10 s as one window). A live stream
 fed in small blocks still scores each window as soon as it is complete (a batch of one).
 """
 from __future__ import annotations
