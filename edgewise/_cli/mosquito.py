@@ -121,9 +121,15 @@ def evaluate(args: argparse.Namespace) -> int:
 def detect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("audio", nargs="+", type=Path, metavar="AUDIO", help="wav/flac/mp3 files (any rate, channels, depth)")
     p.add_argument("--model", type=Path, help="checkpoint (.pt) or device artifact (.onnx/.tflite, runs without torch); "
-                   "default: the shipped checkpoint")
+                   "default: on a deployed device the release's recorded default, else the shipped checkpoint")
     p.add_argument("--threshold", type=float, help="operating threshold (default: the model's)")
-    p.add_argument("--json", action="store_true", help="one JSON object per input and line")
+    p.add_argument("--suppress-unfamiliar", action="store_true",
+                   help="multi-head (Hydra) models: windows whose epistemic uncertainty is above the model's "
+                        "threshold raise no event (their p is still reported)")
+    p.add_argument("--uncertainty-threshold", type=float, metavar="NATS",
+                   help="epistemic uncertainty above which a window is unfamiliar (default: the model's)")
+    p.add_argument("--json", action="store_true", help="one JSON object per input and line; a multi-head model's "
+                   "windows carry \"epistemic\" (nats) and \"unfamiliar\"")
 
 
 def _artifact_detect(model: Path):
@@ -142,10 +148,10 @@ def _artifact_detect(model: Path):
 
     det = MosquitoDetector.open(model)
 
-    def run(path: Path, threshold: float | None) -> dict:
+    def run(path: Path, threshold: float | None, **uncertainty) -> dict:
         # as edgewise.models.mosquito.api.detect_file does for an artifact (that module imports torch)
         data, rate, _ = read_audio(path)
-        return {"input": str(path), **det.detect(data, rate, threshold=threshold)}
+        return {"input": str(path), **det.detect(data, rate, threshold=threshold, **uncertainty)}
 
     return run
 
@@ -155,9 +161,21 @@ def _checkpoint_detect(model: Path | None):
 
     from edgewise.models.mosquito.api import detect_file, load_detector
 
+    from edgewise.models.mosquito.heads_detect import detect_file_heads, is_multi_head
+    from edgewise.runtime.errors import InputError
+
     torch.set_num_threads(1)
     ckpt = load_detector(model)
-    return lambda path, threshold: detect_file(path, ckpt, threshold=threshold)
+    if is_multi_head(ckpt):
+        return lambda path, threshold, **unc: detect_file_heads(path, ckpt, threshold=threshold, **unc)
+
+    def run(path: Path, threshold: float | None, *, suppress: bool = False, uncertainty_threshold=None) -> dict:
+        if suppress:
+            raise InputError(f"{ckpt.path} has one head: it reports no epistemic uncertainty to suppress windows by; "
+                             "use a multi-head (Hydra) model")
+        return detect_file(path, ckpt, threshold=threshold)
+
+    return run
 
 
 def detect(args: argparse.Namespace) -> int:
@@ -165,12 +183,18 @@ def detect(args: argparse.Namespace) -> int:
     from edgewise._cli._common import print_json_line
     from edgewise.runtime.errors import EdgewiseError
 
-    artifact = args.model is not None and args.model.suffix.lower() in (".onnx", ".tflite")
-    run = _artifact_detect(args.model) if artifact else _checkpoint_detect(args.model)
+    model = args.model
+    if model is None:  # on a deployed device: the artifact its release recorded for the task
+        from edgewise._cli._defaults import release_default
+
+        model = release_default("mosquito-detection")
+    artifact = model is not None and model.suffix.lower() in (".onnx", ".tflite")
+    run = _artifact_detect(model) if artifact else _checkpoint_detect(model)
     failed = 0
     for path in args.audio:
         try:
-            res = run(path, args.threshold)
+            res = run(path, args.threshold, suppress=args.suppress_unfamiliar,
+                      uncertainty_threshold=args.uncertainty_threshold)
         except (EdgewiseError, ValueError, OSError) as e:
             failed += 1
             print(f"edgewise: error: {path}: {e}", file=sys.stderr)
@@ -180,5 +204,8 @@ def detect(args: argparse.Namespace) -> int:
         else:
             ev = ", ".join(f"{e['start_s']:.1f}-{e['end_s']:.1f} s (p {e['p']:.2f})" for e in res["events"]) or "none"
             flags = f" [{', '.join(res['flags'])}]" if res["flags"] else ""
-            print(f"{path}: {len(res['windows'])} windows, events: {ev}{flags}")
+            u = res.get("uncertainty")
+            unfamiliar = (f", {u['unfamiliar_windows']} unfamiliar window(s)"
+                          f"{' suppressed' if u['suppress'] else ''}" if u and u["threshold"] is not None else "")
+            print(f"{path}: {len(res['windows'])} windows, events: {ev}{flags}{unfamiliar}")
     return 2 if failed else 0

@@ -30,7 +30,9 @@ from edgewise.models.ensemble.loop import all_weights, train_loop
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """A ``distill`` step: ``phase1`` / ``phase2`` trainings (phase2 unused for plain KD), temperature T
+    """A ``distill`` step: ``phase1`` / ``phase2`` trainings (phase2 unused for plain KD; each the task's own
+    training config: ECG ``edgewise.models.ecg.train.TrainConfig`` in epochs, mosquito
+    ``edgewise.models.mosquito.train.TrainConfig`` in steps, ``edgewise.compress.distill_mosquito``), temperature T
     (``phase2_temperature``: phase 2's, default T), the weight of the hard-label term, decoder levels per
     head, the number of heads (0: one per teacher) and ``init_member``: start phase 1 from that member's
     weights (a warm start) instead of from scratch."""
@@ -65,24 +67,26 @@ def teacher_logits(teachers: Sequence, x) -> "object":
         return torch.stack([t(x) for t in teachers], dim=1)
 
 
-def _kl(teacher_logits, student_logits, temperature: float):
-    """T^2 * KL(softmax(t/T) || softmax(s/T)) summed over the class axis (-2): [..., w]."""
+def _kl(teacher_logits, student_logits, temperature: float, *, dim: int = -2):
+    """T^2 * KL(softmax(t/T) || softmax(s/T)) summed over the class axis ``dim`` (-2 for ECG [..., c, w]: [..., w];
+    -1 for a detector's [..., c]: [...])."""
     import torch.nn.functional as F
 
-    t = F.log_softmax(teacher_logits / temperature, dim=-2)
-    s = F.log_softmax(student_logits / temperature, dim=-2)
-    return (t.exp() * (t - s)).sum(dim=-2) * temperature**2
+    t = F.log_softmax(teacher_logits / temperature, dim=dim)
+    s = F.log_softmax(student_logits / temperature, dim=dim)
+    return (t.exp() * (t - s)).sum(dim=dim) * temperature**2
 
 
-def _mean_kl(teacher_logits, student_logits, temperature: float):
-    """KL from the ensemble's mean softened prediction: teacher [b, M, c, w], student [b, c, w] -> [b, w]."""
+def _mean_kl(teacher_logits, student_logits, temperature: float, *, dim: int = -2):
+    """KL from the ensemble's mean softened prediction, members on axis 1: teacher [b, M, c, w], student
+    [b, c, w] -> [b, w] (``dim=-1``: teacher [b, M, c], student [b, c] -> [b])."""
     import torch
     import torch.nn.functional as F
 
-    lt = F.log_softmax(teacher_logits / temperature, dim=-2)
+    lt = F.log_softmax(teacher_logits / temperature, dim=dim)
     log_mean = torch.logsumexp(lt, dim=1) - torch.log(torch.tensor(float(lt.shape[1])))
-    s = F.log_softmax(student_logits / temperature, dim=-2)
-    return (log_mean.exp() * (log_mean - s)).sum(dim=-2) * temperature**2
+    s = F.log_softmax(student_logits / temperature, dim=dim)
+    return (log_mean.exp() * (log_mean - s)).sum(dim=dim) * temperature**2
 
 
 def _hard(student_logits, y, span, heads: bool):

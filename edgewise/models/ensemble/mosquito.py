@@ -31,11 +31,14 @@ import numpy as np
 from edgewise.data.mosquito import ClipLabel, Recording, WindowConfig
 from edgewise.models.mosquito.train import TrainConfig
 
-__all__ = ["HOLDOUT", "EnsembleSplit", "ensemble_split", "ood_sources", "member_config", "split_audio",
+__all__ = ["HOLDOUT", "SPLIT_KEYS", "EnsembleSplit", "ensemble_split", "ood_sources", "member_config", "split_audio",
            "train_mosquito_members", "load_split_facts"]
 
 MANIFEST = "ensemble.json"  # the file name edgewise.models.ensemble.members reads
 HOLDOUT = 0.1
+# the training facts that describe the data (students distilled from the members carry them too)
+SPLIT_KEYS = ("data", "split", "fold", "test_sources", "val_sources", "train_sources", "split_recordings",
+              "split_fingerprint", "holdout", "ood_sources")
 MEMBER_DEFAULTS = TrainConfig()  # the shipped recipe (1500 steps, validation every 250)
 
 

@@ -85,3 +85,8 @@ class DSCNN(_Calibrated):
         """x: float32 [batch, 1, n_mels, frames] -> logits [batch, n_classes]."""
         h = self.blocks(self.stem(self._norm(x)))
         return self._out(self.fc(self.drop(h.mean(dim=(2, 3)))))
+
+
+# Registers the multi-head student ``mosquito-dscnn-hydra`` (edgewise.models.mosquito.hydra) whenever this package
+# loads, so ``load_checkpoint`` finds its spec; at the end of the module because hydra builds on the classes above.
+from edgewise.models.mosquito import hydra as _hydra  # noqa: E402,F401

@@ -14,7 +14,10 @@ own metadata (``edgewise.runtime.artifact``): the model rate, window and hop, th
 
 Uncertainty: an artifact whose output holds several heads (logits ``[n, heads, 2]``, or one ``[n, 2]``
 output per head: a Hydra student, an ensemble exported as one graph) is scored as the mean of the heads'
-probabilities, and their standard deviation is returned as ``p_std``. A single-head model has none.
+probabilities; their standard deviation is ``p_std`` and their mutual information the per-window
+``epistemic`` uncertainty (nats, ``edgewise.runtime.mosquito.heads``). An artifact that carries an
+``uncertainty_threshold`` marks windows above it ``unfamiliar``; ``detect(..., suppress=True)`` keeps those
+from raising events. A single-head model has none of these.
 
 ``edgewise detect --model X.onnx`` and the live engine (``edgewise.runtime.live.mosquito_stream``) both
 run this class, so they give the same numbers by construction; only numpy + onnxruntime/LiteRT are needed.
@@ -30,6 +33,7 @@ from edgewise.runtime.errors import ArtifactError, InputError
 from edgewise.runtime.events import HysteresisConfig, merge_events, window_times
 from edgewise.runtime.features.logmel import LogMelConfig, log_mel
 from edgewise.runtime.features.resample import resample_to
+from edgewise.runtime.mosquito.heads import heads_epistemic, report_windows, uncertainty_threshold
 from edgewise.runtime.mosquito.windows import detector_windows
 
 __all__ = ["TASK", "MosquitoDetector", "hysteresis_for", "load_detector", "mosquito_probability", "windows_and_events"]
@@ -99,6 +103,8 @@ class MosquitoDetector:
         frontend: the log-Mel parameters.
         threshold: operating threshold (``training.threshold`` of the artifact unless overridden).
         training: the artifact's training record (dict).
+        heads: the number of heads the metadata declares (1 for a plain detector).
+        uncertainty_threshold: epistemic (nats) above which a window is unfamiliar, or None.
     """
 
     def __init__(self, model: Any, *, threshold: float | None = None):
@@ -132,6 +138,9 @@ class MosquitoDetector:
         if not 0.0 < thr <= 1.0:
             raise InputError(f"threshold must lie in (0, 1], got {thr}")
         self.threshold = thr
+        heads = meta.get("heads", 1)
+        self.heads = heads if isinstance(heads, int) and not isinstance(heads, bool) and heads >= 1 else 1
+        self.uncertainty_threshold = uncertainty_threshold(meta, self.path)
 
     @classmethod
     def open(cls, path: str | Path, *, backend: str | None = None, threads: int = 1,
@@ -171,19 +180,28 @@ class MosquitoDetector:
             return np.stack(heads, axis=1)
         return np.asarray(out)
 
-    def score(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities of windows float32 ``[n, window]``: ``(p [n], p_std [n] or None)`` (float64)."""
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Logits of windows float32 ``[n, window]``: ``[n, classes]`` or ``[n, heads, classes]``, in batches."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.window:
             raise InputError(f"expected windows [n, {self.window}] at {self.sample_rate} Hz, got shape {x.shape}")
-        ps, stds = [], []
-        for i in range(0, x.shape[0], _BATCH):
-            p, s = mosquito_probability(self(self.features(x[i:i + _BATCH])), positive=self.positive)
-            ps.append(p)
-            stds.append(s)
-        if not ps:
+        return np.concatenate([np.asarray(self(self.features(x[i:i + _BATCH]))) for i in range(0, x.shape[0], _BATCH)]) \
+            if x.shape[0] else np.zeros((0, 2), np.float32)
+
+    def score(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities of windows float32 ``[n, window]``: ``(p [n], p_std [n] or None)`` (float64)."""
+        z = self.logits(x)
+        if z.shape[0] == 0:
             return np.zeros(0), None
-        return np.concatenate(ps), (None if stds[0] is None else np.concatenate(stds))
+        return mosquito_probability(z, positive=self.positive)
+
+    def score_heads(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Windows float32 ``[n, window]`` -> ``(p [n], epistemic [n] nats or None for one head)`` (float64)."""
+        z = self.logits(x)
+        if z.shape[0] == 0:
+            return np.zeros(0), None
+        p, _ = mosquito_probability(z, positive=self.positive)
+        return p, heads_epistemic(z)
 
     def window_scores(self, y: np.ndarray, *, hop: int | None = None
                       ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, tuple[str, ...]]:
@@ -195,6 +213,17 @@ class MosquitoDetector:
         times = window_times(len(p), self.window_s, hop / self.sample_rate,
                              duration_s=max(y.size, 1) / self.sample_rate)
         return p, p_std, times, flags
+
+    def window_uncertainty(self, y: np.ndarray, *, hop: int | None = None
+                           ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, tuple[str, ...]]:
+        """Like ``window_scores``, with the per-window epistemic uncertainty (nats; None for one head) for ``p_std``."""
+        y = np.asarray(y, dtype=np.float32).reshape(-1)
+        hop = self.hop if hop is None else int(hop)
+        w, flags = detector_windows(y, self.window, hop, sample_rate=self.sample_rate)
+        p, epistemic = self.score_heads(w.x)
+        times = window_times(len(p), self.window_s, hop / self.sample_rate,
+                             duration_s=max(y.size, 1) / self.sample_rate)
+        return p, epistemic, times, flags
 
     def window_probabilities(self, y: np.ndarray, *, hop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Mosquito probability per window of ``y`` (mono float32 at ``sample_rate``).
@@ -208,8 +237,8 @@ class MosquitoDetector:
         p, _, times, _ = self.window_scores(y, hop=hop)
         return p, times
 
-    def detect(self, y: np.ndarray, fs: int, *, threshold: float | None = None,
-               decimals: int | None = 4) -> dict[str, Any]:
+    def detect(self, y: np.ndarray, fs: int, *, threshold: float | None = None, decimals: int | None = 4,
+               suppress: bool = False, uncertainty_threshold: float | None = None) -> dict[str, Any]:
         """Detect mosquito flight tones in a signal, as ``edgewise detect`` does for a file.
 
         Args:
@@ -217,11 +246,15 @@ class MosquitoDetector:
             fs: Hz of ``y``; resampled to the model rate (polyphase, ``edgewise.runtime.features.resample``).
             threshold: operating threshold (default: the detector's).
             decimals: window p rounded to this many decimals (None: full precision).
+            suppress: a multi-head model's unfamiliar windows (epistemic above the threshold) raise no event.
+            uncertainty_threshold: that threshold in nats (default: the artifact's ``uncertainty_threshold``).
 
         Returns:
             ``{"sample_rate": fs, "windows": [{start_s, end_s, p}], "events": [{start_s, end_s, p}],
             "flags": [...]}`` with times and event p rounded to 4 decimals; flags name ``short`` (tiled),
-            ``silent`` or ``clipped`` inputs.
+            ``silent`` or ``clipped`` inputs. A multi-head model's windows also carry ``epistemic`` (and
+            ``unfamiliar`` when a threshold is known), and the report an ``uncertainty`` summary
+            (``edgewise.runtime.mosquito.heads.report_windows``).
 
         Raises:
             InputError: a non-finite sample or a bad shape/rate. ClipTooShortError: under 0.05 s of audio.
@@ -241,9 +274,20 @@ class MosquitoDetector:
             flags.append("short")
         if not np.any(np.abs(mono) > SILENT_LEVEL):
             flags.append("silent")
-        p, times = self.window_probabilities(mono)
-        return {"sample_rate": int(fs), **windows_and_events(p, times, self.hysteresis(threshold), decimals=decimals),
-                "flags": flags}
+        p, epistemic, times, _ = self.window_uncertainty(mono)
+        if epistemic is None:
+            if suppress:
+                raise InputError(f"{self.path.name} has one head: it reports no epistemic uncertainty to suppress "
+                                 "windows by; use a multi-head (Hydra) model")
+            body = windows_and_events(p, times, self.hysteresis(threshold), decimals=decimals)
+        else:
+            tau = self.uncertainty_threshold if uncertainty_threshold is None else float(uncertainty_threshold)
+            if suppress and tau is None:
+                raise InputError(f"{self.path.name} carries no uncertainty_threshold; pass one (nats) to suppress "
+                                 "unfamiliar windows")
+            body = report_windows(p, times, self.hysteresis(threshold), epistemic=epistemic, threshold=tau,
+                                  suppress=suppress, decimals=decimals)
+        return {"sample_rate": int(fs), **body, "flags": flags}
 
     def __repr__(self) -> str:
         return (f"MosquitoDetector({self.path.name!r}, {self.name}, {self.sample_rate} Hz, window {self.window_s:g} s, "

@@ -1,0 +1,277 @@
+"""Hydra on mosquito detection (issue 23): single model, ensemble, plain KD, Hydra, Hydra INT8 on held-out SOURCES.
+
+The split is the members' (``edgewise.models.ensemble.mosquito``): the fixed by-source split, its test sources
+never seen in training, validation sources for every choice, and an in-distribution hold-out of the training
+sources' recordings. Columns, on the test sources' windows (2 s, hop 1 s) unless said otherwise:
+
+- window ROC-AUC (labelled windows) and clip ROC-AUC (clip score = highest window p);
+- NLL and ECE (15 bins) of the heads' mean probability over labelled windows;
+- MI Spearman: rank correlation of the per-window epistemic uncertainty (mutual information) with the ensemble's;
+- OOD AUROC: in-distribution hold-out windows (recordings of training sources the models never trained on)
+  against windows of the test part's non-mosquito sources (``ood_sources``: real sound from sources never
+  trained on), scored by epistemic uncertainty (and by total entropy);
+- MACs per window (Conv2d + Linear, ``edgewise.models.mosquito.hydra.count_macs``) and latency per window on
+  onnxruntime (1 thread, median of --runs; the ensemble is M member calls).
+
+Then the false alarms: each multi-head row's operating threshold (<= --max-fa false alarms / h on the validation
+negatives) and its suppression threshold tau (``heads_eval.choose_uncertainty_threshold`` on the validation
+windows) are applied to the test sources, without and with suppression; and, at the same clip recall (the
+unsuppressed operating point's), the fewest false alarms per hour each variant needs on the test sources.
+
+    nice -n 10 .venv/bin/python -m edgewise train mosquito --members 5 --threads 1 --out /tmp/hydra-mosq/members
+    nice -n 10 .venv/bin/python benchmarks/hydra_mosquito.py --members /tmp/hydra-mosq/members --work /tmp/hydra-mosq
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path("/work/shared/data/mosquito")
+ROWS = ("single model", "ensemble", "plain KD", "Hydra", "Hydra INT8")
+
+
+def _torch_fn(models):
+    import torch
+
+    def fn(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            xt = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+            outs = [m(xt) for m in models]
+        z = [o[:, None] if o.ndim == 2 else o for o in outs]
+        return torch.cat(z, dim=1).numpy()
+
+    return fn
+
+
+def _runtime_fn(path: Path, threads: int):
+    from edgewise.runtime.backends import load_model
+
+    m = load_model(path, threads=threads, warmup=0)
+    return lambda x: np.asarray(m.run(np.ascontiguousarray(x, np.float32)))
+
+
+def _latencies(paths: dict[str, Path], x1: np.ndarray, runs: int) -> dict[str, float]:
+    """Median ms per [1, 1, mels, frames] window on onnxruntime, 1 thread; the models take turns."""
+    from edgewise.runtime.backends import load_model
+
+    models = {k: load_model(p, threads=1, warmup=5) for k, p in paths.items()}
+    ts: dict[str, list[float]] = {k: [] for k in models}
+    for _ in range(runs):
+        for k, m in models.items():
+            t0 = time.perf_counter()
+            m.run(x1)
+            ts[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v) * 1e3) for k, v in ts.items()}
+
+
+def _auc(y, s) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y)
+    return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def _score(name, fn, parts, spec_threshold) -> dict:
+    """Every figure of one row (see the module docstring); keeps per-window arrays under '_' keys."""
+    from edgewise.models.mosquito import heads_eval as he
+
+    t0 = time.time()
+    u = {k: he.uncertainty(he.head_probabilities(fn, part.x)) for k, part in parts.items()}
+    test = parts["test"]
+    lab = np.isfinite(test.labels)
+    clip_score = np.array([u["test"]["p"][test.clip == c].max() for c in range(len(test.names))])
+    ood_id, ood = u["id_holdout"], u["ood"]
+    row = {"name": name, "heads": int(he.head_probabilities(fn, test.x[:2]).shape[1]),
+           "window_roc_auc": _auc(test.labels[lab], u["test"]["p"][lab]),
+           "clip_roc_auc": _auc(test.mosquito, clip_score),
+           "nll": he.nll(u["test"]["p"], test.labels), "ece": he.ece(u["test"]["p"], test.labels),
+           "ood_auroc_epistemic": _auc(np.r_[np.zeros(len(ood_id["p"])), np.ones(len(ood["p"]))],
+                                       np.r_[ood_id["epistemic"], ood["epistemic"]]),
+           "ood_auroc_total": _auc(np.r_[np.zeros(len(ood_id["p"])), np.ones(len(ood["p"]))],
+                                   np.r_[ood_id["total"], ood["total"]]),
+           "mi_mean_test": float(u["test"]["epistemic"].mean()), "threshold": spec_threshold,
+           "_u": u}
+    print(f"  {name}: window AUC {row['window_roc_auc']:.4f} clip AUC {row['clip_roc_auc']:.4f} NLL {row['nll']:.4f} "
+          f"ECE {row['ece']:.4f} OOD(ep) {row['ood_auroc_epistemic']:.3f} ({time.time() - t0:.0f} s)", flush=True)
+    return row
+
+
+def _alarms(row, parts, max_fa: float, keep: float) -> dict:
+    """Operating threshold on validation, tau on validation; test without/with suppression; matched recall."""
+    from edgewise.models.mosquito import heads_eval as he
+    from edgewise.models.mosquito.evaluate import THRESHOLD_GRID
+
+    u, val, test = row["_u"], parts["val"], parts["test"]
+    thr = None
+    for t in sorted(THRESHOLD_GRID, reverse=True):  # evaluate.choose_threshold's downward scan, on windows
+        if he.alarms(val, u["val"]["p"], t)["false_alarms_per_hour"] > max_fa:
+            break
+        thr = t
+    thr = thr if thr is not None else max(THRESHOLD_GRID)
+    choice = he.choose_uncertainty_threshold(val, u["val"]["p"], u["val"]["epistemic"], thr, keep=keep)
+    plain = he.alarms(test, u["test"]["p"], thr)
+    supp = he.alarms(test, u["test"]["p"], thr, epistemic=u["test"]["epistemic"], tau=choice["tau"])
+    r = plain["clip_recall"]
+    return {"threshold": thr, "tau": choice, "test_without": plain, "test_with": supp,
+            "matched_recall": r, "fa_at_recall_without": he.fa_at_recall(test, u["test"]["p"], r),
+            "fa_at_recall_with": he.fa_at_recall(test, u["test"]["p"], r, epistemic=u["test"]["epistemic"],
+                                                 tau=choice["tau"])}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--members", type=Path, required=True, help="ensemble folder (ensemble.json)")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/hydra-mosq"))
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--students", type=Path, help="students folder (default WORK/students-<setting>)")
+    ap.add_argument("--kd-steps", type=int, default=1000)
+    ap.add_argument("--hydra-steps", type=int, default=1000)
+    ap.add_argument("--lr", type=float, default=1e-3, help="both phases' peak learning rate")
+    ap.add_argument("--temperature", type=float, default=2.0)
+    ap.add_argument("--phase2-temperature", type=float, default=1.0)
+    ap.add_argument("--hard-weight", type=float, default=0.5)
+    ap.add_argument("--init-member", type=int, default=0, help="warm start of phase 1 (-1: from scratch)")
+    ap.add_argument("--max-fa", type=float, default=5.0, help="false alarms / h allowed on the validation negatives")
+    ap.add_argument("--keep", type=float, default=0.98, help="share of validation detections suppression must keep")
+    ap.add_argument("--runs", type=int, default=300, help="latency repetitions")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+
+    import torch
+    from scipy.stats import spearmanr
+
+    from edgewise.compress.distill_mosquito import MOSQUITO_DISTILL, distill_mosquito_ensemble
+    from edgewise.export.onnx import export_onnx
+    from edgewise.models.checkpoint import load_checkpoint
+    from edgewise.models.ensemble.members import load_members
+    from edgewise.models.ensemble.mosquito import load_split_facts, ood_sources, split_audio
+    from edgewise.models.mosquito.heads_eval import part_windows
+    from edgewise.models.mosquito.hydra import count_macs
+    from edgewise.models.mosquito.hydra_export import export_mosquito_artifacts, heads_parity
+    from edgewise.models.mosquito.specs import DSCNN_SPEC
+
+    torch.set_num_threads(args.threads)
+    facts = load_split_facts(args.members)
+    cfg = replace(MOSQUITO_DISTILL, temperature=args.temperature, phase2_temperature=args.phase2_temperature,
+                  hard_weight=args.hard_weight, init_member=None if args.init_member < 0 else args.init_member,
+                  phase1=replace(MOSQUITO_DISTILL.phase1, steps=args.kd_steps, lr=args.lr, seed=100),
+                  phase2=replace(MOSQUITO_DISTILL.phase2, steps=args.hydra_steps, lr=args.lr, seed=100))
+    tag = (f"students-kd{args.kd_steps}-h{args.hydra_steps}-a{args.hard_weight:g}-t{args.temperature:g}"
+           f"-t2{args.phase2_temperature:g}-init{args.init_member}-lr{args.lr:g}")
+    sdir = args.students or args.work / tag
+    t0 = time.time()
+
+    def progress(desc, step, loss, score):
+        print(f"    {desc} step {step} loss {loss:.4f} val score {score:.4f} ({time.time() - t0:.0f} s)", flush=True)
+
+    students = distill_mosquito_ensemble(args.members, sdir, data_dir=args.data, config=cfg, progress=progress)
+    print(f"students ready ({time.time() - t0:.0f} s)", flush=True)
+    members = load_members(args.members)
+    kd_ck, hy_ck = load_checkpoint(students["plain-kd"]), load_checkpoint(students["hydra"])
+    kd, hydra = kd_ck.model, hy_ck.model
+
+    split, audio = split_audio(args.data, holdout=facts["holdout"], seed=facts["config"]["seed"] - facts["member"])
+    if split.fingerprint() != facts["split_fingerprint"]:
+        raise SystemExit(f"the data split differs from the members' ({split.fingerprint()} != "
+                         f"{facts['split_fingerprint']})")
+    oods = ood_sources(split)
+    spec = DSCNN_SPEC
+    parts = {k: part_windows(split[k], [audio[r.rel] for r in split[k]], spec) for k in ("val", "test", "id_holdout")}
+    ood_recs = [r for r in split["test"] if r.set_name in oods]
+    parts["ood"] = part_windows(ood_recs, [audio[r.rel] for r in ood_recs], spec)
+    print("windows: " + ", ".join(f"{k} {len(p)}" for k, p in parts.items()) + f"; OOD sources {oods}", flush=True)
+
+    art_dir = sdir / "artifacts"
+    rng = np.random.default_rng(0)
+    train_part = part_windows(split["train"], [audio[r.rel] for r in split["train"]], spec)
+    calib = train_part.x[rng.choice(len(train_part), size=min(256, len(train_part)), replace=False)]
+    arts = export_mosquito_artifacts(students["hydra"], art_dir, calibration=calib, parity_inputs=parts["test"].x[:64],
+                                     stem="mosquito-dscnn-hydra",
+                                     calibration_source=f"{len(calib)} log-Mel windows of the training recordings")
+    parity = {k: heads_parity(hy_ck, p, parts["test"].x[:256]) for k, p in arts.items()}
+    print("Hydra artifacts vs torch, max |p diff| per head: "
+          + ", ".join(f"{k} {v['max_abs_p']:.2e}" for k, v in parity.items()), flush=True)
+    onnx = {"member": export_onnx(members[0], art_dir / "member-0.onnx", input_shape=spec.input_shape, opset=17,
+                                  metadata=spec.to_metadata()),
+            "plain KD": export_onnx(kd, art_dir / "plain-kd.onnx", input_shape=spec.input_shape, opset=17,
+                                    metadata=spec.to_metadata()),
+            "Hydra": arts["onnx"], "Hydra INT8": arts["onnx-int8"]}
+    ms = _latencies(onnx, parts["test"].x[:1], args.runs)
+    m1 = count_macs(members[0])
+    macs = {"single model": m1, "ensemble": len(members) * m1, "plain KD": count_macs(kd), "Hydra": count_macs(hydra),
+            "Hydra INT8": count_macs(hydra)}
+    lat = {"single model": ms["member"], "ensemble": len(members) * ms["member"], "plain KD": ms["plain KD"],
+           "Hydra": ms["Hydra"], "Hydra INT8": ms["Hydra INT8"]}
+    fns = {"single model": _torch_fn(members[:1]), "ensemble": _torch_fn(members), "plain KD": _torch_fn([kd]),
+           "Hydra": _torch_fn([hydra]), "Hydra INT8": _runtime_fn(arts["onnx-int8"], args.threads)}
+    thresholds = {"single model": facts.get("threshold"), "ensemble": None, "plain KD": kd_ck.training.get("threshold"),
+                  "Hydra": hy_ck.training.get("threshold"), "Hydra INT8": hy_ck.training.get("threshold")}
+    rows = [_score(n, fns[n], parts, thresholds[n]) for n in ROWS]
+    ens = rows[1]["_u"]["test"]["epistemic"]
+    for r in rows:
+        r["macs"], r["latency_ms"] = macs[r["name"]], lat[r["name"]]
+        mi = r["_u"]["test"]["epistemic"]
+        r["mi_spearman_vs_ensemble"] = float(spearmanr(mi, ens).statistic) if np.ptp(mi) > 0 else None
+    alarms = {r["name"]: _alarms(r, parts, args.max_fa, args.keep) for r in rows if r["heads"] > 1}
+    for r in rows:
+        r.pop("_u")
+
+    out = {"settings": {"members": len(members), "member_steps": facts["config"]["steps"], "distill": cfg.__repr__(),
+                        "students": str(sdir), "ood_sources": oods, "id_holdout_recordings": len(split["id_holdout"]),
+                        "test_sources": facts["test_sources"], "val_sources": facts["val_sources"],
+                        "windows": {k: len(p) for k, p in parts.items()}, "artifact_parity": parity,
+                        "artifacts": {k: str(p) for k, p in arts.items()}, "max_fa": args.max_fa, "keep": args.keep},
+           "rows": rows, "alarms": alarms}
+    (args.work / f"hydra_mosquito_results-{tag}.json").write_text(json.dumps(out, indent=1, default=float))
+    _print(out, m1)
+    return 0
+
+
+def _f(v, nd=4) -> str:
+    return "-" if v is None or v != v else f"{v:.{nd}f}"
+
+
+def _print(out: dict, m1: int) -> None:
+    rows, ens = out["rows"], out["rows"][1]
+    print("\n| model | heads | window ROC-AUC | clip ROC-AUC | NLL | ECE | MI Spearman vs ens | OOD AUROC epistemic | "
+          "OOD AUROC total | MACs/window | latency ms/window |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['name']} | {r['heads']} | {_f(r['window_roc_auc'])} | {_f(r['clip_roc_auc'])} | {_f(r['nll'])} | "
+              f"{_f(r['ece'])} | {_f(r['mi_spearman_vs_ensemble'], 3)} | {_f(r['ood_auroc_epistemic'], 3)} | "
+              f"{_f(r['ood_auroc_total'], 3)} | {r['macs'] / 1e6:.2f} M ({r['macs'] / m1:.2f}x) | {r['latency_ms']:.3f} |")
+    hy, kd, q = rows[3], rows[2], rows[4]
+    checks = [
+        ("Hydra window ROC-AUC within 0.003 of the ensemble's", abs(hy["window_roc_auc"] - ens["window_roc_auc"]) <= 0.003
+         or hy["window_roc_auc"] > ens["window_roc_auc"]),
+        ("Hydra clip ROC-AUC within 0.003 of the ensemble's", abs(hy["clip_roc_auc"] - ens["clip_roc_auc"]) <= 0.003
+         or hy["clip_roc_auc"] > ens["clip_roc_auc"]),
+        ("Hydra NLL within 5 % of the ensemble's", hy["nll"] <= 1.05 * ens["nll"]),
+        ("MI Spearman vs ensemble >= 0.8", (hy["mi_spearman_vs_ensemble"] or 0) >= 0.8),
+        ("OOD AUROC within 0.02 of the ensemble's", hy["ood_auroc_epistemic"] >= ens["ood_auroc_epistemic"] - 0.02),
+        ("OOD AUROC better than plain KD's", hy["ood_auroc_epistemic"] > (kd["ood_auroc_epistemic"]
+                                                                          if kd["ood_auroc_epistemic"] == kd["ood_auroc_epistemic"] else 0.5)),
+        ("INT8 Hydra OOD AUROC within 0.03 of fp32", abs(q["ood_auroc_epistemic"] - hy["ood_auroc_epistemic"]) <= 0.03),
+        ("Hydra MACs <= 1.3x one member", hy["macs"] <= 1.3 * m1),
+    ]
+    print("\n" + "\n".join(f"  [{'x' if ok else ' '}] {name}" for name, ok in checks))
+    print(f"\nOOD: in-distribution hold-out ({out['settings']['id_holdout_recordings']} recordings of training sources) "
+          f"vs {', '.join(out['settings']['ood_sources'])}; windows {out['settings']['windows']}")
+    print("\nFalse alarms on the held-out test sources (operating threshold and tau chosen on the validation sources)\n")
+    print("| model | threshold | tau (val quantile) | clip recall without / with | window recall without / with | "
+          "FA/h without / with | at clip recall R: FA/h without / with |\n|---|---|---|---|---|---|---|")
+    for name, a in out["alarms"].items():
+        w, s = a["test_without"], a["test_with"]
+        print(f"| {name} | {a['threshold']} | {_f(a['tau']['tau'])} ({a['tau']['quantile']}) | "
+              f"{_f(w['clip_recall'], 3)} / {_f(s['clip_recall'], 3)} | {_f(w['window_recall'], 3)} / "
+              f"{_f(s['window_recall'], 3)} | {_f(w['false_alarms_per_hour'], 1)} / {_f(s['false_alarms_per_hour'], 1)} | "
+              f"R={_f(a['matched_recall'], 3)}: {_f(a['fa_at_recall_without']['false_alarms_per_hour'], 1)} / "
+              f"{_f(a['fa_at_recall_with']['false_alarms_per_hour'], 1)} |")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""A training loop over the mosquito recipe's batches with any per-window loss: distilled students use it.
+
+The batches are exactly those of ``edgewise.models.mosquito.train.train_model`` (half positive, half negative
+windows; mixing and synthetic-tone augmentation; after the first fifth of the steps a ``hard_negatives`` share
+of the negatives drawn by their running loss; AdamW with a one-cycle schedule), so a student sees what its
+teachers saw. What differs is the loss (``loss_fn``) and how the best state is picked (``score_fn`` on held-out
+validation windows, higher is better, every ``eval_every`` steps). Heads' temperature: ``fit_heads_temperature``
+scales the logits of every head by one T that minimises the NLL of the heads' *mean* probability on validation
+windows (Guo et al. 2017, applied to the averaged prediction a multi-head model reports).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from edgewise.data.mosquito import augment_batch
+from edgewise.models.mosquito.train import TrainConfig, WindowSet, _draw_negatives, features
+
+__all__ = ["train_steps", "fit_heads_temperature", "window_features"]
+
+# (model, features float32 [b, 1, mels, frames], labels int64 [b]) -> per-window loss [b] (torch)
+WindowLoss = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def window_features(model_spec, ws: WindowSet, *, batch: int = 256) -> torch.Tensor:
+    """Every window of ``ws`` as model input float32 [n, 1, mels, frames] (the runtime's front end)."""
+    idx = np.arange(len(ws))
+    parts = [features(ws.take(idx[i : i + batch]), model_spec) for i in range(0, len(ws), batch)]
+    return torch.cat(parts) if parts else torch.zeros((0, 1, *model_spec.input_shape[1:]))
+
+
+def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss_fn: WindowLoss, *,
+                score_fn: Callable[[torch.nn.Module], float] | None = None, desc: str = "training",
+                progress: Callable[[str, int, float, float], None] | None = None) -> tuple[torch.nn.Module, dict]:
+    """Train ``model`` in place for ``cfg.steps`` steps on the recipe's batches of ``train``.
+
+    Args:
+        model: the network (its input statistics and temperature buffers already set).
+        cfg: the recipe (steps, batch size, lr, weight decay, augmentation, hard negatives, eval_every, seed).
+        loss_fn: per-window loss of a batch (see ``WindowLoss``); its negatives' values drive hard-negative mining.
+        score_fn: the model's score on held-out data (higher is better), every ``cfg.eval_every`` steps and at
+            the end; the best-scoring state is kept. None: the last state.
+        progress: ``(desc, step, loss EMA, score)`` at each evaluation.
+
+    Returns:
+        ``(model in eval mode, {"steps", "best_step", "best_score", "train_seconds", "scores"})``.
+    """
+    spec = cfg.spec
+    pos, neg = np.flatnonzero(train.y == 1), np.flatnonzero(train.y == 0)
+    if pos.size == 0 or neg.size == 0:
+        raise ValueError(f"training needs positive and negative windows, got {pos.size} and {neg.size}")
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    half = cfg.batch_size // 2
+    best = (-np.inf, copy.deepcopy(model.state_dict()), 0)
+    scores: list[tuple[int, float]] = []
+    t0, loss_ema = time.time(), float("nan")
+    neg_loss = np.ones(neg.size)
+    for step in range(1, cfg.steps + 1):
+        model.train()
+        nj = _draw_negatives(neg_loss, cfg.batch_size - half, cfg.hard_negatives if step > cfg.steps // 5 else 0.0, rng)
+        idx = np.concatenate([rng.choice(pos, half), neg[nj]])
+        x, y = augment_batch(train.take(idx), train.y[idx], rng, positives=train.take(rng.choice(pos, half)),
+                             negatives=train.take(rng.choice(neg, half)), p_mix=cfg.p_mix, p_synth=cfg.p_synth,
+                             sample_rate=spec.sample_rate)
+        per = loss_fn(model, features(x, spec), torch.from_numpy(y).long())
+        loss = per.mean()
+        still_neg = y[half:] == 0
+        neg_loss[nj[still_neg]] = 0.5 * neg_loss[nj[still_neg]] + 0.5 * per.detach().numpy()[half:][still_neg]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        lv = loss.item()
+        loss_ema = lv if loss_ema != loss_ema else 0.95 * loss_ema + 0.05 * lv
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            model.eval()
+            score = float(score_fn(model)) if score_fn is not None else float(step)
+            scores.append((step, score))
+            if score >= best[0]:
+                best = (score, copy.deepcopy(model.state_dict()), step)
+            if progress is not None:
+                progress(desc, step, loss_ema, score)
+    model.load_state_dict(best[1])
+    model.eval()
+    return model, {"steps": cfg.steps, "best_step": best[2], "best_score": float(best[0]),
+                   "train_seconds": round(time.time() - t0, 1), "scores": scores}
+
+
+def fit_heads_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """One temperature for every head: argmin_T NLL of mean_m softmax(logits[:, m] / T) on labels ``y``.
+
+    Args:
+        logits: float [n, classes] (one head) or [n, heads, classes]; y: int [n].
+    Returns:
+        T > 0 (1.0 when ``y`` holds a single class or nothing).
+    """
+    z = np.asarray(logits, np.float64)
+    z = z[:, None] if z.ndim == 2 else z
+    y = np.asarray(y).astype(int)
+    if z.shape[0] == 0 or len(np.unique(y)) < 2:
+        return 1.0
+
+    def nll(t: float) -> float:
+        s = z / t
+        s = s - s.max(axis=-1, keepdims=True)
+        p = np.exp(s) / np.exp(s).sum(axis=-1, keepdims=True)
+        return float(-np.mean(np.log(p.mean(axis=1)[np.arange(len(y)), y] + 1e-12)))
+
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
+    best = grid[int(np.argmin([nll(t) for t in grid]))]
+    fine = best * np.exp(np.linspace(-0.06, 0.06, 25))
+    return float(fine[int(np.argmin([nll(t) for t in fine]))])
