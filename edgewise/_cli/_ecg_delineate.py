@@ -101,13 +101,14 @@ def _judged(uncertainty: dict, info) -> dict:
 
 def run_delineate(args: argparse.Namespace) -> int:
     from edgewise._cli._common import print_json_line
+    from edgewise._cli._defaults import release_default
     from edgewise._cli.ecg import _model_path
     from edgewise.runtime.ecg.delineate import delineate
     from edgewise.runtime.ecg.intervals import beats_to_json
     from edgewise.runtime.errors import EdgewiseError
 
     explicit_lead = "--lead" in sys.argv or any(a.startswith("--lead=") for a in sys.argv)
-    model = _model_path(args.model)
+    model = _model_path(args.model if args.model is not None else release_default("ecg-delineation"))
     if model.suffix == ".pt":
         from edgewise.models.ecg.workflow import load_model_fn
 

@@ -118,7 +118,8 @@ def bench(args: argparse.Namespace) -> int:
         device = get_device(args.device)  # an unknown name fails here, before anything else is imported
         from edgewise.devices.remote import bench_remote
 
-        results = bench_remote(device, models, threads=threads, runs=args.runs, seconds=args.seconds)
+        results = bench_remote(device, models, threads=threads, runs=args.runs, seconds=args.seconds,
+                               warmup=args.warmup)
     else:
         results = _local(models, args, threads)
     if args.json:

@@ -2,8 +2,12 @@
 
 Builds a bundle for each kind of device (artifacts + the wheels of edgewise's device install), copies it
 over SSH, verifies it on the device, installs it into a new venv, self-checks every artifact there and
-only then switches the device's ``current`` release (``edgewise.devices.deploy``). ``--rollback`` points
-``current`` back at the previous release. Several devices run in parallel; a summary table (or
+only then switches the device's ``current`` release (``edgewise.devices.deploy``). Each task's default
+artifact on the device (what ``delineate``, ``detect`` and ``run`` use without ``--model``) is the fastest
+one within the task's accuracy budget, from the device's stored bench results, a measurement during the
+deploy, or (emulated device) the host's estimate (``edgewise.devices.autoselect``); ``--default MODEL``
+names one instead, ``--no-auto-select`` records none. ``--rollback`` points ``current`` back at the
+previous release. Several devices run in parallel; a summary table (or
 ``--json``, one object per device and line) ends the run, and any failed device makes the exit code 2.
 """
 from __future__ import annotations
@@ -28,6 +32,16 @@ def deploy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="devices config file (default: $EDGEWISE_CONFIG or "
                                                 "~/.config/edgewise/devices.toml)")
     p.add_argument("--json", action="store_true", help="one JSON object per device and line instead of the table")
+    p.add_argument("--no-auto-select", action="store_true",
+                   help="record no per-task default on the device (its commands keep the shipped default)")
+    p.add_argument("--default", action="append", default=[], metavar="MODEL",
+                   help="record this deployed artifact (file name) as its task's default instead of choosing "
+                        "the fastest within budget (repeatable, one per task)")
+    p.add_argument("--measure", choices=("auto", "always", "never"), default="auto",
+                   help="measure the artifacts on the device for the choice: auto (unless the results database "
+                        "has them; an emulated device gets the host's estimate), always, never (stored or estimate)")
+    p.add_argument("--measure-runs", type=int, default=50, help="runs per artifact when measuring (default 50)")
+    p.add_argument("--db", type=Path, help="results database (default: $EDGEWISE_DB or the user data dir)")
 
 
 def _resolve_model(text: str) -> Path:
@@ -73,6 +87,17 @@ def _devices(spec: str, config: Path | None) -> list:
     return devices
 
 
+def _check_defaults(names: list[str], models: list[Path]) -> None:
+    """``--default`` must name one of the artifacts being deployed (checked again against a --bundle's)."""
+    if not models:
+        return
+    files = {m.name for m in models} | {m.stem for m in models}
+    for name in names:
+        if Path(name).name not in files:
+            raise ValueError(f"--default {name}: not among the artifacts being deployed "
+                             f"({', '.join(sorted(m.name for m in models))})")
+
+
 def _summary(results: list[dict]) -> None:
     print(f"{'device':16} {'result':8} {'release':28} {'time':>7}  detail")
     for r in results:
@@ -88,6 +113,11 @@ def _summary(results: list[dict]) -> None:
             print(f"{r['device']:16} {'ok':8} {r['release']:28} {secs:>7}  {detail}")
         else:
             print(f"{r['device']:16} {'FAILED':8} {'-':28} {'-':>7}  {r['error']}")
+    for r in results:
+        for task, c in sorted((r.get("defaults") or {}).items()):
+            print(f"{r['device']}: default for {task}: {c['reason']}")
+        for w in r.get("defaults_warnings") or []:
+            print(f"{r['device']}: warning: {w}")
 
 
 def deploy(args: argparse.Namespace) -> int:
@@ -97,8 +127,13 @@ def deploy(args: argparse.Namespace) -> int:
 
     if args.rollback and args.models:
         raise ValueError("--rollback takes no MODEL: it points current back at the release before it")
+    if args.rollback and (args.default or args.no_auto_select):
+        raise ValueError("--rollback keeps the defaults the earlier release recorded; --default and "
+                         "--no-auto-select apply to a deploy")
     if not args.rollback and not args.models and args.bundle is None:
         raise ValueError("name at least one MODEL to deploy (or --rollback)")
+    if args.measure_runs < 1:
+        raise ValueError(f"--measure-runs must be >= 1, got {args.measure_runs}")
     if args.keep < 2:
         raise ValueError(f"--keep must be >= 2 (the current and the previous release), got {args.keep}")
     devices = _devices(args.device, args.config)
@@ -109,7 +144,15 @@ def deploy(args: argparse.Namespace) -> int:
         with lock:
             print(f"edgewise: {text}", file=sys.stderr, flush=True)
 
-    kwargs = {} if args.rollback else {"python": args.python, "keep": args.keep, "bundle": args.bundle}
+    select = None
+    if not args.rollback:
+        from edgewise.devices.autoselect import SelectConfig
+
+        _check_defaults(args.default, models)
+        select = SelectConfig(auto=not args.no_auto_select, measure=args.measure, measure_runs=args.measure_runs,
+                              overrides=tuple(args.default), db=args.db)
+    kwargs = {} if args.rollback else {"python": args.python, "keep": args.keep, "bundle": args.bundle,
+                                       "select": select}
     if len(devices) == 1:  # one device: its error is the command's error (one line, exit 2)
         if args.rollback:
             results = [dep.rollback(devices[0], log=log)]

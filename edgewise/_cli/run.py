@@ -15,7 +15,8 @@ SOURCE_HELP = ("serial:/dev/ttyUSB0 | mic | mic:NAME_OR_INDEX | file:PATH | stdi
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, help=SOURCE_HELP)
-    p.add_argument("--model", type=Path, help="device artifact (.onnx/.tflite); default: the shipped one")
+    p.add_argument("--model", type=Path, help="device artifact (.onnx/.tflite); default: on a deployed device the "
+                   "release's recorded default, else the shipped one")
     p.add_argument("--jsonl", action="store_true", help="one JSON object per line (type: wave/hr/event/window/gap/fault)")
     p.add_argument("--realtime", action="store_true", help="file source: replay at the recording's own pace")
     p.add_argument("--loop", type=int, default=1, help="file source: replay N times back to back (0: forever)")
@@ -49,6 +50,11 @@ def _model(path: Path | None, folder: str) -> Path:
             raise ValueError(f"{path}: edgewise run takes a device artifact (.onnx/.tflite); "
                              f"export a checkpoint with `edgewise export {path}`")
         return path
+    from edgewise._cli._defaults import release_default
+
+    recorded = release_default({"ecg": "ecg-delineation", "mosquito": "mosquito-detection"}[folder])
+    if recorded is not None:
+        return recorded
     from edgewise.models.pretrained import default_model
 
     return default_model(folder, prefer=("onnx", "tflite"))

@@ -14,7 +14,9 @@ Steps of ``deploy`` (the order is the safety argument; ``current`` changes only 
 5. rename to ``releases/<id>`` (marked ``.installing``), ``python3 -m venv --without-pip`` +
    ``pip install --no-index --find-links wheels`` with the bundle's own pip wheel (the device needs
    neither internet nor ensurepip);
-6. self-check: ``venv/bin/edgewise bench --json --runs 1`` on every artifact; each must say ``"ok"``;
+6. self-check: ``venv/bin/edgewise bench --json --runs 1`` on every artifact; each must say ``"ok"`` (50 runs
+   when it also measures them for the choice of defaults); then each task's default artifact, the fastest
+   within its accuracy budget, is written to ``releases/<id>/defaults.json`` (``edgewise.devices.autoselect``);
 7. switch: ``ln -sfn releases/<id> .current-<id> && mv -T .current-<id> current`` (rename(2): atomic),
    log it, and prune releases beyond the newest ``keep`` (never the current one nor the previous one).
 Any failure in 3-6 removes the new release and leaves ``current`` as it was; the error says so. A deploy
@@ -52,6 +54,7 @@ from edgewise.devices.bundle import (
 )
 from edgewise.devices.ssh import SshError, SshSession, SshTarget, json_lines, remote_path
 from edgewise.devices._device_scripts import LOG, STATE, VERIFY
+from edgewise.devices.autoselect import SelectConfig, Selection, write_defaults
 from edgewise.devices.errors import DeviceError
 from edgewise.runtime.errors import EdgewiseError
 
@@ -220,9 +223,9 @@ def _install(dev: _Device, python: str, rel: str, bundle: Bundle) -> None:
     raise InstallError(f"{dev.name}: installing the bundle into a venv failed: {text}")
 
 
-def _selfcheck(dev: _Device, rel: str, bundle: Bundle, runs: int) -> list[dict[str, Any]]:
+def _selfcheck(dev: _Device, rel: str, bundle: Bundle, runs: int, warmup: int = 0) -> list[dict[str, Any]]:
     models = " ".join(f"{rel}/{shlex.quote(m)}" for m in bundle.models)
-    cmd = f"{rel}/venv/bin/edgewise bench --json --no-store --runs {int(runs)} --warmup 0 {models}"
+    cmd = f"{rel}/venv/bin/edgewise bench --json --no-store --runs {int(runs)} --warmup {int(warmup)} {models}"
     p = dev.s.run(cmd, what="running the self-check", check=False, timeout=1800)
     results = json_lines(p.stdout)
     if not results:
@@ -314,7 +317,8 @@ def _check_fits(bundle: Bundle, target: Target, name: str) -> None:
 
 def deploy(artifacts: Sequence[str | Path], device: Any, *, bundle: str | Path | Bundle | None = None,
            python: str = "python3", keep: int = 3, selfcheck_runs: int = SELFCHECK_RUNS, check_target: bool = True,
-           log: Log | None = None, _bundles: _Bundles | None = None) -> dict[str, Any]:
+           select: SelectConfig | None = None, log: Log | None = None,
+           _bundles: _Bundles | None = None) -> dict[str, Any]:
     """Deploy ``artifacts`` to ``device``; switch its ``current`` release only after every check passed.
 
     Args:
@@ -326,11 +330,13 @@ def deploy(artifacts: Sequence[str | Path], device: Any, *, bundle: str | Path |
         selfcheck_runs: ``edgewise bench --runs`` of the self-check.
         check_target: refuse a prebuilt bundle for another architecture/Python before copying it (off: let
             the device's pip refuse it, as tests do).
+        select: how each task's default artifact is chosen and recorded in the release's defaults.json
+            (``edgewise.devices.autoselect``; default ``SelectConfig()``: the fastest within budget).
         log: called with one progress line per step.
 
     Returns:
-        ``{"device", "release", "previous", "models", "selfcheck": [bench results], "pruned", "seconds",
-        "target", "warning"}``.
+        ``{"device", "release", "previous", "models", "selfcheck": [bench results], "defaults": {task: choice},
+        "defaults_warnings", "pruned", "seconds", "target", "warning"}``.
 
     Raises:
         SshError subclasses (unreachable, refused, host key, auth), PythonMissingError, BundleError,
@@ -364,14 +370,16 @@ def deploy(artifacts: Sequence[str | Path], device: Any, *, bundle: str | Path |
                 raise DiskFullError(f"{dev.name}: {info['free_bytes'] / 1e6:.0f} MB free in {dev.root_text}/releases, "
                                     f"the release needs about {need / 1e6:.0f} MB; free some space on the device "
                                     f"(nothing was copied; {where})")
-            return _deploy_bundle(dev, b, py, state, info, keep=keep, selfcheck_runs=selfcheck_runs, t0=t0)
+            sel = Selection(select or SelectConfig(), b.path, b.models, sorted((b.path / "wheels").glob("*.whl")),
+                            device, emulated=bool(info.get("emulated")), log=dev.say)
+            return _deploy_bundle(dev, b, py, state, info, keep=keep, selfcheck_runs=selfcheck_runs, t0=t0, sel=sel)
         finally:
             if own is not None and _bundles is None:
                 own.close()
 
 
 def _deploy_bundle(dev: _Device, b: Bundle, py: str, state: dict[str, Any], info: dict[str, Any], *, keep: int,
-                   selfcheck_runs: int, t0: float) -> dict[str, Any]:
+                   selfcheck_runs: int, t0: float, sel: Selection) -> dict[str, Any]:
     _cleanup(dev, state)
     release = _release_id(b)
     rel_text = f"{dev.root_text}/releases/{release}"
@@ -384,8 +392,11 @@ def _deploy_bundle(dev: _Device, b: Bundle, py: str, state: dict[str, Any], info
         dev.s.run(f"touch {part}/.installing && mv -T {part} {rel}", what="renaming the verified release")
         dev.say("installing into a new venv (no network: the bundle's wheels)")
         _install(dev, py, rel, b)
-        dev.say("self-check (edgewise bench on every artifact)")
-        results = _selfcheck(dev, rel, b, selfcheck_runs)
+        runs = max(selfcheck_runs, sel.selfcheck_runs or 0)
+        dev.say(f"self-check (edgewise bench on every artifact{f', {runs} runs: measuring' if sel.measure else ''})")
+        results = _selfcheck(dev, rel, b, runs, warmup=sel.warmup)
+        doc, choices = sel.finish(results)
+        write_defaults(dev, rel, doc)
     except (EdgewiseError, OSError) as e:
         try:
             # a killed transfer's tar may still be exiting on the device: retry until the folders are gone
@@ -398,12 +409,14 @@ def _deploy_bundle(dev: _Device, b: Bundle, py: str, state: dict[str, Any], info
     event = {"time": _now(), "action": "deploy", "release": release, "previous": state["current"],
              "models": [Path(m).name for m in b.models], "edgewise_version": b.edgewise_version,
              "target": b.target.key, "from": socket.gethostname(),
-             "selfcheck": {r["model"]: r["selfcheck"] for r in results}}
+             "selfcheck": {r["model"]: r["selfcheck"] for r in results},
+             "defaults": {t: c.name for t, c in choices.items()}}
     warning = _log_event(dev, py, event)
     pruned = _prune(dev, max(keep, 2))
     dev.say(f"current -> {release}")
     return {"device": dev.name, "ok": True, "release": release, "previous": state["current"],
             "models": event["models"], "selfcheck": results, "pruned": pruned, "target": b.target.key,
+            "defaults": {t: c.as_dict() for t, c in choices.items()}, "defaults_warnings": sel.warnings,
             "emulated": bool(info.get("emulated")), "seconds": round(time.monotonic() - t0, 1), "warning": warning}
 
 
@@ -441,7 +454,7 @@ def rollback(device: Any, *, log: Log | None = None) -> dict[str, Any]:
 
 def deployed(device: Any) -> dict[str, Any]:
     """What is on a device: ``{"device", "root", "current", "releases": [{"id", "state", "current", "time",
-    "models", "edgewise_version"}], "events": [...]}`` (newest release last)."""
+    "models", "edgewise_version", "defaults": {task: file}}], "events": [...]}`` (newest release last)."""
     with SshSession(SshTarget.from_device(device)) as session:
         dev = _Device(device, session, None)
         state = dev.state()
@@ -451,7 +464,8 @@ def deployed(device: Any) -> dict[str, Any]:
     for rid in sorted(state["releases"], key=lambda r: (order.index(r) if r in order else -1, r)):
         e = facts.get(rid, {})
         rows.append({"id": rid, "state": state["releases"][rid], "current": rid == state["current"],
-                     "time": e.get("time"), "models": e.get("models", []), "edgewise_version": e.get("edgewise_version")})
+                     "time": e.get("time"), "models": e.get("models", []), "edgewise_version": e.get("edgewise_version"),
+                     "defaults": e.get("defaults", {})})
     return {"device": dev.name, "root": state["root"], "current": state["current"], "releases": rows,
             "events": state["events"]}
 

@@ -113,18 +113,21 @@ def testbed() -> Testbed:
 
 @pytest.fixture(scope="session")
 def device_config(testbed: Testbed, tmp_path_factory) -> Path:
-    """A fresh devices config ($EDGEWISE_CONFIG) holding the test device, added with `edgewise devices add`."""
+    """A fresh devices config ($EDGEWISE_CONFIG) holding the test device, added with `edgewise devices add`,
+    and a fresh results database ($EDGEWISE_DB: deploy reads and files bench results there)."""
     path = tmp_path_factory.mktemp("config") / "devices.toml"
-    old = os.environ.get("EDGEWISE_CONFIG")
+    old = {k: os.environ.get(k) for k in ("EDGEWISE_CONFIG", "EDGEWISE_DB")}
     os.environ["EDGEWISE_CONFIG"] = str(path)
+    os.environ["EDGEWISE_DB"] = str(path.parent / "results.sqlite")
     res = run_cli(["devices", "add", DEVICE_NAME, "--profile", "pi4b", "--ssh", f"pi@{testbed.addr}",
                    "--identity", str(testbed.key), "--known-hosts", str(testbed.known_hosts)])
     assert res.rc == 0, res.err
     yield path
-    if old is None:
-        os.environ.pop("EDGEWISE_CONFIG", None)
-    else:
-        os.environ["EDGEWISE_CONFIG"] = old
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

@@ -139,6 +139,43 @@ def test_delineate_cli_gives_the_same_waves_on_the_device(artifact, inputs, devi
     assert len(waves_here) == len(LUDB_RECORDS) and waves_there == waves_here
 
 
+# -- each task's default (issue 25) ---------------------------------------------------------------
+def _budget_flags(rows: dict[str, dict]) -> dict[str, bool]:
+    """Within budget, recomputed from the artifacts' own metadata: every wave F1 within 0.2 points of the
+    best fp32 file's."""
+    f1 = {}
+    for name in rows:
+        m = read_metadata(next(p for p in ECG if p.name == name))["metrics"]
+        f1[name] = m.get("test_lead_ii_wave_f1") or m["test_lead_ii"]["wave_f1"]
+    fp32 = [f1[n] for n in rows if rows[n]["precision"] == "fp32"]
+    best = {k: max(f[k] for f in fp32) for k in ("P", "QRS", "T")}
+    return {n: all(best[k] - f[k] <= 0.002 + 1e-12 for k in best) for n, f in f1.items()}
+
+
+def test_each_tasks_default_is_recorded_and_delineate_uses_it(good_release, testbed, inputs, device):
+    """The release records each task's fastest artifact within budget; `delineate` without --model uses it."""
+    defaults = good_release["defaults"]
+    assert set(defaults) == {"ecg-delineation", "mosquito-detection"} and good_release["defaults_warnings"] == []
+    ecg = defaults["ecg-delineation"]
+    # emulated device: not measured (an fp32 ECG unit of work takes ~11 s under qemu) but the host's estimate
+    assert ecg["timing"] == "estimate" and "host estimate for pi4b" in ecg["reason"] and "emulated" in ecg["reason"]
+    rows = {r["model"]: r for r in ecg["candidates"]}
+    assert {n: r["within_budget"] for n, r in rows.items()} == _budget_flags(rows)
+    name = Path(ecg["model"]).name
+    assert rows[name]["within_budget"] and rows[name]["p50_ms"] == min(
+        r["p50_ms"] for r in rows.values() if r["within_budget"])
+    release = testbed.deploy_root / "releases" / good_release["release"]
+    recorded = json.loads((release / "defaults.json").read_text())["tasks"]
+    assert {t: e["model"] for t, e in recorded.items()} == {t: d["model"] for t, d in defaults.items()}
+    with SshSession(SshTarget.from_device(device)) as s:
+        there = s.run(f"cd ~/parity && ~/edgewise/current/venv/bin/edgewise delineate --json {LUDB_RECORDS[0]}",
+                      timeout=900)
+    assert there.stderr == f"edgewise: using {ecg['model']} (this release's default for ecg-delineation, chosen at deploy)\n"
+    here = run_cli(["delineate", "--json", "--model", str(next(p for p in ECG if p.name == name)),
+                    str(inputs["records"][0])])
+    assert json.loads(there.stdout)["waves"] == json.loads(here.out)["waves"]
+
+
 # -- several devices, rollback ---------------------------------------------------------------------
 def test_parallel_deploy_gives_one_row_per_device_then_rollback(good_release, testbed, device, device_config):
     from edgewise._cli.deploy import _devices
@@ -148,12 +185,22 @@ def test_parallel_deploy_gives_one_row_per_device_then_rollback(good_release, te
     add_device(replace(device, name="ghost", ssh=f"pi@{testbed.void_addr}"), device_config)
     try:
         assert [d.name for d in _devices("all", device_config)] == [DEVICE_NAME, "ghost"]
-        res = run_cli(["deploy", str(MOSQUITO[0]), "--device", f"{DEVICE_NAME},ghost"])
+        # both mosquito files, measured on the device for the choice of default (3 runs: fast even under qemu)
+        res = run_cli(["deploy", *map(str, MOSQUITO), "--device", f"{DEVICE_NAME},ghost", "--measure", "always",
+                       "--measure-runs", "3"])
     finally:
         remove_device("ghost", device_config)
     assert res.rc == 2
-    rows = {ln.split()[0]: ln.split()[1] for ln in res.out.splitlines()[1:]}
+    lines = res.out.splitlines()[1:]
+    rows = {ln.split()[0]: ln.split()[1] for ln in lines if not ln.startswith(f"{DEVICE_NAME}:")}
     assert rows == {DEVICE_NAME: "ok", "ghost": "FAILED"}
+    chosen = [ln for ln in lines if ln.startswith(f"{DEVICE_NAME}: default for mosquito-detection: chose model.")]
+    assert len(chosen) == 1 and "(measured during deploy: 3 runs; emulated device, not representative)" in chosen[0]
+    from edgewise.devices.store import ResultsStore, default_db_path
+
+    with ResultsStore(default_db_path()) as store:  # the measurements were filed for the next deploy
+        filed = store.query(device=DEVICE_NAME)
+    assert sorted(r["model"] for r in filed if r["runs"] == 3) == sorted(p.name for p in MOSQUITO)
     assert len(res.error_lines) == 1 and "ghost: cannot reach" in res.error_lines[0]
     second = testbed.current()
     assert second not in (None, good)
