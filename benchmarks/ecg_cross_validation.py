@@ -54,6 +54,21 @@ def rhythm_scores(ckpt: Path, data_dir: Path, records: list[int]) -> dict:
     return out
 
 
+def one_call_scores(ckpt: Path, data_dir: Path, records: list[int], window: int = 5008) -> dict:
+    """The fold's test records delineated with one model call per 10-s strip (window ``window``, the
+    strip standardised as a whole) instead of the stream's windows: what a fully convolutional offline
+    path would give with the same weights."""
+    from edgewise.models.checkpoint import load_checkpoint
+    from edgewise.models.ecg.dataset import load_records
+    from edgewise.models.ecg.evaluate import evaluate_records, torch_model_fn
+    from edgewise.models.ecg.workflow import ALL_LEADS
+
+    ck = load_checkpoint(ckpt)
+    s = evaluate_records(load_records(data_dir, records), torch_model_fn(ck.model, 1), leads=ALL_LEADS, window=window)
+    return {"window": window, "lead_ii": {w: s["ii"].wave_f1(w) for w in ("P", "QRS", "T")},
+            "all_leads": {w: s["all"].wave_f1(w) for w in ("P", "QRS", "T")}}
+
+
 def run_fold(data_dir: Path, out: Path, f: int, split, epochs: int, seed: int) -> dict:
     from edgewise.models.checkpoint import load_checkpoint
     from edgewise.models.ecg.workflow import train_ecg
@@ -67,6 +82,7 @@ def run_fold(data_dir: Path, out: Path, f: int, split, epochs: int, seed: int) -
            "window": ck.spec.window, "epochs": epochs,
            "lead_ii": m["test_lead_ii"]["wave_f1"], "all_leads": m["test_all_leads"]["wave_f1"],
            "by_rhythm": rhythm_scores(ckpt, data_dir, list(split.test)),
+           "one_call": one_call_scores(ckpt, data_dir, list(split.test)),
            "test_records": list(split.test)}
     (out / f"fold{f}.json").write_text(json.dumps(row, indent=1))
     return row
@@ -91,6 +107,13 @@ def table(out: Path) -> None:
         sin = [r["by_rhythm"]["sinus"] for r in rows if "sinus" in r.get("by_rhythm", {})]
         print("sinus records: lead II P " + ", ".join(f"{s['ii']['wave_f1']['P']:.4f}" for s in sin)
               + " | all leads P " + ", ".join(f"{s['all']['wave_f1']['P']:.4f}" for s in sin))
+    oc = [r["one_call"] for r in rows if "one_call" in r]
+    if oc:
+        for key, name in (("lead_ii", "lead II"), ("all_leads", "all leads")):
+            print(f"one call per strip ({oc[0]['window']}), {name}: " + ", ".join(
+                f"{w} {np.mean([o[key][w] for o in oc]):.4f}" for w in ("P", "QRS", "T"))
+                + " (stream windows: " + ", ".join(f"{w} {np.mean([r[key][w] for r in rows if 'one_call' in r]):.4f}"
+                                                 for w in ("P", "QRS", "T")) + ")")
     for key, name in (("lead_ii", "lead II"), ("all_leads", "all leads")):
         vals = {w: np.array([r[key][w] for r in rows]) for w in ("P", "QRS", "T")}
         print(f"{name:>10} mean ± SD over folds: " + ", ".join(

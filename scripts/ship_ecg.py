@@ -29,6 +29,7 @@ from edgewise.runtime.artifact import read_metadata, write_manifest
 ap = argparse.ArgumentParser()
 ap.add_argument("--data", type=Path, default=default_dataset_dir("ludb"))
 ap.add_argument("--skip-compress", action="store_true")
+ap.add_argument("--work", type=Path, help="keep the compression run (report, every artifact) in this folder")
 args = ap.parse_args()
 folder = PRETRAINED_DIR / "ecg"
 ckpt_path = folder / "ecg-unet.pt"
@@ -58,7 +59,7 @@ with tempfile.TemporaryDirectory() as tmp:
         from edgewise.compress import compress_checkpoint, default_recipe
         from edgewise.compress.run import stamp_metrics
 
-        result = compress_checkpoint(ck, default_recipe("ecg-delineation"), Path(tmp) / "compressed",
+        result = compress_checkpoint(ck, default_recipe("ecg-delineation"), (args.work or Path(tmp)) / "compressed",
                                      data_dir=args.data)
         for row in result.kept.values():
             dest = folder / f"ecg-unet-pruned-int8{Path(row.path).suffix}"

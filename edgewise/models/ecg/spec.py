@@ -8,13 +8,13 @@ from edgewise.models.spec import Layout, ModelSpec, Task, register
 from edgewise.runtime.ecg.preprocess import PREPROCESSING
 from edgewise.runtime.ecg.waves import CLASSES
 
-# 5008 samples (10.0 s at 500 Hz, a multiple of 16 for the four pooling levels) per window: a 10-s
-# strip is one model call (zero-padded by 8 samples), with the whole strip as context (its rhythm:
-# regular beats with a P wave before each, or fibrillation). Longer signals are windowed by the stream
-# (``edgewise.runtime.ecg.stream``). Checkpoints trained with another window keep theirs
-# (``edgewise.models.checkpoint``: the stored spec's window wins): until 0.2 the window was 2048 samples.
-WINDOW = 5008
-HOP = 2496  # offline windowing of recordings longer than 10 s (runtime.ecg.model.offline_hop)
+# 2048 samples (4.1 s, >= 3 beats at 45 bpm) per window. Checkpoints keep the window they were trained
+# with (``edgewise.models.checkpoint``: the stored spec's window wins), so a whole-strip model (window
+# 5008 = 10 s, ``ecg_spec_for_window``; trained with ``TrainConfig.min_crop``) loads as one. Measured and
+# not adopted (2026-12-06): trained on whole strips the U-Net overfits (5-fold CV lead II P 0.952 on the
+# two folds run, against 0.979 for 2048-sample crops; 16 false P waves on AF records), see CHANGELOG.
+WINDOW = 2048
+HOP = 1536
 
 ECG_SPEC = register(
     ModelSpec(
