@@ -69,58 +69,16 @@ def _latencies(paths: dict[str, Path], x1: np.ndarray, runs: int) -> dict[str, f
     return {k: float(np.median(v) * 1e3) for k, v in ts.items()}
 
 
-def _auc(y, s) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    y = np.asarray(y)
-    return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
-
-
-def _score(name, fn, parts, spec_threshold) -> dict:
-    """Every figure of one row (see the module docstring); keeps per-window arrays under '_' keys."""
-    from edgewise.models.mosquito import heads_eval as he
+def _score(name, fn, parts, threshold) -> dict:
+    """Every figure of one row (``heads_eval.measure``); keeps the per-window uncertainty under '_u'."""
+    from edgewise.models.mosquito.heads_eval import measure
 
     t0 = time.time()
-    u = {k: he.uncertainty(he.head_probabilities(fn, part.x)) for k, part in parts.items()}
-    test = parts["test"]
-    lab = np.isfinite(test.labels)
-    clip_score = np.array([u["test"]["p"][test.clip == c].max() for c in range(len(test.names))])
-    ood_id, ood = u["id_holdout"], u["ood"]
-    row = {"name": name, "heads": int(he.head_probabilities(fn, test.x[:2]).shape[1]),
-           "window_roc_auc": _auc(test.labels[lab], u["test"]["p"][lab]),
-           "clip_roc_auc": _auc(test.mosquito, clip_score),
-           "nll": he.nll(u["test"]["p"], test.labels), "ece": he.ece(u["test"]["p"], test.labels),
-           "ood_auroc_epistemic": _auc(np.r_[np.zeros(len(ood_id["p"])), np.ones(len(ood["p"]))],
-                                       np.r_[ood_id["epistemic"], ood["epistemic"]]),
-           "ood_auroc_total": _auc(np.r_[np.zeros(len(ood_id["p"])), np.ones(len(ood["p"]))],
-                                   np.r_[ood_id["total"], ood["total"]]),
-           "mi_mean_test": float(u["test"]["epistemic"].mean()), "threshold": spec_threshold,
-           "_u": u}
+    row, u = measure(fn, parts)
+    row = {"name": name, **row, "threshold": threshold, "_u": u}
     print(f"  {name}: window AUC {row['window_roc_auc']:.4f} clip AUC {row['clip_roc_auc']:.4f} NLL {row['nll']:.4f} "
           f"ECE {row['ece']:.4f} OOD(ep) {row['ood_auroc_epistemic']:.3f} ({time.time() - t0:.0f} s)", flush=True)
     return row
-
-
-def _alarms(row, parts, max_fa: float, keep: float) -> dict:
-    """Operating threshold on validation, tau on validation; test without/with suppression; matched recall."""
-    from edgewise.models.mosquito import heads_eval as he
-    from edgewise.models.mosquito.evaluate import THRESHOLD_GRID
-
-    u, val, test = row["_u"], parts["val"], parts["test"]
-    thr = None
-    for t in sorted(THRESHOLD_GRID, reverse=True):  # evaluate.choose_threshold's downward scan, on windows
-        if he.alarms(val, u["val"]["p"], t)["false_alarms_per_hour"] > max_fa:
-            break
-        thr = t
-    thr = thr if thr is not None else max(THRESHOLD_GRID)
-    choice = he.choose_uncertainty_threshold(val, u["val"]["p"], u["val"]["epistemic"], thr, keep=keep)
-    plain = he.alarms(test, u["test"]["p"], thr)
-    supp = he.alarms(test, u["test"]["p"], thr, epistemic=u["test"]["epistemic"], tau=choice["tau"])
-    r = plain["clip_recall"]
-    return {"threshold": thr, "tau": choice, "test_without": plain, "test_with": supp,
-            "matched_recall": r, "fa_at_recall_without": he.fa_at_recall(test, u["test"]["p"], r),
-            "fa_at_recall_with": he.fa_at_recall(test, u["test"]["p"], r, epistemic=u["test"]["epistemic"],
-                                                 tau=choice["tau"])}
 
 
 def main() -> int:
@@ -150,7 +108,7 @@ def main() -> int:
     from edgewise.models.checkpoint import load_checkpoint
     from edgewise.models.ensemble.members import load_members
     from edgewise.models.ensemble.mosquito import load_split_facts, ood_sources, split_audio
-    from edgewise.models.mosquito.heads_eval import part_windows
+    from edgewise.models.mosquito.heads_eval import alarm_comparison, part_windows
     from edgewise.models.mosquito.hydra import count_macs
     from edgewise.models.mosquito.hydra_export import export_mosquito_artifacts, heads_parity
     from edgewise.models.mosquito.specs import DSCNN_SPEC
@@ -217,7 +175,8 @@ def main() -> int:
         r["macs"], r["latency_ms"] = macs[r["name"]], lat[r["name"]]
         mi = r["_u"]["test"]["epistemic"]
         r["mi_spearman_vs_ensemble"] = float(spearmanr(mi, ens).statistic) if np.ptp(mi) > 0 else None
-    alarms = {r["name"]: _alarms(r, parts, args.max_fa, args.keep) for r in rows if r["heads"] > 1}
+    alarms = {r["name"]: alarm_comparison(r["_u"], parts, max_false_alarms_per_hour=args.max_fa, keep=args.keep)
+              for r in rows if r["heads"] > 1}
     for r in rows:
         r.pop("_u")
 

@@ -195,3 +195,35 @@ def test_ensemble_split_by_source_with_a_holdout(mosquito_dir):
     assert set(oods) <= set(FIXED_TEST)
     assert ensemble_split(recs, holdout=0.0)["id_holdout"] == []
     assert json.dumps(a.facts())  # what a checkpoint stores is plain JSON
+
+
+def test_measure_and_alarm_comparison_on_a_two_head_function():
+    """A model whose heads disagree exactly on the 'unfamiliar' windows: OOD AUROC 1, suppression removes them."""
+    from edgewise.models.mosquito.heads_eval import alarm_comparison, measure
+
+    rng = np.random.default_rng(0)
+
+    def part(n_clips, mosquito, odd):
+        labels = np.repeat(np.where(mosquito, 1.0, 0.0), 4)
+        pt = _part(labels, np.repeat(np.arange(n_clips), 4), mosquito, np.full(n_clips, 3600.0))
+        # feature 0: the evidence for a mosquito; feature 1: 1 on unfamiliar windows (heads disagree there)
+        pt.x[:, 0, 0, 0] = np.where(labels == 1, 3.0, -3.0) + rng.normal(size=labels.size) * 0.1
+        pt.x[:, 0, 0, 1] = odd
+        return pt
+
+    def fn(x):
+        z, o = x[:, 0, 0, 0], x[:, 0, 0, 1]
+        h0 = np.stack([np.zeros_like(z), z + 6 * o], axis=1)
+        h1 = np.stack([np.zeros_like(z), z - 6 * o], axis=1)
+        return np.stack([h0, h1], axis=1)
+
+    mos = np.array([True, False, True, False])
+    parts = {"val": part(4, mos, 0.0), "test": part(4, mos, 0.0), "id_holdout": part(4, mos, 0.0),
+             "ood": part(4, np.zeros(4, bool), 1.0)}
+    parts["test"].x[8:12, 0, 0, 1] = 1.0            # the third test clip (a mosquito) is unfamiliar...
+    parts["test"].x[12:16, 0, 0, 1] = 1.0           # ...and so is the fourth, a negative that now fires on one head
+    row, u = measure(fn, parts)
+    assert row["heads"] == 2 and row["ood_auroc_epistemic"] == 1.0 and row["window_roc_auc"] > 0.5
+    cmp = alarm_comparison(u, parts, threshold=0.9, keep=1.0)
+    assert cmp["test_with"]["suppressed_windows"] == 8
+    assert cmp["test_with"]["false_alarms_per_hour"] <= cmp["test_without"]["false_alarms_per_hour"]

@@ -31,7 +31,8 @@ from edgewise.runtime.mosquito import ClipTooShortError, detector_windows, hyste
 from edgewise.runtime.uncertainty import decompose, softmax
 
 __all__ = ["Part", "part_windows", "head_probabilities", "uncertainty", "nll", "ece", "alarms",
-           "choose_uncertainty_threshold", "fa_at_recall"]
+           "choose_uncertainty_threshold", "fa_at_recall", "auroc", "measure", "operating_threshold",
+           "alarm_comparison"]
 
 LogitsFn = Callable[[np.ndarray], np.ndarray]
 
@@ -204,3 +205,73 @@ def fa_at_recall(part: Part, p: np.ndarray, recall: float, *, epistemic: np.ndar
             return {"threshold": float(t), "clip_recall": a["clip_recall"],
                     "false_alarms_per_hour": a["false_alarms_per_hour"]}
     return {"threshold": None, "clip_recall": float("nan"), "false_alarms_per_hour": float("nan")}
+
+
+def auroc(y: np.ndarray, s: np.ndarray) -> float:
+    """ROC-AUC of scores ``s`` for binary labels ``y`` (NaN with one class)."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y)
+    return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def measure(fn: LogitsFn, parts: dict[str, Part]) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """One model's figures on an ensemble split's parts (``"test"``, ``"id_holdout"``, ``"ood"``, ...).
+
+    Returns:
+        ``(row, u)``: row = ``{"heads", "window_roc_auc", "clip_roc_auc", "nll", "ece", "ood_auroc_epistemic",
+        "ood_auroc_total", "mi_mean_test"}`` (test: labelled windows / clips of the test part; OOD: the
+        ``id_holdout`` windows against the ``ood`` windows); u = ``uncertainty(...)`` per part.
+    """
+    u, heads = {}, 1
+    for k, part in parts.items():
+        ph = head_probabilities(fn, part.x)
+        heads = ph.shape[1]
+        u[k] = uncertainty(ph)
+    test = parts["test"]
+    lab = np.isfinite(test.labels)
+    clip_score = np.array([u["test"]["p"][test.clip == c].max() for c in range(len(test.names))])
+    ind, ood = u["id_holdout"], u["ood"]
+    y_ood = np.r_[np.zeros(len(ind["p"])), np.ones(len(ood["p"]))]
+    row = {"heads": int(heads), "window_roc_auc": auroc(test.labels[lab], u["test"]["p"][lab]),
+           "clip_roc_auc": auroc(test.mosquito, clip_score), "nll": nll(u["test"]["p"], test.labels),
+           "ece": ece(u["test"]["p"], test.labels),
+           "ood_auroc_epistemic": auroc(y_ood, np.r_[ind["epistemic"], ood["epistemic"]]),
+           "ood_auroc_total": auroc(y_ood, np.r_[ind["total"], ood["total"]]),
+           "mi_mean_test": float(u["test"]["epistemic"].mean())}
+    return row, u
+
+
+def operating_threshold(val: Part, p: np.ndarray, *, max_false_alarms_per_hour: float = 5.0) -> float:
+    """``evaluate.choose_threshold``'s rule on a part's windows: scanning the grid downwards, the lowest threshold
+    before the validation negatives first exceed the false-alarm budget (the grid's top when even it fails)."""
+    from edgewise.models.mosquito.evaluate import THRESHOLD_GRID
+
+    ts = sorted(THRESHOLD_GRID, reverse=True)
+    chosen = ts[0]
+    for t in ts:
+        if alarms(val, p, t)["false_alarms_per_hour"] > max_false_alarms_per_hour:
+            break
+        chosen = t
+    return float(chosen)
+
+
+def alarm_comparison(u: dict[str, dict[str, np.ndarray]], parts: dict[str, Part], *, threshold: float | None = None,
+                     max_false_alarms_per_hour: float = 5.0, keep: float = 0.98) -> dict[str, Any]:
+    """False alarms on the test part without and with suppression; every choice made on the ``"val"`` part.
+
+    The operating threshold (``threshold``, else ``operating_threshold`` on validation) and tau
+    (``choose_uncertainty_threshold`` on validation) are applied to the test part; then, at the unsuppressed
+    operating point's clip recall R, ``fa_at_recall`` of both variants on the test part.
+    """
+    val, test = parts["val"], parts["test"]
+    thr = operating_threshold(val, u["val"]["p"], max_false_alarms_per_hour=max_false_alarms_per_hour) \
+        if threshold is None else float(threshold)
+    choice = choose_uncertainty_threshold(val, u["val"]["p"], u["val"]["epistemic"], thr, keep=keep)
+    tau, p, epi = choice["tau"], u["test"]["p"], u["test"]["epistemic"]
+    plain = alarms(test, p, thr)
+    r = plain["clip_recall"]
+    return {"threshold": thr, "tau": choice, "test_without": plain,
+            "test_with": alarms(test, p, thr, epistemic=epi, tau=tau), "matched_recall": r,
+            "fa_at_recall_without": fa_at_recall(test, p, r),
+            "fa_at_recall_with": fa_at_recall(test, p, r, epistemic=epi, tau=tau)}
