@@ -132,7 +132,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def delineate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="WFDB record path without extension, .npy or .csv")
-    p.add_argument("--model", type=Path, help="checkpoint (.pt) or artifact (.onnx/.tflite); default: shipped")
+    p.add_argument("--model", type=Path, help="checkpoint (.pt) or artifact (.onnx/.tflite); default: on a deployed "
+                   "device the release's recorded default (edgewise deploy), else the shipped one")
     p.add_argument("--lead", default="ii", help="lead name (WFDB/CSV header) or index (default ii, else the first), "
                    "or 'all': every lead, and their consensus")
     p.add_argument("--fs", type=float, help="sampling rate in Hz (required for .npy/.csv)")
