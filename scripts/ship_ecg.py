@@ -5,6 +5,7 @@
 1. held-out metrics (test records, lead II and all leads) measured with the current code;
 2. the checkpoint re-saved with them (same weights) and its model card rewritten;
 3. ecg-unet.{onnx,tflite} exported, parity checked on real held-out windows;
+   (``--window N``: the same weights re-saved to run on N-sample windows, e.g. 5008 = one call per 10-s strip);
 4. the default compression recipe run; the kept artifact per runtime shipped as
    ecg-unet-pruned-int8.{onnx,tflite} with its measured metrics in the metadata;
 5. manifest.json with checksums for everything in edgewise/models/pretrained/ecg/.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from dataclasses import replace
 import tempfile
 from pathlib import Path
 
@@ -29,11 +31,19 @@ from edgewise.runtime.artifact import read_metadata, write_manifest
 ap = argparse.ArgumentParser()
 ap.add_argument("--data", type=Path, default=default_dataset_dir("ludb"))
 ap.add_argument("--skip-compress", action="store_true")
+ap.add_argument("--window", type=int, help="input window of the shipped files (the checkpoint's by default)")
 ap.add_argument("--work", type=Path, help="keep the compression run (report, every artifact) in this folder")
 args = ap.parse_args()
 folder = PRETRAINED_DIR / "ecg"
 ckpt_path = folder / "ecg-unet.pt"
 ck = load_checkpoint(ckpt_path)
+if args.window and args.window != ck.spec.window:  # same weights, another input window (fully convolutional)
+    from edgewise.models.ecg.spec import ecg_spec_for_window
+
+    training = dict(ck.training)
+    training["window_change"] = (f"trained on {training.get('config', {}).get('crop', ck.spec.window)}-sample crops; "
+                                 f"runs on {args.window}-sample windows (one call per 10-s strip)")
+    ck = replace(ck, spec=ecg_spec_for_window(args.window), training=training)
 
 test = load_records(args.data, ck.training["test_records"])
 scores = evaluate_records(test, torch_model_fn(ck.model), leads=ALL_LEADS)

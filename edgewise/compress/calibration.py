@@ -47,7 +47,7 @@ def windows_from_records(records: Sequence[Any], n: int, *, window: int = 2048, 
         n: number of windows.
         window: samples per window.
     """
-    from edgewise.runtime.ecg.preprocess import standardize
+    from edgewise.runtime.ecg.preprocess import standardized_window
 
     if not records:
         raise CalibrationError("no records to draw calibration windows from; pass a LUDB folder")
@@ -57,7 +57,7 @@ def windows_from_records(records: Sequence[Any], n: int, *, window: int = 2048, 
         r = records[int(rng.integers(len(records)))] if i >= len(records) else records[i]
         lead = r.signal[int(rng.integers(r.signal.shape[0]))]
         s = int(rng.integers(0, max(1, len(lead) - window + 1)))
-        out.append(standardize(lead[None, s : s + window]))
+        out.append(standardized_window(lead[None, s : s + window], window))
     return np.stack(out).astype(np.float32)
 
 

@@ -111,11 +111,11 @@ def _stream_hop(window: int) -> int:
 
 def _ten_seconds(x: np.ndarray, window: int, hop: int, fs: int = 500) -> np.ndarray:
     """float32 [n, 1, window]: the model windows delineation scores for 10 s of ``x`` (stream hop), standardised."""
-    from edgewise.runtime.ecg.preprocess import standardize
+    from edgewise.runtime.ecg.preprocess import standardized_window
     from edgewise.runtime.ecg.stitch import window_starts
 
     n = min(len(x), 10 * fs)
-    return np.stack([standardize(np.asarray(x, np.float32)[None, s : s + window])
+    return np.stack([standardized_window(np.asarray(x, np.float32)[None, s : s + window], window)
                      for s in window_starts(n, window, hop)]).astype(np.float32)
 
 

@@ -26,7 +26,7 @@ def ecg_windows(spec: Any, training: dict[str, Any], *, n_records: int = 3,
     if root is None:
         return None
     from edgewise.data.ludb import list_records, read_record
-    from edgewise.runtime.ecg.preprocess import standardize
+    from edgewise.runtime.ecg.preprocess import standardized_window
     from edgewise.runtime.ecg.stitch import window_starts
 
     present = list_records(root)
@@ -40,7 +40,8 @@ def ecg_windows(spec: Any, training: dict[str, Any], *, n_records: int = 3,
         x = rec.signal if leads == len(rec.leads) else rec.lead("ii")[None]
         if x.shape[0] != leads:
             return None
-        wins += [standardize(x[:, s:s + spec.window]) for s in window_starts(x.shape[1], spec.window, spec.hop)]
+        wins += [standardized_window(x[:, s:s + spec.window], spec.window)
+                 for s in window_starts(x.shape[1], spec.window, spec.hop)]
     if not wins:
         return None
     note = f"real: {len(wins)} windows of LUDB records {ids} ({'12 leads' if leads == 12 else 'lead II'})"

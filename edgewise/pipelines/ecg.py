@@ -28,15 +28,15 @@ SCORE_HEADER = ["boundary", "n", "Se", "PPV", "F1", "mean err ms", "SD ms", "CSE
 
 def real_windows(records, n: int = 16, window: int = 2048, seed: int = 0) -> np.ndarray:
     """float32 [n, 1, window] standardised real ECG windows (parity and calibration inputs)."""
-    from edgewise.runtime.ecg.preprocess import standardize
+    from edgewise.runtime.ecg.preprocess import standardized_window
 
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
         r = records[i % len(records)]
         lead = r.signal[rng.integers(r.signal.shape[0])]
-        s = int(rng.integers(0, len(lead) - window + 1))
-        out.append(standardize(lead[None, s : s + window]))
+        s = int(rng.integers(0, max(1, len(lead) - window + 1)))
+        out.append(standardized_window(lead[None, s : s + window], window))
     return np.stack(out).astype(np.float32)
 
 

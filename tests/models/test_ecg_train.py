@@ -128,8 +128,8 @@ def test_whole_strip_crops_are_padded_like_the_runtime_pads():
     from edgewise.models.ecg.dataset import LeadExample
     from edgewise.models.ecg.train import _crop, crop_config
 
-    assert crop_config(5008) == {"crop": 5008, "min_crop": 2048}
-    assert crop_config(2048) == {"crop": 2048, "min_crop": 0}
+    assert crop_config(5008) == {"crop": 2048, "min_crop": 0}
+    assert crop_config(1024) == {"crop": 1024, "min_crop": 0}
     rng = np.random.default_rng(0)
     n = 5000
     ex = LeadExample(1, "ii", rng.standard_normal(n).astype(np.float32), np.ones(n, np.int64),

@@ -106,7 +106,7 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
     cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, widths=tuple(widths), context=tuple(context),
                       synthetic_fraction=1.0 if data_dir is None else synthetic_fraction,
                       val_every=max(1, min(5, epochs // 4)),
-                      **(crop_config(window) if data_dir is not None else {"crop": min(window, 2048)}))
+                      **crop_config(window))
     training: dict[str, Any] = {"config": config_dict(cfg)}
     eval_leads = ("ii",) if twelve_lead else ALL_LEADS
     if data_dir is None and twelve_lead:

@@ -11,7 +11,7 @@ from edgewise.runtime.errors import InputError
 
 PREPROCESSING = {"kind": "ecg-standardize", "scope": "window", "center": "median", "scale": "std", "eps": 1e-3, "min_seconds": 2.0}
 
-__all__ = ["PREPROCESSING", "standardize", "resample_linear", "check_signal"]
+__all__ = ["PREPROCESSING", "standardize", "standardized_window", "resample_linear", "check_signal"]
 
 
 def check_signal(x: np.ndarray, fs: float, *, min_seconds: float = 2.0) -> np.ndarray:
@@ -46,6 +46,16 @@ def standardize(x: np.ndarray, eps: float = PREPROCESSING["eps"]) -> np.ndarray:
     med = np.median(x, axis=-1, keepdims=True)
     std = np.std(x, axis=-1, keepdims=True)
     return ((x - med) / np.maximum(std, eps)).astype(np.float32, copy=False)
+
+
+def standardized_window(x: np.ndarray, window: int) -> np.ndarray:
+    """float32 [leads, window]: ``x [leads, m]`` (m <= window) standardised, then zero-padded at the end to
+    ``window`` samples — how the stream scores a segment shorter than one window (``stitch``), e.g. a 10-s
+    strip (5000 samples) on a whole-strip model (5008)."""
+    x = standardize(x)
+    if x.shape[-1] > window:
+        raise ValueError(f"segment of {x.shape[-1]} samples is longer than the window ({window})")
+    return np.pad(x, ((0, 0), (0, window - x.shape[-1]))) if x.shape[-1] < window else x
 
 
 def resample_linear(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:

@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from edgewise.runtime.ecg.preprocess import standardize
+from edgewise.runtime.ecg.preprocess import standardize, standardized_window
 
 # float32 [b, leads, window] -> float32 [b, classes, window] (or [b, heads, classes, window] for a Hydra)
 ModelFn = Callable[[np.ndarray], np.ndarray]
@@ -158,8 +158,7 @@ class WindowStitcher:
             parts.append(self._take(end, self._last[1], n))
         elif final and 0 < n < window and self._final < n:  # the whole segment is shorter than a window: pad it
             self.padded = True
-            xs = standardize(self._buf[:, :n])
-            padded = np.concatenate([xs, np.zeros((self.leads, window - n), np.float32)], axis=1)
+            padded = standardized_window(self._buf[:, :n], window)
             out = np.asarray(self.model_fn(padded[None]))[0].astype(np.float32, copy=False)
             self.windows_scored += 1
             parts.append(self._take(0, out, n))
