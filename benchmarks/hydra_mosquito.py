@@ -99,6 +99,7 @@ def main() -> int:
     ap.add_argument("--keep", type=float, default=0.98, help="share of validation detections suppression must keep")
     ap.add_argument("--runs", type=int, default=300, help="latency repetitions")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tflite", action="store_true", help="also export (and check) the Hydra's TFLite files")
     args = ap.parse_args()
 
     import torch
@@ -151,7 +152,8 @@ def main() -> int:
     calib = train_part.x[rng.choice(len(train_part), size=min(256, len(train_part)), replace=False)]
     arts = export_mosquito_artifacts(students["hydra"], art_dir, calibration=calib, parity_inputs=parts["test"].x[:64],
                                      stem="mosquito-dscnn-hydra",
-                                     calibration_source=f"{len(calib)} log-Mel windows of the training recordings")
+                                     calibration_source=f"{len(calib)} log-Mel windows of the training recordings",
+                                     tflite=args.tflite)
     parity = {k: heads_parity(hy_ck, p, parts["test"].x[:256]) for k, p in arts.items()}
     print("Hydra artifacts vs torch, max |p diff| per head: "
           + ", ".join(f"{k} {v['max_abs_p']:.2e}" for k, v in parity.items()), flush=True)

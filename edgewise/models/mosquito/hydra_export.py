@@ -43,7 +43,8 @@ def heads_parity(ckpt: Any, artifact: str | Path, x: np.ndarray) -> dict[str, fl
 
 
 def export_mosquito_artifacts(checkpoint: str | Path, out: str | Path, *, calibration: np.ndarray,
-                              parity_inputs: np.ndarray, stem: str, calibration_source: str) -> dict[str, Path]:
+                              parity_inputs: np.ndarray, stem: str, calibration_source: str,
+                              tflite: bool = True) -> dict[str, Path]:
     """Write ``{stem}.onnx``, ``{stem}.tflite``, ``{stem}-int8.onnx``, ``{stem}-int8.tflite`` into ``out``.
 
     Args:
@@ -52,12 +53,13 @@ def export_mosquito_artifacts(checkpoint: str | Path, out: str | Path, *, calibr
         parity_inputs: float32 [n, 1, mels, frames] real windows the fp32 files are checked on against torch.
         stem: file name stem.
         calibration_source: into the INT8 files' metadata.
+        tflite: also the two TFLite files (False: ONNX only, no TensorFlow needed).
 
     Returns:
-        ``{"onnx": path, "tflite": path, "onnx-int8": path, "tflite-int8": path}``.
+        ``{"onnx": path, "tflite": path, "onnx-int8": path, "tflite-int8": path}`` (without the TFLite keys when
+        ``tflite`` is False).
     """
     from edgewise.compress.quantize_onnx import quantize_onnx
-    from edgewise.compress.quantize_tflite import quantize_tflite
     from edgewise.export import export_checkpoint
     from edgewise.models.checkpoint import load_checkpoint
     from edgewise.runtime.artifact import read_metadata
@@ -66,13 +68,19 @@ def export_mosquito_artifacts(checkpoint: str | Path, out: str | Path, *, calibr
     out.mkdir(parents=True, exist_ok=True)
     ckpt = load_checkpoint(checkpoint)
     work = out / f".{stem}-fp32"
-    arts = {a.format: a.path for a in export_checkpoint(ckpt, to=("onnx", "tflite"), out=work, inputs=parity_inputs)}
-    paths = {"onnx": out / f"{stem}.onnx", "tflite": out / f"{stem}.tflite"}
+    formats = ("onnx", "tflite") if tflite else ("onnx",)
+    arts = {a.format: a.path for a in export_checkpoint(ckpt, to=formats, out=work, inputs=parity_inputs)}
+    paths = {f: out / f"{stem}.{f}" for f in formats}
     for fmt, dst in paths.items():
         shutil.copyfile(arts[fmt], dst)
     calib = np.asarray(calibration, np.float32)
     paths["onnx-int8"] = quantize_onnx(paths["onnx"], out / f"{stem}-int8.onnx", calib,
                                        calibration_source=calibration_source)
+    if not tflite:
+        shutil.rmtree(work, ignore_errors=True)
+        return paths
+    from edgewise.compress.quantize_tflite import quantize_tflite
+
     paths["tflite-int8"] = quantize_tflite(paths["onnx"], out / f"{stem}-int8.tflite", calib,
                                            metadata=read_metadata(paths["tflite"]) or {},
                                            calibration_source=calibration_source, per_channel=True,
