@@ -18,7 +18,7 @@ negatives) and its suppression threshold tau (``heads_eval.choose_uncertainty_th
 windows) are applied to the test sources, without and with suppression; and, at the same clip recall (the
 unsuppressed operating point's), the fewest false alarms per hour each variant needs on the test sources.
 
-    nice -n 10 .venv/bin/python -m edgewise train mosquito --members 5 --steps 400 --eval-every 100 --threads 1 \
+    nice -n 10 .venv/bin/python -m edgewise train mosquito --members 4 --steps 400 --eval-every 100 --threads 1 \
         --out /tmp/hydra-mosq/members
     nice -n 10 .venv/bin/python benchmarks/hydra_mosquito.py --members /tmp/hydra-mosq/members --work /tmp/hydra-mosq
 """
@@ -88,7 +88,7 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=Path("/tmp/hydra-mosq"))
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--students", type=Path, help="students folder (default WORK/students-<setting>)")
-    ap.add_argument("--kd-steps", type=int, default=400)
+    ap.add_argument("--kd-steps", type=int, default=200)
     ap.add_argument("--hydra-steps", type=int, default=400)
     ap.add_argument("--lr", type=float, default=1e-3, help="both phases' peak learning rate")
     ap.add_argument("--temperature", type=float, default=2.0)
