@@ -256,6 +256,7 @@ STEP_RULES: dict[StepKind, Rule] = {
         "kind": _one_of(StepKind), "ratio": _OPEN_FRACTION, "importance": _one_of(Importance),
         "mode": _one_of(PruneMode), "iterations": Rule("int", min=1, max=100), "finetune_epochs": _EPOCHS,
         "finetune_lr": _OPEN_FRACTION, "distill_weight": Rule("number", min=0, max=1000),
+        "round_to": Rule("int", min=1, max=64),
     }),
     StepKind.QUANTIZE: Rule("dict", closed=True, keys={
         "kind": _one_of(StepKind),
