@@ -34,6 +34,7 @@ import numpy as np
 
 DATA = Path("/work/shared/data/mosquito")
 ROWS = ("single model", "ensemble", "plain KD", "Hydra", "Hydra INT8")
+RECALLS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def _torch_fn(models):
@@ -94,6 +95,11 @@ def main() -> int:
     ap.add_argument("--temperature", type=float, default=2.0)
     ap.add_argument("--phase2-temperature", type=float, default=1.0)
     ap.add_argument("--hard-weight", type=float, default=0.5)
+    ap.add_argument("--phase2-hard-weight", type=float, help="the labels' weight in phase 2 (default --hard-weight)")
+    ap.add_argument("--hydra-lr", type=float, help="phase 2's peak learning rate (default --lr)")
+    ap.add_argument("--eval-split", choices=("test", "val"), default="test",
+                    help="sources the table is measured on; 'val' (validation sources, their non-mosquito sources as "
+                         "OOD) is where distillation settings are chosen")
     ap.add_argument("--init-member", type=int, default=0, help="warm start of phase 1 (-1: from scratch)")
     ap.add_argument("--max-fa", type=float, default=5.0, help="false alarms / h allowed on the validation negatives")
     ap.add_argument("--keep", type=float, default=0.98, help="share of validation detections suppression must keep")
@@ -120,16 +126,19 @@ def main() -> int:
     cfg = replace(MOSQUITO_DISTILL, temperature=args.temperature, phase2_temperature=args.phase2_temperature,
                   hard_weight=args.hard_weight, init_member=None if args.init_member < 0 else args.init_member,
                   phase1=replace(MOSQUITO_DISTILL.phase1, steps=args.kd_steps, lr=args.lr, seed=100),
-                  phase2=replace(MOSQUITO_DISTILL.phase2, steps=args.hydra_steps, lr=args.lr, seed=100))
+                  phase2=replace(MOSQUITO_DISTILL.phase2, steps=args.hydra_steps, lr=args.hydra_lr or args.lr, seed=100))
     tag = (f"students-kd{args.kd_steps}-h{args.hydra_steps}-a{args.hard_weight:g}-t{args.temperature:g}"
            f"-t2{args.phase2_temperature:g}-init{args.init_member}-lr{args.lr:g}")
+    tag += "" if args.phase2_hard_weight is None else f"-a2{args.phase2_hard_weight:g}"
+    tag += "" if args.hydra_lr is None else f"-hlr{args.hydra_lr:g}"
     sdir = args.students or args.work / tag
     t0 = time.time()
 
     def progress(desc, step, loss, score):
         print(f"    {desc} step {step} loss {loss:.4f} val score {score:.4f} ({time.time() - t0:.0f} s)", flush=True)
 
-    students = distill_mosquito_ensemble(args.members, sdir, data_dir=args.data, config=cfg, progress=progress)
+    students = distill_mosquito_ensemble(args.members, sdir, data_dir=args.data, config=cfg, progress=progress,
+                                         phase2_hard_weight=args.phase2_hard_weight)
     print(f"students ready ({time.time() - t0:.0f} s)", flush=True)
     members = load_members(args.members)
     kd_ck, hy_ck = load_checkpoint(students["plain-kd"]), load_checkpoint(students["hydra"])
@@ -139,10 +148,14 @@ def main() -> int:
     if split.fingerprint() != facts["split_fingerprint"]:
         raise SystemExit(f"the data split differs from the members' ({split.fingerprint()} != "
                          f"{facts['split_fingerprint']})")
-    oods = ood_sources(split)
     spec = DSCNN_SPEC
     parts = {k: part_windows(split[k], [audio[r.rel] for r in split[k]], spec) for k in ("val", "test", "id_holdout")}
-    ood_recs = [r for r in split["test"] if r.set_name in oods]
+    held = args.eval_split
+    oods = ood_sources(split) if held == "test" else \
+        sorted({r.set_name for r in split[held]} - {r.set_name for r in split[held] if r.mosquito})
+    if held == "val":  # choosing a setting: every figure on the validation sources, the test sources untouched
+        parts["test"] = parts["val"]
+    ood_recs = [r for r in split[held] if r.set_name in oods]
     parts["ood"] = part_windows(ood_recs, [audio[r.rel] for r in ood_recs], spec)
     print("windows: " + ", ".join(f"{k} {len(p)}" for k, p in parts.items()) + f"; OOD sources {oods}", flush=True)
 
@@ -178,17 +191,19 @@ def main() -> int:
         r["macs"], r["latency_ms"] = macs[r["name"]], lat[r["name"]]
         mi = r["_u"]["test"]["epistemic"]
         r["mi_spearman_vs_ensemble"] = float(spearmanr(mi, ens).statistic) if np.ptp(mi) > 0 else None
-    alarms = {r["name"]: alarm_comparison(r["_u"], parts, max_false_alarms_per_hour=args.max_fa, keep=args.keep)
-              for r in rows if r["heads"] > 1}
+    alarms = {r["name"]: alarm_comparison(r["_u"], parts, max_false_alarms_per_hour=args.max_fa, keep=args.keep,
+                                          recalls=RECALLS)
+              for r in rows if r["heads"] > 1 and held == "test"}
     for r in rows:
         r.pop("_u")
 
-    out = {"settings": {"members": len(members), "member_steps": facts["config"]["steps"], "distill": cfg.__repr__(),
+    out = {"settings": {"eval_split": held, "members": len(members), "member_steps": facts["config"]["steps"], "distill": cfg.__repr__(),
                         "students": str(sdir), "ood_sources": oods, "id_holdout_recordings": len(split["id_holdout"]),
                         "test_sources": facts["test_sources"], "val_sources": facts["val_sources"],
                         "windows": {k: len(p) for k, p in parts.items()}, "artifact_parity": parity,
                         "artifacts": {k: str(p) for k, p in arts.items()}, "max_fa": args.max_fa, "keep": args.keep},
            "rows": rows, "alarms": alarms}
+    tag += "-on-val" if held == "val" else ""
     (args.work / f"hydra_mosquito_results-{tag}.json").write_text(json.dumps(out, indent=1, default=float))
     _print(out, m1)
     return 0
@@ -233,6 +248,14 @@ def _print(out: dict, m1: int) -> None:
               f"{_f(s['window_recall'], 3)} | {_f(w['false_alarms_per_hour'], 1)} / {_f(s['false_alarms_per_hour'], 1)} | "
               f"R={_f(a['matched_recall'], 3)}: {_f(a['fa_at_recall_without']['false_alarms_per_hour'], 1)} / "
               f"{_f(a['fa_at_recall_with']['false_alarms_per_hour'], 1)} |")
+    print("\nAt fixed clip recalls on the test sources (highest threshold reaching each; tau from validation): "
+          "false alarms per hour without / with suppression\n")
+    names = list(out["alarms"])
+    print("| clip recall | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    for i, rr in enumerate(RECALLS):
+        print(f"| {rr:.2f} | " + " | ".join(
+            f"{_f(out['alarms'][n]['at_recalls'][i]['without']['false_alarms_per_hour'], 1)} / "
+            f"{_f(out['alarms'][n]['at_recalls'][i]['with']['false_alarms_per_hour'], 1)}" for n in names) + " |")
 
 
 if __name__ == "__main__":

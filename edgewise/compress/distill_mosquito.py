@@ -6,7 +6,8 @@ The losses are ``edgewise.compress.distill``'s, on a detector's class axis (``di
   ``hard_weight`` x the cross-entropy with the window's label;
 - Hydra phase 2 (``HydraDSCNN.from_dscnn`` copies the phase-1 head M times): head m matched to member m by
   T^2 * KL(softmax(member_m / T2) || softmax(head_m / T2)), averaged over heads, plus ``hard_weight`` x the
-  cross-entropy of the heads' *mean* probability (so labels pull the average, not every head to one answer).
+  cross-entropy of the heads' *mean* probability (so labels pull the average, not every head to one answer);
+  ``phase2_hard_weight`` sets that weight for phase 2 alone (default: ``hard_weight``).
 
 Students train on the members' own training windows with the members' batches (``edgewise.models.mosquito.loop``:
 balanced classes, augmentation, hard negatives by distillation loss). The best state is the one closest to the
@@ -119,8 +120,9 @@ def distill_plain_mosquito(teachers: Sequence, train, val, *, config: DistillCon
 
 
 def distill_hydra_mosquito(teachers: Sequence, train, val, *, config: DistillConfig = MOSQUITO_DISTILL, phase1=None,
-                           progress: Progress | None = None):
-    """Hydra's two phases; ``phase1``: an already distilled one-head ``DSCNN`` (the plain-KD student) to skip phase 1.
+                           phase2_hard_weight: float | None = None, progress: Progress | None = None):
+    """Hydra's two phases; ``phase1``: an already distilled one-head ``DSCNN`` (the plain-KD student) to skip phase 1;
+    ``phase2_hard_weight``: the labels' weight in phase 2 (default ``config.hard_weight``).
 
     Returns:
         ``(HydraDSCNN with one head per teacher, in eval mode, {"phase1": log, "phase2": log})``.
@@ -140,7 +142,10 @@ def distill_hydra_mosquito(teachers: Sequence, train, val, *, config: DistillCon
     if m != len(teachers):
         raise ValueError(f"Hydra needs one head per teacher: {len(teachers)} teachers, heads={config.heads}")
     hydra = HydraDSCNN.from_dscnn(phase1, heads=m, head_blocks=config.head_blocks)
-    T2, a = config.phase2_temperature or config.temperature, config.hard_weight
+    T2 = config.phase2_temperature or config.temperature
+    a = config.hard_weight if phase2_hard_weight is None else phase2_hard_weight
+    if a < 0:
+        raise ValueError(f"phase2_hard_weight must be >= 0, got {a}")
 
     def loss(net, x, y):
         out = net(x)
@@ -188,7 +193,7 @@ def _split_sets(members_dir: Path, data_dir: str | Path, spec):
 
 def distill_mosquito_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: str | Path,
                               config: DistillConfig = MOSQUITO_DISTILL, with_hydra: bool = True,
-                              progress: Progress | None = None,
+                              phase2_hard_weight: float | None = None, progress: Progress | None = None,
                               log: Callable[[str], None] | None = print) -> dict[str, Path]:
     """Distil the ensemble in ``members_dir`` into ``out``; returns {"plain-kd": path, "hydra": path} (no "hydra"
     when ``with_hydra`` is False). Students with the same settings already in ``out`` are kept.
@@ -208,6 +213,8 @@ def distill_mosquito_ensemble(members_dir: str | Path, out: str | Path, *, data_
     out.mkdir(parents=True, exist_ok=True)
     teachers = load_members(members_dir)
     facts = {**_facts(config), "teachers": str(members_dir), "members": len(teachers)}
+    if phase2_hard_weight is not None:
+        facts["phase2_hard_weight"] = phase2_hard_weight
     kd_facts = {k: facts[k] for k in ("phase1", "temperature", "hard_weight", "init_member", "teachers", "members")}
     kd_path, hy_path = out / "plain-kd.pt", out / "hydra.pt"
     sets = None
@@ -246,7 +253,7 @@ def distill_mosquito_ensemble(members_dir: str | Path, out: str | Path, *, data_
     else:
         split_facts, train, val = data()
         hydra, hlog = distill_hydra_mosquito(teachers, train, val, config=config, phase1=copy.deepcopy(kd),
-                                             progress=progress)
+                                             phase2_hard_weight=phase2_hard_weight, progress=progress)
         thr = threshold(hydra, split_facts)
         keep = {k: split_facts[k] for k in SPLIT_KEYS if k in split_facts}
         kw = {**dict(config.phase1.model_kwargs), "heads": hydra.n_heads, "head_blocks": hydra.head_blocks}

@@ -257,12 +257,14 @@ def operating_threshold(val: Part, p: np.ndarray, *, max_false_alarms_per_hour: 
 
 
 def alarm_comparison(u: dict[str, dict[str, np.ndarray]], parts: dict[str, Part], *, threshold: float | None = None,
-                     max_false_alarms_per_hour: float = 5.0, keep: float = 0.98) -> dict[str, Any]:
+                     max_false_alarms_per_hour: float = 5.0, keep: float = 0.98,
+                     recalls: tuple[float, ...] = ()) -> dict[str, Any]:
     """False alarms on the test part without and with suppression; every choice made on the ``"val"`` part.
 
     The operating threshold (``threshold``, else ``operating_threshold`` on validation) and tau
     (``choose_uncertainty_threshold`` on validation) are applied to the test part; then, at the unsuppressed
-    operating point's clip recall R, ``fa_at_recall`` of both variants on the test part.
+    operating point's clip recall R, ``fa_at_recall`` of both variants on the test part, and at each of ``recalls``
+    (fixed targets, so nothing is chosen on the test part): ``"at_recalls": [{"recall", "without", "with"}]``.
     """
     val, test = parts["val"], parts["test"]
     thr = operating_threshold(val, u["val"]["p"], max_false_alarms_per_hour=max_false_alarms_per_hour) \
@@ -274,4 +276,6 @@ def alarm_comparison(u: dict[str, dict[str, np.ndarray]], parts: dict[str, Part]
     return {"threshold": thr, "tau": choice, "test_without": plain,
             "test_with": alarms(test, p, thr, epistemic=epi, tau=tau), "matched_recall": r,
             "fa_at_recall_without": fa_at_recall(test, p, r),
-            "fa_at_recall_with": fa_at_recall(test, p, r, epistemic=epi, tau=tau)}
+            "fa_at_recall_with": fa_at_recall(test, p, r, epistemic=epi, tau=tau),
+            "at_recalls": [{"recall": float(q), "without": fa_at_recall(test, p, q),
+                            "with": fa_at_recall(test, p, q, epistemic=epi, tau=tau)} for q in recalls]}
