@@ -97,6 +97,7 @@ def main() -> int:
     ap.add_argument("--hard-weight", type=float, default=0.5)
     ap.add_argument("--phase2-hard-weight", type=float, help="the labels' weight in phase 2 (default --hard-weight)")
     ap.add_argument("--hydra-lr", type=float, help="phase 2's peak learning rate (default --lr)")
+    ap.add_argument("--phase2-p-mix", type=float, help="phase 2's share of mixed windows (default: the recipe's 0.3)")
     ap.add_argument("--eval-split", choices=("test", "val"), default="test",
                     help="sources the table is measured on; 'val' (validation sources, their non-mosquito sources as "
                          "OOD) is where distillation settings are chosen")
@@ -126,11 +127,13 @@ def main() -> int:
     cfg = replace(MOSQUITO_DISTILL, temperature=args.temperature, phase2_temperature=args.phase2_temperature,
                   hard_weight=args.hard_weight, init_member=None if args.init_member < 0 else args.init_member,
                   phase1=replace(MOSQUITO_DISTILL.phase1, steps=args.kd_steps, lr=args.lr, seed=100),
-                  phase2=replace(MOSQUITO_DISTILL.phase2, steps=args.hydra_steps, lr=args.hydra_lr or args.lr, seed=100))
+                  phase2=replace(MOSQUITO_DISTILL.phase2, steps=args.hydra_steps, lr=args.hydra_lr or args.lr, seed=100,
+                                 p_mix=MOSQUITO_DISTILL.phase2.p_mix if args.phase2_p_mix is None else args.phase2_p_mix))
     tag = (f"students-kd{args.kd_steps}-h{args.hydra_steps}-a{args.hard_weight:g}-t{args.temperature:g}"
            f"-t2{args.phase2_temperature:g}-init{args.init_member}-lr{args.lr:g}")
     tag += "" if args.phase2_hard_weight is None else f"-a2{args.phase2_hard_weight:g}"
     tag += "" if args.hydra_lr is None else f"-hlr{args.hydra_lr:g}"
+    tag += "" if args.phase2_p_mix is None else f"-pmix{args.phase2_p_mix:g}"
     sdir = args.students or args.work / tag
     t0 = time.time()
 
