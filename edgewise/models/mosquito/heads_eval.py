@@ -258,18 +258,24 @@ def operating_threshold(val: Part, p: np.ndarray, *, max_false_alarms_per_hour: 
 
 def alarm_comparison(u: dict[str, dict[str, np.ndarray]], parts: dict[str, Part], *, threshold: float | None = None,
                      max_false_alarms_per_hour: float = 5.0, keep: float = 0.98,
-                     recalls: tuple[float, ...] = ()) -> dict[str, Any]:
+                     recalls: tuple[float, ...] = (), tau_quantile: float | None = None) -> dict[str, Any]:
     """False alarms on the test part without and with suppression; every choice made on the ``"val"`` part.
 
     The operating threshold (``threshold``, else ``operating_threshold`` on validation) and tau
     (``choose_uncertainty_threshold`` on validation) are applied to the test part; then, at the unsuppressed
     operating point's clip recall R, ``fa_at_recall`` of both variants on the test part, and at each of ``recalls``
     (fixed targets, so nothing is chosen on the test part): ``"at_recalls": [{"recall", "without", "with"}]``.
+    ``tau_quantile``: tau is that quantile of the validation windows' epistemic uncertainty instead (the ECG
+    Hydra's rule, e.g. 0.99), whatever it costs in validation detections.
     """
     val, test = parts["val"], parts["test"]
     thr = operating_threshold(val, u["val"]["p"], max_false_alarms_per_hour=max_false_alarms_per_hour) \
         if threshold is None else float(threshold)
-    choice = choose_uncertainty_threshold(val, u["val"]["p"], u["val"]["epistemic"], thr, keep=keep)
+    if tau_quantile is None:
+        choice = choose_uncertainty_threshold(val, u["val"]["p"], u["val"]["epistemic"], thr, keep=keep)
+    else:
+        choice = choose_uncertainty_threshold(val, u["val"]["p"], u["val"]["epistemic"], thr, keep=1e-9,
+                                              quantiles=np.array([tau_quantile]))
     tau, p, epi = choice["tau"], u["test"]["p"], u["test"]["epistemic"]
     plain = alarms(test, p, thr)
     r = plain["clip_recall"]
@@ -277,5 +283,6 @@ def alarm_comparison(u: dict[str, dict[str, np.ndarray]], parts: dict[str, Part]
             "test_with": alarms(test, p, thr, epistemic=epi, tau=tau), "matched_recall": r,
             "fa_at_recall_without": fa_at_recall(test, p, r),
             "fa_at_recall_with": fa_at_recall(test, p, r, epistemic=epi, tau=tau),
+            "max_clip_recall_with": alarms(test, p, 0.05, epistemic=epi, tau=tau)["clip_recall"],
             "at_recalls": [{"recall": float(q), "without": fa_at_recall(test, p, q),
                             "with": fa_at_recall(test, p, q, epistemic=epi, tau=tau)} for q in recalls]}
