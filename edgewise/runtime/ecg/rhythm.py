@@ -29,14 +29,14 @@ MIN_BEATS = 4
 
 # Fitted by `python benchmarks/ecg_rhythm.py --cv DIR --fit` (see the module docstring); "fitted_on" names the data.
 RHYTHM_MODEL: dict[str, Any] = {
-    "intercept": 3.1404,
-    "p_fraction": -4.1558,
-    "log_rr_irregularity": 1.2895,
+    "intercept": 2.954,
+    "p_fraction": -4.4728,
+    "log_rr_irregularity": 1.1546,
     "threshold": 0.5,
-    "fitted_on": "out-of-fold delineations of LUDB (128 records, 1536 lead strips), 4-fold CV of the shipped recipe",
+    "fitted_on": "out-of-fold delineations of LUDB (160 records, 1920 lead strips), 5-fold CV of the shipped recipe",
 }
-# Cross-validated by the same folds (benchmarks/ecg_rhythm.py, 2026-12-06): lead II AUROC 0.966, sensitivity
-# 9/12 AF/flutter strips, specificity 116/116; all leads AUROC 0.951, 109/144 and 1371/1392. It misses what
+# Cross-validated by the same folds (benchmarks/ecg_rhythm.py, 2026-12-06): lead II AUROC 0.976, sensitivity
+# 10/14 AF/flutter strips, specificity 146/146; all leads AUROC 0.958, 121/168 and 1720/1752. It misses what
 # the model misses: flutter waves called P (LUDB 52) and AF with a regular ventricular rhythm (LUDB 93).
 
 
