@@ -10,8 +10,9 @@ model from scratch (``train_ecg``) and scores its test fold on lead II and on al
     # two cores: run folds in two processes, then print the table of every fold found in --out
     ... --only 0 2 4 &  ... --only 1 3 ;  ... --table
 
-Takes ~8 min of one core per fold at 60 epochs with the 0.1 window (2048 samples); the whole-strip
-window (5008, edgewise 0.2) costs ~2.4x per epoch. Each fold's JSON also scores its test records by rhythm
+Takes ~20 min of one core per fold at 60 epochs on the 2-core VM (2026-12-06: training plus the
+validation every 5 epochs, the P-offset sweep and the test scoring, each over the stream's 25 windows per
+strip); whole-strip training (``TrainConfig.min_crop``, window 5008) costs ~2.4x per epoch. Each fold's JSON also scores its test records by rhythm
 class (sinus vs atrial fibrillation/flutter) and counts the false P waves on the fibrillation records.
 """
 from __future__ import annotations
