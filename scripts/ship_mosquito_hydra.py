@@ -78,7 +78,8 @@ def _card(args, ck, facts, table: dict, bench: dict | None, licences: list, oods
         f"heads of the last block + classifier (`edgewise.models.mosquito.hydra.HydraDSCNN`); "
         f"{count_macs(ck.model) / 1e6:.2f} M MACs per window = {count_macs(ck.model) / m1:.2f}x one member |",
         "| output | temperature-scaled logits `[batch, heads, 2]`; p = mean of the heads' softmax |",
-        f"| teachers | {facts.get('members', '?')} DS-CNN members (`edgewise train mosquito --members`), recipe of "
+        f"| teachers | {len(json.loads((Path(args.members) / 'ensemble.json').read_text())['members'])} DS-CNN members "
+        "(`edgewise train mosquito --members`), recipe of "
         f"`edgewise.models.mosquito.train` with {facts['config']['steps']} steps, seeds "
         f"{facts['config']['seed'] - facts['member']}..; `{args.members}` |",
         f"| distillation | phase 1 = plain KD to the members' mean (T {kd.get('temperature')}, labels x "
