@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgewise.runtime.errors import InputError
+from edgewise.runtime.errors import ArtifactError, InputError
 
-__all__ = ["Uncertainty", "decompose", "softmax", "mean_probabilities"]
+__all__ = ["Uncertainty", "decompose", "softmax", "mean_probabilities", "uncertainty_threshold"]
 
 _TINY = 1e-12
 
@@ -80,3 +80,14 @@ def decompose(probs: np.ndarray, *, head_axis: int = 0, class_axis: int = 1) -> 
     aleatoric = -(p * np.log(p + _TINY)).sum(axis=1).mean(axis=0)
     epistemic = np.maximum(total - aleatoric, 0.0)  # >= 0 by Jensen; clip float rounding
     return Uncertainty(total.astype(np.float32), aleatoric.astype(np.float32), epistemic.astype(np.float32))
+
+
+def uncertainty_threshold(meta: dict, path: object = "") -> float | None:
+    """An artifact's ``uncertainty_threshold`` (mean epistemic uncertainty in nats above which an input is
+    unlike its training data; 0 <= t < 100), or None when it carries none (ECG and mosquito artifacts alike)."""
+    t = meta.get("uncertainty_threshold")
+    if t is None:
+        return None
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < 100:
+        raise ArtifactError(f"{path}: metadata key 'uncertainty_threshold' is {t!r}: expected a number in 0..100 (nats)")
+    return float(t)

@@ -9,6 +9,7 @@ import numpy as np
 
 from edgewise.runtime.ecg.stream import STREAM_HOP, STREAM_RIGHT
 from edgewise.runtime.errors import ArtifactError
+from edgewise.runtime.uncertainty import uncertainty_threshold
 
 
 @dataclass
@@ -25,15 +26,6 @@ class EcgModelInfo:
     path: str = ""
     # a multi-head model's mean epistemic uncertainty (nats) above which an input is unlike its training ECG
     uncertainty_threshold: float | None = None
-
-
-def _threshold(meta: dict, path: str | Path) -> float | None:
-    t = meta.get("uncertainty_threshold")
-    if t is None:
-        return None
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < 100:
-        raise ArtifactError(f"{path}: metadata key 'uncertainty_threshold' is {t!r}: expected a number in 0..100 (nats)")
-    return float(t)
 
 
 def offline_hop(window: int, meta_hop: Any = None) -> int:
@@ -72,7 +64,7 @@ def load_artifact_fn(path: str | Path, *, threads: int = 1, backend: str | None 
         name=str(meta.get("name", Path(path).stem)), sample_rate=int(meta.get("sample_rate") or fs or 500),
         window=window, hop=offline_hop(window, meta.get("hop")), in_channels=int(shape[0] or 1),
         format=model.format, precision=str(meta.get("precision", "fp32")), path=str(path),
-        uncertainty_threshold=_threshold(meta, path),
+        uncertainty_threshold=uncertainty_threshold(meta, path),
     )
 
     def fn(x: np.ndarray) -> np.ndarray:

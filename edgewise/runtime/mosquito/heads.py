@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from edgewise.runtime.errors import ArtifactError
 from edgewise.runtime.events import HysteresisConfig, merge_events
-from edgewise.runtime.uncertainty import decompose, softmax
+from edgewise.runtime.uncertainty import decompose, softmax, uncertainty_threshold
 
 __all__ = ["heads_epistemic", "uncertainty_threshold", "report_windows"]
 
@@ -31,16 +30,6 @@ def heads_epistemic(logits: np.ndarray) -> np.ndarray | None:
     if z.ndim != 3 or z.shape[1] < 2:
         return None
     return decompose(softmax(z, axis=-1), head_axis=1, class_axis=2).epistemic.astype(np.float64)
-
-
-def uncertainty_threshold(meta: dict[str, Any], path: Any = "") -> float | None:
-    """The artifact's ``uncertainty_threshold`` (nats, 0 <= t < 100) or None when it carries none."""
-    t = meta.get("uncertainty_threshold")
-    if t is None:
-        return None
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < 100:
-        raise ArtifactError(f"{path}: metadata key 'uncertainty_threshold' is {t!r}: expected a number in 0..100 (nats)")
-    return float(t)
 
 
 def report_windows(p: np.ndarray, times: np.ndarray, cfg: HysteresisConfig, *, epistemic: np.ndarray | None = None,
