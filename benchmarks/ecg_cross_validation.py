@@ -32,6 +32,8 @@ def rhythm_scores(ckpt: Path, data_dir: Path, records: list[int]) -> dict:
     from edgewise.models.ecg.evaluate import evaluate_records, torch_model_fn
     from edgewise.models.ecg.workflow import ALL_LEADS
 
+    from edgewise.runtime.ecg.metrics import DelineationScore
+
     ck = load_checkpoint(ckpt)
     fn = torch_model_fn(ck.model, 1)
     strata = rhythm_strata(data_dir)
@@ -40,17 +42,19 @@ def rhythm_scores(ckpt: Path, data_dir: Path, records: list[int]) -> dict:
         ids = [i for i in records if (strata.get(i, "sinus") == "sinus") == (group == "sinus")]
         if not ids:
             continue
-        s = evaluate_records(load_records(data_dir, ids), fn, leads=ALL_LEADS, window=ck.spec.window)
+        pooled = {"ii": DelineationScore(), "all": DelineationScore()}
+        per_record = {}
+        for rec in load_records(data_dir, ids):  # each record scored once, then pooled
+            s = evaluate_records([rec], fn, leads=ALL_LEADS, window=ck.spec.window)
+            for key in pooled:
+                pooled[key].add(s[key])
+            per_record[str(rec.record_id)] = int(s["ii"].counts["P on"].fp)
         row = {"records": ids}
-        for key in ("ii", "all"):
-            row[key] = {"wave_f1": {w: s[key].wave_f1(w) for w in ("P", "QRS", "T")},
-                        "false_p": int(s[key].counts["P on"].fp), "true_p": int(s[key].counts["P on"].tp
-                                                                               + s[key].counts["P on"].fn)}
+        for key, sc in pooled.items():
+            row[key] = {"wave_f1": {w: sc.wave_f1(w) for w in ("P", "QRS", "T")},
+                        "false_p": int(sc.counts["P on"].fp), "true_p": int(sc.counts["P on"].tp + sc.counts["P on"].fn)}
         if group == "af":  # false P per record, lead II
-            row["false_p_ii_per_record"] = {}
-            for i in ids:
-                r = evaluate_records(load_records(data_dir, [i]), fn, leads=("ii",), window=ck.spec.window)
-                row["false_p_ii_per_record"][str(i)] = int(r["ii"].counts["P on"].fp)
+            row["false_p_ii_per_record"] = per_record
         out[group] = row
     return out
 

@@ -28,6 +28,16 @@ from edgewise.models.ensemble.distributed import DistContext
 from edgewise.models.ensemble.loop import all_weights, train_loop
 
 
+def cached_student(path, facts: dict) -> bool:
+    """True when the student checkpoint ``path`` exists and its side facts (``.json``) name exactly these
+    distillation settings ``facts`` (then it is loaded, not distilled again)."""
+    import json
+    from pathlib import Path
+
+    side = Path(path).with_suffix(".json")
+    return Path(path).is_file() and side.is_file() and json.loads(side.read_text()).get("training", {}).get("distill") == facts
+
+
 @dataclass(frozen=True)
 class DistillConfig:
     """A ``distill`` step: ``phase1`` / ``phase2`` trainings (phase2 unused for plain KD; each the task's own

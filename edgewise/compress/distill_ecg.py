@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-from edgewise.compress.distill import DistillConfig, distill_hydra, distill_plain
+from edgewise.compress.distill import DistillConfig, cached_student as _cached, distill_hydra, distill_plain
 
 
 def _cfg_facts(config: DistillConfig) -> dict[str, Any]:
@@ -24,11 +24,6 @@ def _kwargs(cfg, **extra) -> dict[str, Any]:
     if cfg.context:
         kw["context"] = list(cfg.context)
     return kw
-
-
-def _cached(path: Path, facts: dict[str, Any]) -> bool:
-    side = path.with_suffix(".json")
-    return path.is_file() and side.is_file() and json.loads(side.read_text()).get("training", {}).get("distill") == facts
 
 
 def distill_ecg_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: str | Path,

@@ -28,6 +28,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from edgewise.compress.distill import cached_student as _cached
+
 from edgewise.compress.distill import DistillConfig, _frozen, _kl, _mean_kl, teacher_logits
 from edgewise.models.mosquito.train import TrainConfig
 
@@ -163,11 +165,6 @@ def distill_hydra_mosquito(teachers: Sequence, train, val, *, config: DistillCon
 
 def _facts(config: DistillConfig) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(config), default=list))
-
-
-def _cached(path: Path, facts: dict[str, Any]) -> bool:
-    side = path.with_suffix(".json")
-    return path.is_file() and side.is_file() and json.loads(side.read_text()).get("training", {}).get("distill") == facts
 
 
 def _split_sets(members_dir: Path, data_dir: str | Path, spec):
