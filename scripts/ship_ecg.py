@@ -1,6 +1,6 @@
 """Maintainer step: refresh and ship every ECG artifact from the shipped checkpoint's weights.
 
-    .venv/bin/python scripts/ship_ecg.py [--data ../shared/data/ludb] [--skip-compress]
+    .venv/bin/python scripts/ship_ecg.py [--data ../shared/data/ludb] [--skip-compress] [--window N] [--recipe FILE]
 
 1. held-out metrics (test records, lead II and all leads) measured with the current code;
 2. the checkpoint re-saved with them (same weights) and its model card rewritten;
@@ -33,6 +33,7 @@ ap.add_argument("--data", type=Path, default=default_dataset_dir("ludb"))
 ap.add_argument("--skip-compress", action="store_true")
 ap.add_argument("--window", type=int, help="input window of the shipped files (the checkpoint's by default)")
 ap.add_argument("--work", type=Path, help="keep the compression run (report, every artifact) in this folder")
+ap.add_argument("--recipe", type=Path, help="compression recipe file (the task's default recipe by default)")
 args = ap.parse_args()
 folder = PRETRAINED_DIR / "ecg"
 ckpt_path = folder / "ecg-unet.pt"
@@ -69,7 +70,7 @@ with tempfile.TemporaryDirectory() as tmp:
         from edgewise.compress import compress_checkpoint, default_recipe
         from edgewise.compress.run import stamp_metrics
 
-        result = compress_checkpoint(ck, default_recipe("ecg-delineation"), (args.work or Path(tmp)) / "compressed",
+        result = compress_checkpoint(ck, args.recipe or default_recipe("ecg-delineation"), (args.work or Path(tmp)) / "compressed",
                                      data_dir=args.data)
         for row in result.kept.values():
             dest = folder / f"ecg-unet-pruned-int8{Path(row.path).suffix}"
