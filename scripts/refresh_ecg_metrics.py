@@ -39,7 +39,10 @@ def main() -> None:
     ckpt_path = folder / "ecg-unet.pt"
     ck = load_checkpoint(ckpt_path)
     test = load_records(args.data, ck.training["test_records"])
-    scores = evaluate_records(test, torch_model_fn(ck.model, threads=1), leads=ALL_LEADS)
+    from edgewise.runtime.ecg.model import offline_hop
+
+    scores = evaluate_records(test, torch_model_fn(ck.model, threads=1), leads=ALL_LEADS, window=ck.spec.window,
+                              hop=offline_hop(ck.spec.window, ck.spec.hop))
     model_metrics = {"test_lead_ii": scores["ii"].summary(), "test_all_leads": scores["all"].summary()}
     save_checkpoint(ckpt_path, spec=ck.spec, model=ck.model, model_kwargs=ck.model_kwargs, training=ck.training,
                     metrics={**model_metrics, "test_records": list(ck.training["test_records"])})

@@ -47,7 +47,11 @@ if args.window and args.window != ck.spec.window:  # same weights, another input
     ck = replace(ck, spec=ecg_spec_for_window(args.window), training=training)
 
 test = load_records(args.data, ck.training["test_records"])
-scores = evaluate_records(test, torch_model_fn(ck.model), leads=ALL_LEADS)
+from edgewise.runtime.ecg.model import offline_hop  # noqa: E402
+
+# scored at the window the files run on (one call per 10-s strip for a 5008-sample window), as `delineate` does
+scores = evaluate_records(test, torch_model_fn(ck.model), leads=ALL_LEADS, window=ck.spec.window,
+                          hop=offline_hop(ck.spec.window, ck.spec.hop))
 metrics = {"test_lead_ii": scores["ii"].summary(), "test_all_leads": scores["all"].summary(),
            "test_records": list(ck.training["test_records"])}
 save_checkpoint(ckpt_path, spec=ck.spec, model=ck.model, model_kwargs=ck.model_kwargs, training=ck.training,
