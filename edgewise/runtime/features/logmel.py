@@ -136,7 +136,12 @@ def mel_filterbank(cfg: LogMelConfig) -> np.ndarray:
 
 def _frames(x: np.ndarray, cfg: LogMelConfig) -> np.ndarray:
     """``x [..., samples]`` -> strided view ``[..., frames, n_fft]``."""
-    if cfg.center:
+    if cfg.center and cfg.pad_mode == "constant":  # zeros written around a copy: np.pad costs ~25 us a call
+        h = cfg.n_fft // 2
+        padded = np.zeros(x.shape[:-1] + (x.shape[-1] + 2 * h,), dtype=x.dtype)
+        padded[..., h : h + x.shape[-1]] = x
+        x = padded
+    elif cfg.center:
         pad = [(0, 0)] * (x.ndim - 1) + [(cfg.n_fft // 2, cfg.n_fft // 2)]
         x = np.pad(x, pad, mode=cfg.pad_mode)
     n_frames = 1 + (x.shape[-1] - cfg.n_fft) // cfg.hop_length
@@ -158,7 +163,8 @@ def power_spectrogram(x: np.ndarray, cfg: LogMelConfig) -> np.ndarray:
         float64 ``[..., n_fft // 2 + 1, frames]``.
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
-    spec = np.abs(np.fft.rfft(_frames(x, cfg) * _hann(cfg.n_fft), axis=-1)) ** cfg.power
+    stft = np.fft.rfft(_frames(x, cfg) * _hann(cfg.n_fft), axis=-1)
+    spec = stft.real ** 2 + stft.imag ** 2 if cfg.power == 2.0 else np.abs(stft) ** cfg.power  # no sqrt for power
     return np.swapaxes(spec, -1, -2)
 
 
@@ -180,7 +186,8 @@ def log_mel(x: np.ndarray, cfg: LogMelConfig, *, dtype: type = np.float32) -> np
         raise ValueError("the signal holds NaN or inf samples; clean or drop the input before the front end")
     mel = np.matmul(mel_filterbank(cfg), power_spectrogram(x, cfg))  # BLAS: 5x faster than the einsum it replaced
     scale = 10.0 if cfg.power == 2.0 else 20.0
-    db = scale * np.log10(np.maximum(cfg.amin, mel))
+    db = np.log10(np.maximum(mel, cfg.amin, out=mel), out=mel)  # in place: the mel array is ours
+    db *= scale
     if cfg.top_db is not None:
         db = np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - cfg.top_db)
     return db.astype(dtype, copy=False)

@@ -266,13 +266,14 @@ class MosquitoDetector:
             raise InputError("the signal holds NaN or inf samples; clean it first")
         if isinstance(fs, bool) or int(fs) != fs or fs <= 0:
             raise InputError(f"fs must be a positive integer rate in Hz, got {fs!r}")
-        flags = ["clipped"] if np.mean(np.abs(x) >= CLIP_LEVEL) > CLIPPED_FRACTION else []
+        level = np.abs(x)
+        flags = ["clipped"] if np.count_nonzero(level >= CLIP_LEVEL) > CLIPPED_FRACTION * x.size else []
         mono = x.mean(axis=1) if x.ndim == 2 else x
         if int(fs) != self.sample_rate:
             mono = resample_to(mono, int(fs), self.sample_rate).astype(np.float32)
         if mono.size < self.window:
             flags.append("short")
-        if not np.any(np.abs(mono) > SILENT_LEVEL):
+        if (level if mono is x else np.abs(mono)).max() <= SILENT_LEVEL:
             flags.append("silent")
         p, epistemic, times, _ = self.window_uncertainty(mono)
         if epistemic is None:
