@@ -6,8 +6,8 @@
 2. the checkpoint re-saved with them (same weights) and its model card rewritten;
 3. ecg-unet.{onnx,tflite} exported, parity checked on real held-out windows;
    (``--window N``: the same weights re-saved to run on N-sample windows, e.g. 5008 = one call per 10-s strip);
-4. the default compression recipe run; the kept artifact per runtime shipped as
-   ecg-unet-pruned-int8.{onnx,tflite} with its measured metrics in the metadata;
+4. the default compression recipe run (INT8; ``--recipe`` another); the kept artifact per runtime shipped as
+   ecg-unet-int8.{onnx,tflite} (ecg-unet-pruned-int8.* from a pruning recipe) with its measured metrics;
 5. manifest.json with checksums for everything in edgewise/models/pretrained/ecg/.
 """
 from __future__ import annotations
@@ -76,8 +76,11 @@ with tempfile.TemporaryDirectory() as tmp:
 
         result = compress_checkpoint(ck, args.recipe or default_recipe("ecg-delineation"), (args.work or Path(tmp)) / "compressed",
                                      data_dir=args.data)
+        for p in folder.glob("ecg-unet-*int8.*"):  # an earlier ship's compressed files (other names, windows)
+            p.unlink()
         for row in result.kept.values():
-            dest = folder / f"ecg-unet-pruned-int8{Path(row.path).suffix}"
+            stem = "ecg-unet-pruned" if row.params < sum(t.numel() for t in ck.model.parameters()) else "ecg-unet"
+            dest = folder / f"{stem}-{row.precision}{Path(row.path).suffix}"
             stamp_metrics(row.path, row, dest=dest)
             entries[dest.name] = {"format": dest.suffix[1:], "metadata": read_metadata(dest)}
             print(f"{dest.name}: {dest.stat().st_size} bytes, test F1 {row.f1_test}")

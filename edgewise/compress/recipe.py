@@ -1,7 +1,8 @@
 """Compression recipes: a TOML file listing the steps (``prune``, ``quantize``), their parameters and
 the accuracy budget.
 
-Example (``edgewise/compress/recipes/ecg.toml`` is the default for the ECG task)::
+Example (like ``edgewise/compress/recipes/ecg-pruned.toml``; the ECG task's default ``recipes/ecg.toml`` is
+its quantize step alone, chosen on cross-validated records: ``benchmarks/ecg_compress_cv.py``)::
 
     [budget]
     max_f1_drop = 0.005          # every wave's F1 may drop at most this much (0.5 points)
@@ -54,6 +55,7 @@ from edgewise.runtime.validator import MAX_DEPTH, Rule, bracket_depth, check, si
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 DEFAULT_RECIPES = {"ecg-delineation": RECIPES_DIR / "ecg.toml"}
+PRUNED_RECIPE = RECIPES_DIR / "ecg-pruned.toml"  # prune (round_to 8) + INT8: smaller, measurably less accurate
 HYDRA_RECIPE = RECIPES_DIR / "ecg-hydra.toml"  # for an ensemble folder: distil a Hydra, then INT8
 MAX_RECIPE_BYTES = 1 << 20
 

@@ -16,10 +16,19 @@ from edgewise.compress.recipe import (
 
 def test_default_ecg_recipe_loads():
     r = load_recipe(default_recipe("ecg-delineation"))
+    assert [s.kind.value for s in r.steps] == ["quantize"]  # INT8 alone: chosen on CV folds (ecg_compress_cv)
+    assert isinstance(r.steps[0], QuantizeStep) and r.steps[0].formats == ("onnx", "tflite")
+    assert r.budget.max_f1_drop == pytest.approx(0.005)
+
+
+def test_pruned_ecg_recipe_loads():
+    from edgewise.compress.recipe import PRUNED_RECIPE
+
+    r = load_recipe(PRUNED_RECIPE)
     assert [s.kind.value for s in r.steps] == ["prune", "quantize"]
     assert isinstance(r.steps[0], PruneStep) and r.steps[0].importance is Importance.TAYLOR
+    assert r.steps[0].round_to == 8 and r.steps[0].ratio == pytest.approx(0.35)
     assert isinstance(r.steps[1], QuantizeStep) and r.steps[1].formats == ("onnx", "tflite")
-    assert r.budget.max_f1_drop == pytest.approx(0.005)
 
 
 @pytest.mark.parametrize("data, match", [
