@@ -9,6 +9,16 @@ STANDARD_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4",
 MIN_FS, MAX_FS = 50.0, 20000.0
 
 
+
+CONTEXT_SAMPLES = 2048  # model-rate samples every shipped ECG model was trained on (its crops)
+
+
+def _padded_note(padded: bool, seconds: float, info) -> str:
+    """The text line's warning for a strip the model saw with less context than it was trained on: a
+    whole-strip model (window 5008) pads every strip under 10 s by design and says nothing for those."""
+    short = seconds * info.sample_rate < min(info.window, CONTEXT_SAMPLES)
+    return " (shorter than a model window: padded)" if padded and short else ""
+
 def _pick_lead(names: tuple[str, ...], n_rows: int, lead: str, explicit: bool) -> int:
     from edgewise.runtime.errors import InputError
 
@@ -85,7 +95,7 @@ def _all_leads(path: str, x, fs, names: tuple[str, ...], fn, info, as_json: bool
                          "beats": beats, "summary": summary})
         return
     counts = {k: sum(w.kind == k for w in waves) for k in ("P", "QRS", "T")}
-    note = " (shorter than a model window: padded)" if any(r.padded for r in results) else ""
+    note = _padded_note(any(r.padded for r in results), x.shape[-1] / fs, info)
     print(f"{path}: {len(names)} leads, {fs_out} Hz, {x.shape[-1] / fs:.1f} s{note}: consensus {counts['P']} P, "
           f"{counts['QRS']} QRS, {counts['T']} T; {_intervals_text(summary)}")
 
@@ -143,7 +153,7 @@ def run_delineate(args: argparse.Namespace) -> int:
             print_json_line(out)
         else:
             counts = {k: sum(w.kind == k for w in res.waves) for k in ("P", "QRS", "T")}
-            note = " (shorter than a model window: padded)" if res.padded else ""
+            note = _padded_note(res.padded, x.shape[-1] / fs, info)
             print(f"{path}: lead {lead}, {fs_out} Hz, {x.shape[-1] / fs:.1f} s{note}: {counts['P']} P, {counts['QRS']} QRS, "
                   f"{counts['T']} T; {_intervals_text(summary)}")
             u = _judged(res.uncertainty, info) if res.uncertainty is not None else {}

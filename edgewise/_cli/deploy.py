@@ -21,7 +21,7 @@ from pathlib import Path
 def deploy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="*", metavar="MODEL",
                    help="artifacts to deploy: .onnx/.tflite files, or shipped artifact file names "
-                        "(e.g. ecg-unet-pruned-int8.tflite; see `edgewise models list`)")
+                        "(e.g. ecg-unet-int8.tflite; see `edgewise models list`)")
     p.add_argument("--device", required=True,
                    help="a device from `edgewise devices list`, several comma-separated, or 'all'")
     p.add_argument("--rollback", action="store_true",

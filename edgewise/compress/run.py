@@ -321,7 +321,7 @@ def _recalibrate(model: Any, m: _Measurer, log: Callable) -> dict[str, Any]:
     model was calibrated with."""
     from edgewise.models.ecg.calibrate import calibrate_p_bias
 
-    facts = calibrate_p_bias(model, m.data.val, leads=m.val_leads, grid=RECALIBRATION_GRID)
+    facts = calibrate_p_bias(model, m.data.val, leads=m.val_leads, grid=RECALIBRATION_GRID, window=m.window)
     log(f"P-logit offset re-chosen on the validation records after fine-tuning: {facts['p_logit_bias']:+.2f}")
     return {"recalibration": facts}
 
@@ -479,12 +479,27 @@ def _missed(step: str, rows: list[ArtifactRow], m: _Measurer, recipe: Recipe) ->
             f"best {worst.variant} ({worst.format}) drops " + ", ".join(f"{k} {v:+.4f}" for k, v in drops.items()) + ".")
 
 
+def uncompressed_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A compressed file's metrics with the model it was made from under ``uncompressed_model``.
+
+    A pruned model's checkpoint already says so; a file quantised straight from the trained checkpoint
+    carries that checkpoint's own held-out figures, which would read as the file's (the device chooser
+    takes ``uncompressed_model`` as its accuracy reference)."""
+    if "uncompressed_model" in metrics or not any(isinstance(v, dict) and "wave_f1" in v for v in metrics.values()):
+        return dict(metrics)
+    up = {k: ({"wave_f1": v["wave_f1"]} if isinstance(v, dict) and "wave_f1" in v else v)
+          for k, v in metrics.items() if k != "test_records"}
+    rest = {k: v for k, v in metrics.items() if k == "test_records" or not (isinstance(v, dict) and "wave_f1" in v)}
+    return {**{k: v for k, v in rest.items() if k not in up}, "uncompressed_model": up}
+
+
 def stamp_metrics(path: str | Path, row: ArtifactRow, *, dest: str | Path | None = None) -> Path:
     """Copy an artifact to ``dest`` (default: in place) with its measured held-out metrics in the metadata."""
     from edgewise.export.metadata import update_metadata
     from edgewise.runtime.artifact import read_metadata
 
-    old = (read_metadata(path) or {}).get("metrics") or {}
+    old = uncompressed_metrics((read_metadata(path) or {}).get("metrics") or {}) if row.step != "original" else \
+        (read_metadata(path) or {}).get("metrics") or {}
     stale = ("note",)  # "this model's own held-out metrics are in compression.json": now they are here
     metrics = {**{k: v for k, v in old.items() if k not in stale}, "test_lead_ii_wave_f1": row.f1_test,
                "val_all_leads_wave_f1": row.f1_val, "agreement_with_uncompressed": row.agreement,

@@ -21,7 +21,7 @@ The rule (issue 25, "the right artifact per device"):
    records accuracy, the fastest is chosen and the reason says accuracy was not checked. If every
    artifact with accuracy misses the budget (fp32 references that disagree), the closest one is chosen.
 
-Every choice carries one human line, e.g. ``chose ecg-unet-pruned-int8.tflite: 10.1 ms vs 41.0 ms fp32
+Every choice carries one human line, e.g. ``chose ecg-unet-int8.tflite: 10.1 ms vs 41.0 ms fp32
 ONNX (measured: 50 runs on pi5), P/QRS/T wave F1 within 0.2 points of fp32``.
 
 Pure functions over plain data: the timings come from ``edgewise.devices.autoselect`` (the results store,

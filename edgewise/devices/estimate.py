@@ -101,15 +101,10 @@ def _unit_rows(meta: dict[str, Any]) -> tuple[int, str]:
     """Input rows per unit of work, as ``edgewise.runtime.bench.unit_of_work`` defines the unit."""
     task = str(meta.get("task", ""))
     if task == "ecg-delineation":
-        fs = int(meta.get("sample_rate") or 500)
-        shape = meta.get("input_shape") or [1, 2048]
-        window = int(meta.get("window") or shape[-1])
-        from edgewise.runtime.ecg.stitch import window_starts
-        from edgewise.runtime.ecg.stream import StreamConfig
+        from edgewise.runtime.bench import ecg_unit
 
-        n = 10 * fs
-        starts = window_starts(n, window, StreamConfig(window=window).stitching()[0])
-        return len(starts), f"10 s of ECG at {fs} Hz ({len(starts)} windows)"
+        _, _, _, starts, unit = ecg_unit(meta, tuple(meta.get("input_shape") or (1, 2048)))
+        return len(starts), unit
     if task == "mosquito-detection":
         sr = float(meta.get("sample_rate") or 8000)
         return 1, f"{float(meta.get('window') or 2 * sr) / sr:g} s of audio (1 window)"

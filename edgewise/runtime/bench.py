@@ -41,6 +41,19 @@ def _peak_rss_mb() -> float:
     return round(kb / 1024.0, 1)
 
 
+def ecg_unit(meta: dict[str, Any], shape: tuple[int, ...] = (1, 2048)) -> tuple[int, int, int, list[int], str]:
+    """ECG's unit of work, 10 s of signal as ``edgewise delineate`` scores it: ``(fs, window, hop, window
+    starts, description)`` — 25 overlapping windows on a 2048-sample model, one call on a whole-strip one."""
+    from edgewise.runtime.ecg.model import offline_hop
+    from edgewise.runtime.ecg.stitch import window_starts
+
+    fs = int(meta.get("sample_rate") or 500)
+    window = int(meta.get("window") or shape[-1])
+    hop = offline_hop(window, meta.get("hop"))
+    starts = window_starts(10 * fs, window, hop)
+    return fs, window, hop, starts, f"10 s of ECG at {fs} Hz ({len(starts)} window{'s' if len(starts) > 1 else ''})"
+
+
 def unit_of_work(model: Any) -> tuple[str, float, Callable[[], Any], Callable[[], Any]]:
     """``(description, seconds of signal, run the unit end to end, run the model alone on it)``."""
     from edgewise.runtime.selfcheck import reference_input
@@ -50,24 +63,19 @@ def unit_of_work(model: Any) -> tuple[str, float, Callable[[], Any], Callable[[]
     shape = tuple(int(d) for d in model.input_shape)
     if task == "ecg-delineation" and len(shape) == 2:
         from edgewise.runtime.ecg.delineate import delineate
+        from edgewise.runtime.ecg.preprocess import standardized_window
 
-        fs = int(meta.get("sample_rate") or 500)
-        from edgewise.runtime.ecg.stitch import window_starts
-        from edgewise.runtime.ecg.stream import StreamConfig
-
-        window = int(meta.get("window") or shape[1])
-        hop = StreamConfig(window=window).stitching()[0]
-        n = 10 * fs
-        base = reference_input((shape[0], n), task=task, fs=fs)[0]
+        fs, window, hop, starts, unit = ecg_unit(meta, shape)
+        base = reference_input((shape[0], 10 * fs), task=task, fs=fs)[0]
         signal = base[0] if shape[0] == 1 else base
-        starts = window_starts(n, window, hop)  # the windows delineate scores (one at a time)
-        batch = np.stack([base[:, s:s + window] for s in starts]).astype(np.float32)
+        # the windows delineate scores, standardised and zero-padded as the stream does
+        batch = np.stack([standardized_window(base[:, s:s + window], window) for s in starts]).astype(np.float32)
 
         def run():
             return delineate(signal, fs, lambda x: np.asarray(model.run(x)), model_fs=fs, window=window, hop=hop,
                              in_channels=shape[0])
 
-        return (f"10 s of ECG at {fs} Hz ({len(starts)} windows)", 10.0, run, lambda: model.run(batch))
+        return unit, 10.0, run, lambda: model.run(batch)
     prep = meta.get("preprocessing") or {}
     if task == "mosquito-detection" and prep.get("kind") == "logmel":
         from edgewise.runtime.features.logmel import LogMelConfig, log_mel

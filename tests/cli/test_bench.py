@@ -11,7 +11,7 @@ import pytest
 from edgewise.cli import main
 
 SHIPPED = Path(__file__).resolve().parents[2] / "edgewise" / "models" / "pretrained"
-ECG_INT8 = SHIPPED / "ecg" / "ecg-unet-pruned-int8.onnx"
+ECG_INT8 = SHIPPED / "ecg" / "ecg-unet-int8.onnx"
 MOSQ = SHIPPED / "mosquito" / "model.tflite"
 
 
@@ -31,7 +31,7 @@ def test_bench_json_lines_are_stored_and_reported(env, capsys):
     assert [(r["model"], r["threads"]) for r in lines] == [
         (ECG_INT8.name, 1), (ECG_INT8.name, 2), (MOSQ.name, 1), (MOSQ.name, 2)]
     assert all(r["selfcheck"] == "ok" and r["runs"] == 5 for r in lines)  # shipped artifacts carry references
-    assert {r["unit"] for r in lines} == {"10 s of ECG at 500 Hz (25 windows)", "2 s of audio at 8000 Hz (1 window)"}
+    assert {r["unit"] for r in lines} == {"10 s of ECG at 500 Hz (1 window)", "2 s of audio at 8000 Hz (1 window)"}
     rows = ResultsStore(env / "results.sqlite").query()
     assert len(rows) == 4 and {r["device"] for r in rows} == {"this-machine"}
     assert main(["bench", "report"]) == 0

@@ -13,7 +13,7 @@ from edgewise.models.pretrained import PRETRAINED_DIR
 from edgewise.runtime.defaults import DEFAULTS_NAME, DEFAULTS_SCHEMA
 
 POSITIVE = "nsc2021_wingbeats_thai/Cx.Quin_1M_6D_25C_SmallCylinder_cut23.wav"
-ECG_INT8 = PRETRAINED_DIR / "ecg" / "ecg-unet-pruned-int8.tflite"
+ECG_INT8 = PRETRAINED_DIR / "ecg" / "ecg-unet-int8.tflite"
 MOSQUITO = PRETRAINED_DIR / "mosquito" / "model.tflite"
 
 
@@ -46,7 +46,7 @@ def test_delineate_uses_the_recorded_artifact(release, ludb_dir):
     record = str(ludb_dir / "data" / "1")
     rc, out, err = cli("delineate", record, "--json")
     assert rc == 0, err
-    assert err == "edgewise: using models/ecg-unet-pruned-int8.tflite (this release's default for ecg-delineation, " \
+    assert err == "edgewise: using models/ecg-unet-int8.tflite (this release's default for ecg-delineation, " \
                   "chosen at deploy)\n"
     rc, ref, _ = cli("delineate", record, "--json", "--model", str(ECG_INT8))
     assert rc == 0 and out == ref  # the same waves, beats and summary as naming the file

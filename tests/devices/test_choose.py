@@ -152,6 +152,6 @@ def test_the_shipped_files_are_read_from_their_metadata(tmp_path):
             assert dict(c.accuracy) == want
         else:
             assert dict(c.accuracy) == {"window ROC-AUC": m["window_roc_auc"], "clip ROC-AUC": m["clip_roc_auc"]}
-    assert by["ecg-unet-pruned-int8.onnx"].reference == read_metadata(ART / "ecg" / "ecg-unet-pruned-int8.onnx")[
+    assert by["ecg-unet-int8.onnx"].reference == read_metadata(ART / "ecg" / "ecg-unet-int8.onnx")[
         "metrics"]["uncompressed_model"]["test_lead_ii"]["wave_f1"]
-    assert by["ecg-unet.onnx"].precision == "fp32" and by["ecg-unet-pruned-int8.tflite"].precision == "int8"
+    assert by["ecg-unet.onnx"].precision == "fp32" and by["ecg-unet-int8.tflite"].precision == "int8"

@@ -11,7 +11,7 @@ from .conftest import run_cli
 
 
 def test_shipped_artifacts_by_file_name(tmp_path):
-    assert _resolve_model("ecg-unet-pruned-int8.tflite").name == "ecg-unet-pruned-int8.tflite"
+    assert _resolve_model("ecg-unet-int8.tflite").name == "ecg-unet-int8.tflite"
     with pytest.raises(FileNotFoundError, match="names several shipped artifacts"):
         _resolve_model("ecg-unet")  # .onnx and .tflite
     with pytest.raises(FileNotFoundError, match=r"no artifact file 'nope.onnx'.*shipped: .*model.onnx"):

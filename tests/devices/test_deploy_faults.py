@@ -36,7 +36,7 @@ from .conftest import DEVICE_NAME, assert_kept, run_cli, shipped
 
 pytestmark = pytest.mark.device
 
-SMALL = [p for p in shipped() if p.name in ("ecg-unet-pruned-int8.tflite", "model.onnx")]
+SMALL = [p for p in shipped() if p.name in ("ecg-unet-int8.tflite", "model.onnx")]
 
 
 def _one_line(e: BaseException) -> str:

@@ -13,7 +13,7 @@ from .conftest import DEVICE_NAME, run_cli, shipped
 
 pytestmark = pytest.mark.device
 
-INT8_ECG = next(p for p in shipped() if p.name == "ecg-unet-pruned-int8.tflite")
+INT8_ECG = next(p for p in shipped() if p.name == "ecg-unet-int8.tflite")
 MOSQUITO = next(p for p in shipped() if p.name == "model.onnx")
 
 

@@ -17,7 +17,7 @@ from edgewise.devices.store import ResultsStore, fingerprint
 from edgewise.runtime.platform import cpu_info
 
 ART = Path(__file__).resolve().parents[2] / "edgewise" / "models" / "pretrained"
-ECG8 = ART / "ecg" / "ecg-unet-pruned-int8.tflite"
+ECG8 = ART / "ecg" / "ecg-unet-int8.tflite"
 MOSQ = ART / "mosquito" / "model.onnx"
 
 
@@ -50,7 +50,7 @@ def db(tmp_path) -> Path:
                                                                     "features": ["avx2"], "isa": "x86_64-avx2"})
         store.add(other, device="this-machine", profile="this-machine", fingerprint=fingerprint(other))
         emu = _result(ECG8, 45.0, emulated=True, isa="aarch64-dotprod", hostname="arm64-testbed",
-                      path="/home/pi/edgewise/current/ecg-unet-pruned-int8.tflite")  # a device path: found by sha
+                      path="/home/pi/edgewise/current/ecg-unet-int8.tflite")  # a device path: found by sha
         store.add(emu, device="arm64-emu", profile="pi5", fingerprint=fingerprint(emu))
     return path
 

@@ -16,7 +16,7 @@ from edgewise.devices.store import SCHEMA_VERSION, ResultsStore, default_db_path
 
 
 def _result(**over) -> dict:
-    r = {"model": "ecg-unet-pruned-int8.tflite", "path": "/x/ecg-unet-pruned-int8.tflite", "sha256": "ab" * 32,
+    r = {"model": "ecg-unet-int8.tflite", "path": "/x/ecg-unet-int8.tflite", "sha256": "ab" * 32,
          "format": "tflite", "precision": "int8", "task": "ecg-delineation", "runtime": "litert",
          "runtime_version": "2.3.0", "threads": 1, "unit": "10 s of ECG at 500 Hz (3 windows)", "load_ms": 3.0,
          "first_ms": 2.0, "warmup_runs": 10, "runs": 100, "p50_ms": 1.2, "p90_ms": 1.4, "p99_ms": 2.0,

@@ -19,8 +19,8 @@ from edgewise.runtime.artifact import METADATA_KEY, metadata_spans, read_metadat
 from edgewise.runtime.errors import ArtifactError  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[2] / "edgewise" / "models" / "pretrained" / "ecg"
-ONNX = SHIPPED / "ecg-unet-pruned-int8.onnx"
-TFLITE = SHIPPED / "ecg-unet-pruned-int8.tflite"
+ONNX = SHIPPED / "ecg-unet-int8.onnx"
+TFLITE = SHIPPED / "ecg-unet-int8.tflite"
 
 
 def _stamped_correctly(path: Path) -> str:

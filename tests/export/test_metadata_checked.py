@@ -35,7 +35,7 @@ def test_write_onnx_metadata_refuses_metadata_that_contradicts_the_graph(tmp_pat
     assert read_metadata(path)["format"] == "onnx"
 
 
-@pytest.mark.parametrize("name", ["ecg/ecg-unet-pruned-int8.onnx", "ecg/ecg-unet-pruned-int8.tflite",
+@pytest.mark.parametrize("name", ["ecg/ecg-unet-int8.onnx", "ecg/ecg-unet-int8.tflite",
                                   "mosquito/model.tflite"])
 def test_update_metadata_refuses_a_bad_result_and_keeps_the_file(tmp_path, name):
     if name.endswith(".tflite"):
@@ -54,7 +54,7 @@ def test_update_metadata_refuses_a_bad_result_and_keeps_the_file(tmp_path, name)
 def test_update_metadata_can_repair_a_file_the_runtime_refuses(tmp_path):
     from tests.runtime._mutate import with_metadata
 
-    src = SHIPPED / "ecg" / "ecg-unet-pruned-int8.onnx"
+    src = SHIPPED / "ecg" / "ecg-unet-int8.onnx"
     meta = read_metadata(src)
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(with_metadata(src.read_bytes(), "onnx", b'{"task": "ecg-delineation", "window": -5}'))

@@ -52,8 +52,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 PRETRAINED = REPO / "edgewise" / "models" / "pretrained"
 ARTIFACTS = {
-    "ecg-int8.onnx": (PRETRAINED / "ecg" / "ecg-unet-pruned-int8.onnx", "ecg"),
-    "ecg-int8.tflite": (PRETRAINED / "ecg" / "ecg-unet-pruned-int8.tflite", "ecg"),
+    "ecg-int8.onnx": (PRETRAINED / "ecg" / "ecg-unet-int8.onnx", "ecg"),
+    "ecg-int8.tflite": (PRETRAINED / "ecg" / "ecg-unet-int8.tflite", "ecg"),
     "mosquito.onnx": (PRETRAINED / "mosquito" / "model.onnx", "mosquito"),
     "mosquito.tflite": (PRETRAINED / "mosquito" / "model.tflite", "mosquito"),
 }

@@ -23,7 +23,7 @@ from ._mutate import with_metadata
 
 PRETRAINED = Path(__file__).resolve().parents[2] / "edgewise" / "models" / "pretrained"
 SHIPPED = sorted(PRETRAINED.glob("*/*.onnx")) + sorted(PRETRAINED.glob("*/*.tflite"))
-SMALL = [PRETRAINED / "ecg" / "ecg-unet-pruned-int8.onnx", PRETRAINED / "ecg" / "ecg-unet-pruned-int8.tflite"]
+SMALL = [PRETRAINED / "ecg" / "ecg-unet-int8.onnx", PRETRAINED / "ecg" / "ecg-unet-int8.tflite"]
 CHANGED = "content does not match its content_sha256"
 
 

@@ -13,9 +13,9 @@ SHIPPED = Path(__file__).resolve().parents[2] / "edgewise" / "models" / "pretrai
 TASK = "ecg-delineation"
 
 
-def _doc(model: str = "models/ecg-unet-pruned-int8.tflite", **over) -> dict:
+def _doc(model: str = "models/ecg-unet-int8.tflite", **over) -> dict:
     entry = {"model": model, "sha256": "0" * 64, "timing": "measured", "p50_ms": 10.1,
-             "reason": "chose ecg-unet-pruned-int8.tflite: 10.1 ms vs 41.0 ms fp32 ONNX"}
+             "reason": "chose ecg-unet-int8.tflite: 10.1 ms vs 41.0 ms fp32 ONNX"}
     return {"schema": DEFAULTS_SCHEMA, "device": "pi", "auto_select": True, "tasks": {TASK: entry}, **over}
 
 
@@ -25,15 +25,15 @@ def release(tmp_path) -> Path:
     rel = tmp_path / "releases" / "r1"
     (rel / "models").mkdir(parents=True)
     (rel / "bundle.json").write_text("{}")
-    (rel / "models" / "ecg-unet-pruned-int8.tflite").write_bytes((SHIPPED / "ecg-unet-pruned-int8.tflite").read_bytes())
+    (rel / "models" / "ecg-unet-int8.tflite").write_bytes((SHIPPED / "ecg-unet-int8.tflite").read_bytes())
     (rel / DEFAULTS_NAME).write_text(json.dumps(_doc()))
     return rel
 
 
 def test_the_recorded_artifact_is_found(release):
     rec = recorded_default(TASK, release=release, warn=pytest.fail)
-    assert rec.path == (release / "models" / "ecg-unet-pruned-int8.tflite").resolve()
-    assert rec.model == "models/ecg-unet-pruned-int8.tflite" and rec.reason.startswith("chose ")
+    assert rec.path == (release / "models" / "ecg-unet-int8.tflite").resolve()
+    assert rec.model == "models/ecg-unet-int8.tflite" and rec.reason.startswith("chose ")
 
 
 def test_a_task_without_a_record_is_silent(release):
@@ -45,7 +45,7 @@ def test_the_release_is_the_folder_of_the_running_venv(release, tmp_path, monkey
     monkeypatch.setattr(sys, "base_prefix", "/usr")
     monkeypatch.setattr(sys, "prefix", str(release / "venv"))  # <release>/venv/bin/edgewise
     assert release_dir() == release.resolve()
-    assert recorded_default(TASK, warn=pytest.fail).path.name == "ecg-unet-pruned-int8.tflite"
+    assert recorded_default(TASK, warn=pytest.fail).path.name == "ecg-unet-int8.tflite"
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "work" / ".venv"))  # a workstation's venv: no bundle.json
     assert release_dir() is None and recorded_default(TASK, warn=pytest.fail) is None
     monkeypatch.setattr(sys, "prefix", "/usr")  # no venv at all
@@ -55,7 +55,7 @@ def test_the_release_is_the_folder_of_the_running_venv(release, tmp_path, monkey
 def test_release_dir_follows_the_environment(release, monkeypatch):
     monkeypatch.setenv("EDGEWISE_RELEASE", str(release))
     assert release_dir() == release
-    assert recorded_default(TASK, warn=pytest.fail).path.name == "ecg-unet-pruned-int8.tflite"
+    assert recorded_default(TASK, warn=pytest.fail).path.name == "ecg-unet-int8.tflite"
 
 
 def _break(release: Path, how: str) -> None:
@@ -76,7 +76,7 @@ def _break(release: Path, how: str) -> None:
         (release / "models" / "elsewhere.onnx").symlink_to(SHIPPED / "ecg-unet.onnx")
         path.write_text(json.dumps(_doc(model="models/elsewhere.onnx")))
     elif how == "model-gone":
-        (release / "models" / "ecg-unet-pruned-int8.tflite").unlink()
+        (release / "models" / "ecg-unet-int8.tflite").unlink()
     elif how == "huge":
         path.write_text(json.dumps(_doc(note="x" * (2 << 20))))
     elif how == "deep":

@@ -15,7 +15,7 @@ from edgewise.runtime.ecg.stream import STREAM_MAX_BATCH, EcgStream, StreamConfi
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "edgewise" / "models" / "pretrained" / "ecg"
 LUDB = REPO.parent / "shared" / "data" / "ludb" / "data"
-ARTIFACTS = ["ecg-unet-pruned-int8.onnx", "ecg-unet-pruned-int8.tflite", "ecg-unet.onnx", "ecg-unet.tflite"]
+ARTIFACTS = ["ecg-unet-int8.onnx", "ecg-unet-int8.tflite", "ecg-unet.onnx", "ecg-unet.tflite"]
 
 
 def _counting(fn):
@@ -28,9 +28,9 @@ def _counting(fn):
     return counted, batches
 
 
-def _run(fn, x: np.ndarray, *, max_batch: int, block: int | None = None, at_once: bool = False):
+def _run(fn, x: np.ndarray, *, max_batch: int, window: int, block: int | None = None, at_once: bool = False):
     counted, batches = _counting(fn)
-    st = EcgStream(counted, 500, config=replace(StreamConfig(), max_batch=max_batch), keep_scores=True)
+    st = EcgStream(counted, 500, config=StreamConfig(window=window, max_batch=max_batch), keep_scores=True)
     if at_once:  # every window in batches of max_batch
         waves = st.flush(x)
     elif block is None:  # what delineate() does: the grid windows, then the end-aligned one
@@ -60,14 +60,15 @@ def test_batched_calls_equal_one_window_per_call(name, lead_ii):
     if not path.is_file():
         pytest.skip(f"{name} is not shipped")
     try:
-        fn, _ = load_artifact_fn(path, threads=1)
+        fn, info = load_artifact_fn(path, threads=1)
     except ImportError as e:  # BackendMissingError: LiteRT not installed
         pytest.skip(str(e))
+    w = info.window
     for x in (lead_ii, np.tile(lead_ii, 3)):  # 10 s: one call; 30 s: more windows than STREAM_MAX_BATCH
-        one, one_waves, one_batches = _run(fn, x, max_batch=1)
-        many, many_waves, many_batches = _run(fn, x, max_batch=STREAM_MAX_BATCH, at_once=True)
-        fed, fed_waves, fed_batches = _run(fn, x, max_batch=STREAM_MAX_BATCH)
-        n_windows = len(window_starts(x.size, 2048, StreamConfig().hop))
+        one, one_waves, one_batches = _run(fn, x, max_batch=1, window=w)
+        many, many_waves, many_batches = _run(fn, x, max_batch=STREAM_MAX_BATCH, window=w, at_once=True)
+        fed, fed_waves, fed_batches = _run(fn, x, max_batch=STREAM_MAX_BATCH, window=w)
+        n_windows = len(window_starts(x.size, w, StreamConfig(window=w).hop))
         assert one_batches == [1] * n_windows
         assert sum(many_batches) == n_windows and len(many_batches) == -(-n_windows // STREAM_MAX_BATCH)
         assert sum(fed_batches) == n_windows and fed_batches[-1] == 1
@@ -79,9 +80,10 @@ def test_batched_calls_equal_one_window_per_call(name, lead_ii):
 def test_live_blocks_score_one_window_per_call_with_the_same_result(lead_ii):
     from edgewise.runtime.ecg.model import load_artifact_fn
 
-    fn, _ = load_artifact_fn(SHIPPED / "ecg-unet-pruned-int8.onnx", threads=1)
-    offline, offline_waves, _ = _run(fn, lead_ii, max_batch=STREAM_MAX_BATCH)
-    live, live_waves, batches = _run(fn, lead_ii, max_batch=STREAM_MAX_BATCH, block=25)  # 50-ms blocks
+    fn, info = load_artifact_fn(SHIPPED / "ecg-unet-int8.onnx", threads=1)
+    x = np.tile(lead_ii, 2)  # 20 s: many windows at the stream's hop, also for a whole-strip model
+    offline, offline_waves, _ = _run(fn, x, max_batch=STREAM_MAX_BATCH, window=info.window)
+    live, live_waves, batches = _run(fn, x, max_batch=STREAM_MAX_BATCH, window=info.window, block=25)  # 50-ms blocks
     assert set(batches) == {1}  # each window as soon as it is complete: the live latency is unchanged
     assert np.array_equal(live, offline) and live_waves == offline_waves
 

@@ -57,7 +57,7 @@ def test_shipped_model_flags_held_out_ludb_records(ludb_dir):
     from edgewise.runtime.ecg.model import load_artifact_fn
 
     data = ludb_dir / "data" if (ludb_dir / "data").is_dir() else ludb_dir
-    fn, info = load_artifact_fn(PRETRAINED_DIR / "ecg" / "ecg-unet-pruned-int8.tflite")
+    fn, info = load_artifact_fn(PRETRAINED_DIR / "ecg" / "ecg-unet-int8.tflite")
     for rid, want in ((16, "sinus"), (26, "sinus"), (129, "af"), (173, "af")):
         r = read_wfdb_signal(data / str(rid))
         x = r.signal[[n.lower() for n in r.leads].index("ii")]

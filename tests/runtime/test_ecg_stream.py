@@ -16,7 +16,7 @@ from edgewise.runtime.ecg.waves import Wave, waves_to_mask
 from edgewise.runtime.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
-INT8 = REPO / "edgewise" / "models" / "pretrained" / "ecg" / "ecg-unet-pruned-int8.onnx"
+INT8 = REPO / "edgewise" / "models" / "pretrained" / "ecg" / "ecg-unet-int8.onnx"
 LUDB = REPO.parent / "shared" / "data" / "ludb" / "data"
 
 
@@ -155,8 +155,8 @@ def test_stream_equals_offline_on_ludb_in_any_blocks(fs_in):
         x = sig.signal[sig.leads.index("ii")].astype(np.float32)
         x = np.concatenate([x, x, x])  # 30 s: past the warm-up, rhythm decided on trailing context
         x = resample_ecg(x, 500, fs_in)[0] if fs_in != 500 else x
-        ref = delineate(x, fs_in, fn).waves
-        st = EcgStream(fn, fs_in)
+        ref = delineate(x, fs_in, fn, window=info.window).waves  # at the stream's hop (not offline_hop)
+        st = EcgStream(fn, fs_in, config=StreamConfig(window=info.window))
         got = []
         for b in _blocks(x, rng, most=int(fs_in)):
             got += st.feed(b)
@@ -171,11 +171,11 @@ def test_waves_are_emitted_soon_after_their_offset():
     from edgewise.runtime.ecg.io import read_wfdb_signal
     from edgewise.runtime.ecg.model import load_artifact_fn
 
-    fn, _ = load_artifact_fn(INT8)
+    fn, info = load_artifact_fn(INT8)
     sig = read_wfdb_signal(LUDB / "1")
     x = np.tile(sig.signal[sig.leads.index("ii")].astype(np.float32), 3)
-    cfg = StreamConfig()
-    st = EcgStream(fn, 500)
+    cfg = StreamConfig(window=info.window)
+    st = EcgStream(fn, 500, config=cfg)
     delays = []
     for i in range(0, x.size, 25):  # 50 ms blocks
         for w in st.feed(x[i : i + 25]):

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgewise.runtime.ecg.delineate import DelineationResult, _config, delineate
 from edgewise.runtime.ecg.postprocess import PostprocessConfig
-from edgewise.runtime.ecg.preprocess import check_signal, standardize
+from edgewise.runtime.ecg.preprocess import check_signal, standardize, standardized_window
 from edgewise.runtime.ecg.stitch import ModelFn, window_starts
 from edgewise.runtime.ecg.stream_resample import resample_ecg
 
@@ -58,8 +58,8 @@ def _windows(x: np.ndarray, fs: float, model_fs: int, window: int, hop: int) -> 
     """The standardised windows [m, 1, window] the stream engine will score for each row of ``x``."""
     y = resample_ecg(x, fs, model_fs)
     n = y.shape[1]
-    if n < window:  # padded single window: scored on the spot
-        return np.zeros((0, 1, window), np.float32)
+    if n < window:  # one padded window per lead, as the stream pads it (a 10-s strip on a whole-strip model)
+        return np.stack([standardized_window(y[i : i + 1], window) for i in range(y.shape[0])])
     starts = window_starts(n, window, hop)
     return np.stack([standardize(y[i : i + 1, s : s + window]) for i in range(y.shape[0]) for s in starts])
 

@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 
 from edgewise.runtime.ecg.delineate import delineate
+from edgewise.runtime.artifact import read_metadata
 from edgewise.runtime.ecg.model import load_artifact_fn
 from edgewise.runtime.live.ecg_live import EcgLive
 from edgewise.runtime.live.output import JsonlWriter, RotatingLog, TextWriter
 from edgewise.runtime.live.sources.base import Block, Gap
 
 REPO = Path(__file__).resolve().parents[3]
-MODEL = REPO / "edgewise" / "models" / "pretrained" / "ecg" / "ecg-unet-pruned-int8.onnx"
+MODEL = REPO / "edgewise" / "models" / "pretrained" / "ecg" / "ecg-unet-int8.onnx"
+WINDOW = int(read_metadata(MODEL)["window"])  # 5008 since 0.2: live runs it at the stream's hop
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +37,13 @@ def _waves(recs: list[dict]) -> list[tuple]:
 
 
 def _offline(fn, x: np.ndarray, shift: int = 0) -> list[tuple]:
-    return [(w.onset + shift, w.offset + shift, w.kind) for w in delineate(x, 500, fn).waves]
+    return [(w.onset + shift, w.offset + shift, w.kind) for w in delineate(x, 500, fn, window=WINDOW).waves]
 
 
 def test_a_nan_run_is_a_gap_between_two_segments(fn, lead_ii):
     x = np.tile(lead_ii.astype(np.float32), 2)
     x[6000:6100] = np.nan
-    recs = _feed(EcgLive(fn, source_fs=500), x)
+    recs = _feed(EcgLive(fn, source_fs=500, window=WINDOW), x)
     faults = [r for r in recs if r["type"] == "fault"]
     assert faults == [{"type": "fault", "kind": "nonfinite", "at": 6000, "count": 100,
                        "detail": "100 NaN/inf samples: treated as a gap"}]
@@ -50,7 +52,7 @@ def test_a_nan_run_is_a_gap_between_two_segments(fn, lead_ii):
 
 def test_a_source_gap_shifts_the_next_segment(fn, lead_ii):
     x = lead_ii.astype(np.float32)
-    live = EcgLive(fn, source_fs=500)
+    live = EcgLive(fn, source_fs=500, window=WINDOW)
     recs = []
     for s in range(0, x.size, 500):
         recs += live.feed(Block(s, x[s : s + 500, None]))
@@ -65,7 +67,7 @@ def test_a_source_gap_shifts_the_next_segment(fn, lead_ii):
 
 
 def test_heart_rate_follows_the_rr_intervals(fn, lead_ii):
-    recs = _feed(EcgLive(fn, source_fs=500), np.tile(lead_ii.astype(np.float32), 3))
+    recs = _feed(EcgLive(fn, source_fs=500, window=WINDOW), np.tile(lead_ii.astype(np.float32), 3))
     qrs = [r["onset"] for r in recs if r["type"] == "wave" and r["wave"] == "QRS"]
     hr = [r for r in recs if r["type"] == "hr"]
     assert len(hr) == len(qrs) - 1 and hr[0]["at"] == qrs[1]
@@ -76,7 +78,7 @@ def test_a_signal_stuck_at_a_rail_is_reported_once_per_second(fn, lead_ii):
     x = lead_ii.astype(np.float32).copy()
     top = float(x.max()) + 1.0
     x[3000:3400] = top  # 0.8 s stuck at the new maximum
-    recs = _feed(EcgLive(fn, source_fs=500), x, block=37)
+    recs = _feed(EcgLive(fn, source_fs=500, window=WINDOW), x, block=37)
     sat = [r for r in recs if r["type"] == "fault" and r["kind"] == "saturated"]
     assert len(sat) == 1 and 3000 <= sat[0]["at"] <= 3050 and "maximum" in sat[0]["detail"]
 

@@ -36,7 +36,7 @@ import edgewise
 from edgewise.runtime.live.serve import LiveServer
 
 REPO = Path(__file__).resolve().parents[3]
-MODEL = Path(edgewise.__file__).parent / "models" / "pretrained" / "ecg" / "ecg-unet-pruned-int8.onnx"
+MODEL = Path(edgewise.__file__).parent / "models" / "pretrained" / "ecg" / "ecg-unet-int8.onnx"
 SCRIPT = REPO / "scripts" / "testbed" / "chromium.sh"
 # the page's colours (page.js): P, QRS, T, mosquito events, the probability trace
 COLORS = {"P": (30, 100, 230), "QRS": (220, 40, 40), "T": (30, 160, 60), "event": (230, 120, 0),

@@ -18,7 +18,7 @@ from edgewise.runtime.ecg.delineate import delineate
 from edgewise.runtime.ecg.model import load_artifact_fn
 
 REPO = Path(__file__).resolve().parents[3]
-MODEL = REPO / "edgewise" / "models" / "pretrained" / "ecg" / "ecg-unet-pruned-int8.onnx"
+MODEL = REPO / "edgewise" / "models" / "pretrained" / "ecg" / "ecg-unet-int8.onnx"
 SENSOR = Path(__file__).with_name("_sensor.py")
 
 
@@ -68,8 +68,9 @@ class Run:
 
 
 def _offline(x: np.ndarray, fs: float = 500, lo: int = 0, hi: int = 1 << 62) -> list[tuple]:
-    fn, _ = load_artifact_fn(MODEL)
-    return sorted((w.onset, w.offset, w.kind) for w in delineate(x, fs, fn).waves if w.onset >= lo and w.offset < hi)
+    fn, info = load_artifact_fn(MODEL)  # at the live stream's hop: what `run ecg` computes
+    return sorted((w.onset, w.offset, w.kind) for w in delineate(x, fs, fn, window=info.window).waves
+                  if w.onset >= lo and w.offset < hi)
 
 
 @pytest.fixture
@@ -194,8 +195,8 @@ def test_missing_rate_and_bad_source_fail_clearly(tmp_path):
         assert "Traceback" not in p.stderr
 
 
-@pytest.mark.parametrize("artifact", ["ecg-unet.onnx", "ecg-unet.tflite", "ecg-unet-pruned-int8.onnx",
-                                      "ecg-unet-pruned-int8.tflite"])
+@pytest.mark.parametrize("artifact", ["ecg-unet.onnx", "ecg-unet.tflite", "ecg-unet-int8.onnx",
+                                      "ecg-unet-int8.tflite"])
 def test_file_gives_delineates_waves_for_every_shipped_artifact(capsys, ludb_dir, tmp_path, artifact):
     """``run ecg --source file:... --jsonl`` (as fast as possible) == ``delineate --json``, at 500 and 250 Hz."""
     from edgewise.cli import main
