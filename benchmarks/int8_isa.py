@@ -35,7 +35,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "edgewise" / "models" / "pretrained" / "ecg"
-DEFAULT_ARTIFACTS = ["ecg-unet-pruned-int8.onnx", "ecg-unet-pruned-int8.tflite", "ecg-unet.onnx", "ecg-unet.tflite"]
+DEFAULT_ARTIFACTS = ["ecg-unet-int8.onnx", "ecg-unet-int8.tflite", "ecg-unet.onnx", "ecg-unet.tflite"]
 
 
 def worker(artifacts: list[str], data: str, n_records: int, out: str) -> None:

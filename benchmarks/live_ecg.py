@@ -34,7 +34,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 LUDB = REPO.parent / "shared" / "data" / "ludb" / "data"
-SHIPPED = REPO / "edgewise" / "models" / "pretrained" / "ecg" / "ecg-unet-pruned-int8.onnx"
+SHIPPED = REPO / "edgewise" / "models" / "pretrained" / "ecg" / "ecg-unet-int8.onnx"
 
 
 def _cpu_seconds(pid: int) -> float:

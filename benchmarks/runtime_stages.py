@@ -50,8 +50,8 @@ PRETRAINED = REPO / "edgewise" / "models" / "pretrained"
 LUDB = REPO.parent / "shared" / "data" / "ludb" / "data"
 MOSQUITO = REPO.parent / "shared" / "data" / "mosquito"
 MOSQUITO_CLIP = "abuzz_phone_species/aedes_sierrensis1.flac"  # mosquito, 8 kHz, 2.5 s
-ECG_ARTIFACTS = ["ecg-unet.pt", "ecg-unet.onnx", "ecg-unet.tflite", "ecg-unet-pruned-int8.onnx",
-                 "ecg-unet-pruned-int8.tflite"]
+ECG_ARTIFACTS = ["ecg-unet.pt", "ecg-unet.onnx", "ecg-unet.tflite", "ecg-unet-int8.onnx",
+                 "ecg-unet-int8.tflite"]
 MOSQUITO_ARTIFACTS = ["mosquito-dscnn.pt", "model.onnx", "model.tflite"]
 STAGES = ("pre", "model", "post", "e2e")
 

@@ -29,7 +29,7 @@ def test_update_merges_or_replaces_and_leaves_the_graph(tmp_path, name):
     assert merged["metrics"]["extra"] == 1.5 and merged["metrics"]["verified_isa"] == before["metrics"]["verified_isa"]
     update_metadata(path, {"metrics": {"only": 2}}, merge=False)
     assert read_metadata(path)["metrics"] == {"only": 2}
-    x = np.zeros((1, 1, 2048), np.float32)
+    x = np.zeros((1, 1, before["window"]), np.float32)
     np.testing.assert_array_equal(load_model(path).run(x), load_model(SHIPPED / name).run(x))
 
 
@@ -47,7 +47,7 @@ def test_a_quantised_copy_gets_its_own_self_check_not_the_float_files_isas(tmp_p
 
     src = read_metadata(SHIPPED / "ecg-unet.onnx")
     assert src["metrics"]["verified_isa"] and src["selfcheck"]  # the shipped float file carries both
-    q = quantize_onnx(SHIPPED / "ecg-unet.onnx", tmp_path / "q.onnx", synthetic_windows(8, seed=0))
+    q = quantize_onnx(SHIPPED / "ecg-unet.onnx", tmp_path / "q.onnx", synthetic_windows(8, window=src["window"], seed=0))
     meta = read_metadata(q)
     assert "verified_isa" not in meta["metrics"] and "verified_runtimes" not in meta["metrics"]
     assert meta["selfcheck"] != src["selfcheck"] and meta["selfcheck"]["atol"] > src["selfcheck"]["atol"]

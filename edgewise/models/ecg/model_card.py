@@ -23,11 +23,12 @@ def _chosen_epoch(history: list[dict]) -> str:
     return f" (epoch {best[-1]} of {len(history)})" if best else ""
 
 
-def _compressed_section(manifest: Path) -> list[str]:
-    """Rows for the compressed artifacts a ``manifest.json`` beside the checkpoint lists (none: no section)."""
+def _compressed_section(manifest: Path, parameters: int | None = None) -> list[str]:
+    """Rows for the compressed artifacts a ``manifest.json`` beside the checkpoint lists (none: no section);
+    ``parameters``: the checkpoint's, for files quantised without pruning."""
     if not manifest.is_file():
         return []
-    rows = []
+    rows, any_pruned = [], False
     for name, entry in sorted(json.loads(manifest.read_text()).get("artifacts", {}).items()):
         meta = entry.get("metadata") or {}
         if meta.get("precision", "fp32") == "fp32":
@@ -41,13 +42,18 @@ def _compressed_section(manifest: Path) -> list[str]:
         ratio = f"{own / size:.3f}" if own and size else "—"
         scores = " / ".join(f"{f1[k]:.4f}" for k in ("P", "QRS", "T")) if f1 else "—"
         isas = ", ".join((meta.get("metrics") or {}).get("verified_isa") or []) or "—"
-        rows.append(f"| {name} | weights {weights} | {pruning.get('params_after', '—')} | "
+        any_pruned |= bool(pruning)
+        rows.append(f"| {name} | weights {weights} | {pruning.get('params_after', parameters or '—')} | "
                     f"{size or 0:,} | {ratio} | {scores} | {isas} |")
     if not rows:
         return []
     return ["## Compressed artifacts (`edgewise compress ecg-unet`, default recipe)", "",
-            "Pruned, fine-tuned (P offset re-chosen on the validation records) and quantised; held-out F1 on the",
-            "same test records, lead II. Size ratio against the same pruned model's fp32 file in the same format.",
+            *(["Pruned, fine-tuned (P offset re-chosen on the validation records) and quantised; held-out F1 on",
+               "the same test records, lead II. Size ratio against the same pruned model's fp32 file in the same format."]
+              if any_pruned else
+              ["Quantised from the trained weights (no pruning: chosen on cross-validated records,",
+               "benchmarks/ecg_compress_cv.py); held-out F1 on the same test records, lead II. Size ratio against",
+               "the fp32 file in the same format."]),
             "Identical wave lists on the ISAs named (benchmarks/int8_isa.py: AVX2 and arm64 emulated by qemu).", "",
             "| file | precision | parameters | bytes | × own fp32 | P / QRS / T F1 | identical waves on |",
             "|---|---|---|---|---|---|---|",
@@ -66,6 +72,8 @@ def write_model_card(path: Path, checkpoint: Path) -> Path:
         "",
         f"- Parameters: {facts['parameters']:,}; input window {spec['window']} samples "
         f"({spec['window'] / spec['sample_rate']:.2f} s), hop {spec['hop']}; layout {spec['input_layout']}.",
+        *([f"- Window: {tr['window_change']}; `delineate` scores a strip of up to 10 s in one call, the live stream "
+           "runs it every 128 samples."] if tr.get("window_change") else []),
         f"- Checkpoint sha256: `{facts['sha256']}`; edgewise {facts['edgewise_version']}.",
         f"- Training data: {tr.get('data')}.",
         f"- Split: {tr.get('split')}.",
@@ -94,7 +102,7 @@ def write_model_card(path: Path, checkpoint: Path) -> Path:
             lines += _table(s) + [""]
     else:
         lines += ["No held-out metrics: trained on SYNTHETIC ECG only (demo model).", ""]
-    lines += _compressed_section(Path(checkpoint).parent / "manifest.json")
+    lines += _compressed_section(Path(checkpoint).parent / "manifest.json", facts.get("parameters"))
     lines += ["## Intended use and limits", "",
               "Research and engineering evaluation of ECG delineation on edge devices; not a medical device.",
               "Trained on resting 10-s 12-lead recordings of LUDB (adults, many cardiac conditions, 500 Hz);",
