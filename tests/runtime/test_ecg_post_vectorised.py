@@ -1,11 +1,15 @@
-"""The vectorised post-processing steps equal their plain definitions: gap filling (``clean_mask``) against a
-run-by-run loop, ``argmax_classes`` against ``np.argmax`` (ties and NaN included)."""
+"""The vectorised post-processing steps equal their plain definitions: gap filling (``clean_mask``,
+``label_runs``) against a run-by-run loop, ``argmax_classes`` against ``np.argmax`` (ties and NaN included),
+PR intervals against a loop per QRS, ``statistics.median`` of ints against ``np.median``."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edgewise.runtime.ecg.postprocess import clean_mask
+import statistics
+
+from edgewise.runtime.ecg.postprocess import _pr_intervals, clean_mask, label_runs
+from edgewise.runtime.ecg.waves import mask_to_waves
 from edgewise.runtime.ecg.stream_waves import argmax_classes
 
 
@@ -34,6 +38,10 @@ def test_clean_mask_equals_the_run_by_run_loop(dtype):
             want = _clean_mask_loop(mask, int(round(20.0 * fs / 1000)))
             got = clean_mask(mask, fs)
             assert got.dtype == mask.dtype and np.array_equal(got, want), mask
+            starts, lengths, labels = label_runs(mask, int(round(20.0 * fs / 1000)))
+            wave = labels != 0
+            runs = [(int(s), int(s + n - 1)) for s, n in zip(starts[wave], lengths[wave])]
+            assert runs == [(w.onset, w.offset) for w in mask_to_waves(want)], mask
 
 
 def test_argmax_classes_equals_numpy():
@@ -45,3 +53,18 @@ def test_argmax_classes_equals_numpy():
     s[2, 7] = np.nan
     s[0, 9] = np.nan
     assert np.array_equal(argmax_classes(s), np.argmax(s, axis=0))
+
+
+def test_pr_intervals_and_median_equal_their_loops():
+    rng = np.random.default_rng(5)
+    for _ in range(2000):
+        p_on = rng.integers(0, 3000, int(rng.integers(0, 12)))  # any order, as clean_waves may get them
+        qrs_on = np.sort(rng.integers(0, 3000, int(rng.integers(1, 12))))
+        want = []
+        for q in qrs_on:
+            before = p_on[(p_on < q) & (q - p_on <= 200.0)]
+            if before.size:
+                want.append(q - before[-1])
+        assert _pr_intervals(p_on, qrs_on, 200.0).tolist() == want
+        d = rng.integers(1, 2 ** 40, int(rng.integers(1, 12))).tolist()
+        assert statistics.median(d) == np.median(d)

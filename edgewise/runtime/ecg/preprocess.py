@@ -55,7 +55,11 @@ def standardized_window(x: np.ndarray, window: int) -> np.ndarray:
     x = standardize(x)
     if x.shape[-1] > window:
         raise ValueError(f"segment of {x.shape[-1]} samples is longer than the window ({window})")
-    return np.pad(x, ((0, 0), (0, window - x.shape[-1]))) if x.shape[-1] < window else x
+    if x.shape[-1] == window:
+        return x
+    out = np.zeros(x.shape[:-1] + (window,), x.dtype)  # np.pad's zeros, without its argument handling
+    out[..., : x.shape[-1]] = x
+    return out
 
 
 def resample_linear(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:

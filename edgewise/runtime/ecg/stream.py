@@ -109,9 +109,14 @@ class EcgStream:
         return self._windows_before + self._stitch.windows_scored
 
     def _to_source(self, w: Wave, final: bool) -> Wave:
-        on, off = int(round(w.onset * self.r)), int(round(w.offset * self.r))
+        if self.r == 1.0:  # round(i * 1.0) is i
+            on, off = w.onset, w.offset
+        else:
+            on, off = int(round(w.onset * self.r)), int(round(w.offset * self.r))
         if final:
             on, off = min(on, self._seg_n - 1), min(off, self._seg_n - 1)
+        if self._seg_start == 0 and on == w.onset and off == w.offset and w.peak == -1:
+            return w  # the same wave (frozen, compared by value): no need for a new object
         return Wave(w.kind, self._seg_start + on, self._seg_start + off)
 
     def _heads(self, scores: np.ndarray) -> np.ndarray:
