@@ -72,7 +72,7 @@ class WaveTracker:
         self.context = int(round(context_s * fs))
         self.warmup = int(round(warmup_s * fs))
         min_dur = dict(post.min_duration_ms)
-        self._min_dur_by_label = np.array([0.0] + [min_dur.get(k, 0.0) for k in WAVE_KINDS])  # ms, by mask label
+        self._min_dur_by_label = [0.0] + [min_dur.get(k, 0.0) for k in WAVE_KINDS]  # ms, by mask label
         self._mask = np.zeros(0, np.int8)   # argmax labels from index self._base on
         self._base = 0
         self._n = 0                         # final score samples seen
@@ -85,34 +85,37 @@ class WaveTracker:
     # ---- incremental run extraction ----------------------------------------------------------
     def _final_waves(self, final: bool) -> tuple[list[Wave], int]:
         """Newly final waves (gap-filled) that pass the duration and edge filters, and the frontier below
-        which every wave is final. Runs are kept as arrays and only the kept ones become ``Wave`` objects."""
+        which every wave is final. The runs come from numpy (``label_runs``); the few dozen of them are then
+        walked as Python ints, cheaper than a dozen numpy calls on tiny arrays, and only the kept ones become
+        ``Wave`` objects."""
         if self._mask.size == 0:
             return [], self._n
         starts, lengths, labels = label_runs(self._mask, self.max_gap)
-        wave = labels != 0
-        on, labels = starts[wave] + self._base, labels[wave]
-        off = on + lengths[wave] - 1
-        n_done = on.size
-        if not final:  # a wave is final once max_gap samples after it are; the first open one ends the list
-            still_open = self._n - 1 - off <= self.max_gap
-            if still_open.any():
-                n_done = int(np.argmax(still_open))
-        frontier = int(on[n_done]) if n_done < on.size else self._n
-        if n_done:
-            cut = int(off[n_done - 1]) + 1 - self._base
-        else:  # a leading background run is never filled: keep only its last max_gap + 1 samples
-            cut = int(on[0]) - self._base if on.size else self._mask.size - self.max_gap - 1
+        base, n, fs, min_dur = self._base, self._n, self.fs, self._min_dur_by_label
+        out: list[Wave] = []
+        frontier, last_done = n, None
+        for s, length, k in zip(starts.tolist(), lengths.tolist(), labels.tolist()):
+            if k == 0:
+                continue
+            on, off = s + base, s + base + length - 1
+            if not final and n - 1 - off <= self.max_gap:  # not final yet (gap filling could extend it)
+                frontier = on
+                break
+            last_done = off
+            # the filters of postprocess.clean_waves: a minimum duration per class, waves cut by the
+            # segment's start (or, at its end, by its end) dropped
+            if length * 1000 / fs >= min_dur[k] and on > 0 and not (final and off >= n - 1):
+                out.append(Wave(WAVE_KINDS[k - 1], on, off))
+        if last_done is not None:
+            cut = last_done + 1 - base
+        elif frontier < n:  # the first wave is not final: keep the mask from its onset
+            cut = frontier - base
+        else:  # no wave: a leading background run is never filled, keep only its last max_gap + 1 samples
+            cut = self._mask.size - self.max_gap - 1
         if cut > 0:
             self._mask = self._mask[cut:]
             self._base += cut
-        on, off, labels = on[:n_done], off[:n_done], labels[:n_done]
-        # the filters of postprocess.clean_waves, with the same arithmetic: a minimum duration per class,
-        # waves cut by the segment's start (or, at its end, by its end) dropped
-        keep = ((off - on + 1) * 1000 / self.fs >= self._min_dur_by_label[labels]) & (on > 0)
-        if final:
-            keep &= off < self._n - 1
-        return [Wave(WAVE_KINDS[k - 1], s, e)
-                for s, e, k in zip(on[keep].tolist(), off[keep].tolist(), labels[keep].tolist())], frontier
+        return out, frontier
 
     # ---- rules --------------------------------------------------------------------------------
     def _keep_t(self, w: Wave) -> bool:
