@@ -1,6 +1,7 @@
 """The vectorised post-processing steps equal their plain definitions: gap filling (``clean_mask``,
 ``label_runs``) against a run-by-run loop, ``argmax_classes`` against ``np.argmax`` (ties and NaN included),
-PR intervals against a loop per QRS, ``statistics.median`` of ints against ``np.median``."""
+PR intervals against a loop per QRS, ``statistics.median`` of ints and the front end's ``_median`` against
+``np.median``, the RR variation rule against ``np.std / np.mean``."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,8 @@ import pytest
 
 import statistics
 
-from edgewise.runtime.ecg.postprocess import _pr_intervals, clean_mask, label_runs
+from edgewise.runtime.ecg.postprocess import _pr_intervals, _rr_cv_above, clean_mask, label_runs
+from edgewise.runtime.ecg.preprocess import _median
 from edgewise.runtime.ecg.waves import mask_to_waves
 from edgewise.runtime.ecg.stream_waves import argmax_classes
 
@@ -68,3 +70,27 @@ def test_pr_intervals_and_median_equal_their_loops():
         assert _pr_intervals(p_on, qrs_on, 200.0).tolist() == want
         d = rng.integers(1, 2 ** 40, int(rng.integers(1, 12))).tolist()
         assert statistics.median(d) == np.median(d)
+
+
+def test_window_median_equals_numpy_bit_for_bit():
+    rng = np.random.default_rng(11)
+    for i in range(3000):
+        shape = tuple(int(v) for v in rng.integers(1, 5, int(rng.integers(1, 3)))) + (int(rng.integers(1, 60)),)
+        x = (rng.integers(-3, 3, shape) * rng.choice([1e-3, 0.37, -0.0])).astype(np.float32)  # ties, signed zeros
+        if i % 3 == 0:
+            x.flat[rng.integers(0, x.size, 2)] = rng.choice([np.nan, np.inf, -np.inf, -0.0])
+        with np.errstate(invalid="ignore"):
+            want = np.median(x, axis=-1, keepdims=True)
+        got = _median(x)
+        assert got.shape == want.shape and got.dtype == want.dtype, x
+        assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got), np.signbit(want)), x
+
+
+def test_rr_variation_rule_equals_numpy():
+    rng = np.random.default_rng(13)
+    for _ in range(3000):
+        qrs_on = np.cumsum(rng.integers(150, 600, int(rng.integers(4, 25))))
+        rr = np.diff(qrs_on)
+        cv = np.std(rr) / np.mean(rr)
+        for limit in (0.086, 0.15, float(cv), float(np.nextafter(cv, 0)), float(np.nextafter(cv, 1))):
+            assert _rr_cv_above(qrs_on, limit) == bool(cv > limit), (qrs_on, limit)

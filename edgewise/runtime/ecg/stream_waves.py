@@ -26,7 +26,7 @@ from edgewise.runtime.ecg.postprocess import (
     PostprocessConfig,
     _atrial_fibrillation_or_flutter,
     _p_regular,
-    _rr_cv,
+    _rr_cv_above,
     label_runs,
     p_wave_consistency,
 )
@@ -137,13 +137,12 @@ class WaveTracker:
         p_waves = [c for c in ctx if c.kind == "P"]
         if self.post.enforce_rhythm:
             fib = False
-            rr_cv = _rr_cv(qrs_on) if qrs_on.size >= 4 else None  # shared with the flutter/fibrillation rule
-            if rr_cv is not None and self._sig.size:
-                if rr_cv > self.post.max_sinus_rr_cv:
+            if qrs_on.size >= 4 and self._sig.size:
+                if _rr_cv_above(qrs_on, self.post.max_sinus_rr_cv):
                     shifted = [Wave(c.kind, c.onset - self._sig0, c.offset - self._sig0) for c in p_waves
                                if c.onset >= self._sig0]
                     fib = p_wave_consistency(self._sig, shifted, self.fs) < self.post.min_p_consistency
-            if fib or _atrial_fibrillation_or_flutter(p_waves, qrs_on, self.fs, self.max_pr, rr_cv):
+            if fib or _atrial_fibrillation_or_flutter(p_waves, qrs_on, self.fs, self.max_pr):
                 return qrs_list, False
         if len(p_waves) >= 1.3 * qrs_on.size and _p_regular(p_waves, self.fs):  # dissociated P (AV block)
             return qrs_list, True
