@@ -18,7 +18,7 @@ import numpy as np
 
 from edgewise.runtime.ecg.waves import Wave, mask_to_waves
 
-__all__ = ["PostprocessConfig", "probabilities_to_waves", "clean_mask", "clean_waves"]
+__all__ = ["PostprocessConfig", "probabilities_to_waves", "clean_mask", "clean_waves", "label_runs"]
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def clean_waves(waves: list[Wave], fs: float, config: PostprocessConfig = Postpr
 
 
 def _rr_cv_above(qrs_on: np.ndarray, limit: float) -> bool:
-    """``np.std(rr) / np.mean(rr) > limit`` for the RR intervals between int QRS onsets (at least 3 of them).
+    """``np.std(rr) / np.mean(rr) > limit`` for the RR intervals between int QRS onsets (two or more).
 
     Decided in Python floats when the answer is clear: the mean is exact either way (a sum of ints), and
     ``math.fsum`` of the squared deviations is within ~1e-15 (relative) of numpy's pairwise sum, so only a
