@@ -6,7 +6,7 @@ device (onnxruntime / LiteRT model) and ``edgewise run`` (``EcgStream`` fed bloc
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,8 +36,9 @@ class DelineationResult:
 
 
 def _config(window: int, hop: int | None, post: PostprocessConfig) -> StreamConfig:
-    cfg = replace(StreamConfig(), window=window, post=post)
-    return cfg if hop is None else replace(cfg, hop=hop)
+    if hop is None:
+        return StreamConfig(window=window, post=post)
+    return StreamConfig(window=window, hop=hop, post=post)
 
 
 def delineate(signal: np.ndarray, fs: float, model_fn: ModelFn, *, model_fs: int = 500, window: int = 2048,

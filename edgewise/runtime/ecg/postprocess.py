@@ -10,13 +10,15 @@ not mark as P: they are dropped (``enforce_rhythm``).
 """
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgewise.runtime.ecg.waves import Wave, mask_to_waves
 
-__all__ = ["PostprocessConfig", "probabilities_to_waves", "clean_mask", "clean_waves"]
+__all__ = ["PostprocessConfig", "probabilities_to_waves", "clean_mask", "clean_waves", "label_runs"]
 
 
 @dataclass(frozen=True)
@@ -41,24 +43,39 @@ class PostprocessConfig:
             raise ValueError(f"min_gap_ms must be >= 0, got {self.min_gap_ms}")
 
 
-def clean_mask(mask: np.ndarray, fs: float, config: PostprocessConfig = PostprocessConfig()) -> np.ndarray:
-    """Fill short background gaps between two runs of the same wave class."""
-    mask = np.asarray(mask).copy()
-    max_gap = int(round(config.min_gap_ms * fs / 1000))
-    if max_gap <= 0 or mask.size == 0:
-        return mask
-    change = np.flatnonzero(mask[1:] != mask[:-1]) + 1
-    if change.size < 2:
-        return mask
-    starts = np.concatenate([[0], change])
-    lengths = np.diff(np.concatenate([starts, [mask.size]]))
+def label_runs(mask: np.ndarray, max_gap: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of an int [n] mask after gap filling, without building the filled mask: int arrays (starts,
+    lengths, labels) of every run, background included, in time order (``np.repeat(labels, lengths)`` is
+    ``clean_mask``'s output). Background runs shorter than ``max_gap`` between two runs of the same wave
+    class take that class and merge with both neighbours."""
+    mask = np.asarray(mask)
+    if mask.size == 0:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp), mask[:0]
+    # bounds: run starts plus the end (array methods and slices: numpy's function wrappers cost more than the
+    # work on a few dozen runs)
+    bounds = np.concatenate([[0], (mask[1:] != mask[:-1]).nonzero()[0] + 1, [mask.size]])
+    starts, lengths = bounds[:-1], bounds[1:] - bounds[:-1]
     values = mask[starts]
+    if max_gap <= 0 or starts.size < 3:
+        return starts, lengths, values
     # a background run between two runs of the same wave class; runs alternate in value, so a filled run's
     # neighbours are never themselves filled and every run can be decided at once
     fill = ((values[1:-1] == 0) & (lengths[1:-1] < max_gap) & (values[:-2] == values[2:]) & (values[:-2] != 0))
     if not fill.any():
-        return mask
+        return starts, lengths, values
     values[1:-1][fill] = values[:-2][fill]
+    first = np.concatenate([[True], values[1:] != values[:-1]])  # a filled run and its neighbours become one
+    bounds = np.concatenate([starts[first], [mask.size]])
+    return bounds[:-1], bounds[1:] - bounds[:-1], values[first]
+
+
+def clean_mask(mask: np.ndarray, fs: float, config: PostprocessConfig = PostprocessConfig()) -> np.ndarray:
+    """Fill short background gaps between two runs of the same wave class (``label_runs``)."""
+    mask = np.asarray(mask).copy()
+    max_gap = int(round(config.min_gap_ms * fs / 1000))
+    if max_gap <= 0 or mask.size == 0:
+        return mask
+    starts, lengths, values = label_runs(mask, max_gap)
     return np.repeat(values, lengths)
 
 
@@ -102,13 +119,12 @@ def clean_waves(waves: list[Wave], fs: float, config: PostprocessConfig = Postpr
     max_pr = config.max_pr_ms * fs / 1000
     max_qt = config.max_qt_ms * fs / 1000
     p_waves = [w for w in out if w.kind == "P"]
-    fibrillation = (signal is not None and qrs_on.size >= 4
-                    and np.std(np.diff(qrs_on)) / np.mean(np.diff(qrs_on)) > config.max_sinus_rr_cv
+    fibrillation = (signal is not None and qrs_on.size >= 4 and _rr_cv_above(qrs_on, config.max_sinus_rr_cv)
                     and p_wave_consistency(signal, p_waves, fs) < config.min_p_consistency)
     if config.enforce_rhythm and (fibrillation or _atrial_fibrillation_or_flutter(p_waves, qrs_on, fs, max_pr)):
         out = [w for w in out if w.kind != "P"]
         p_waves = []
-    keep_all_p = _p_regular(p_waves, fs) and len(p_waves) >= 1.3 * qrs_on.size  # dissociated P (AV block)
+    keep_all_p = len(p_waves) >= 1.3 * qrs_on.size and _p_regular(p_waves, fs)  # dissociated P (AV block)
     kept = []
     for w in out:
         if w.kind == "T":
@@ -125,6 +141,21 @@ def clean_waves(waves: list[Wave], fs: float, config: PostprocessConfig = Postpr
     return kept
 
 
+def _rr_cv_above(qrs_on: np.ndarray, limit: float) -> bool:
+    """``np.std(rr) / np.mean(rr) > limit`` for the RR intervals between int QRS onsets (two or more).
+
+    Decided in Python floats when the answer is clear: the mean is exact either way (a sum of ints), and
+    ``math.fsum`` of the squared deviations is within ~1e-15 (relative) of numpy's pairwise sum, so only a
+    value within 1e-9 of ``limit`` is left to numpy itself. numpy's calls cost ~20 us on a dozen values.
+    """
+    rr = np.diff(qrs_on).tolist()
+    mean = sum(rr) / len(rr)
+    cv = math.sqrt(math.fsum((r - mean) * (r - mean) for r in rr) / len(rr)) / mean
+    if abs(cv - limit) > 1e-9 * abs(limit):
+        return cv > limit
+    return bool(np.std(rr) / np.mean(rr) > limit)
+
+
 def _atrial_fibrillation_or_flutter(p_waves: list[Wave], qrs_on: np.ndarray, fs: float, max_pr: float) -> bool:
     """True when the "P waves" are flutter/fibrillation waves, which LUDB (and clinicians) do not call P waves.
 
@@ -132,21 +163,28 @@ def _atrial_fibrillation_or_flutter(p_waves: list[Wave], qrs_on: np.ndarray, fs:
     irregular ventricular rhythm (RR coefficient of variation > 0.15) in which fewer than half the
     QRS complexes have a P wave before them at a consistent PR interval.
     """
-    if len(p_waves) >= 4 and np.median(np.diff([w.onset for w in p_waves])) < 0.3 * fs:
+    # statistics.median of ints equals np.median (a middle pair's sum is exact in float64, then halved),
+    # without numpy's per-call overhead on a dozen values
+    if len(p_waves) >= 4 and statistics.median([b.onset - a.onset for a, b in zip(p_waves, p_waves[1:])]) < 0.3 * fs:
         return True
     if qrs_on.size < 5:
         return False
-    rr = np.diff(qrs_on)
-    if np.std(rr) / np.mean(rr) <= 0.15:
+    if not _rr_cv_above(qrs_on, 0.15):
         return False
-    p_on = np.array([w.onset for w in p_waves])
-    pr = []
-    for q in qrs_on[1:]:
-        before = p_on[(p_on < q) & (q - p_on <= max_pr)]
-        if before.size:
-            pr.append(q - before[-1])
-    consistent = len(pr) >= 0.5 * (qrs_on.size - 1) and (len(pr) < 2 or np.std(pr) <= 0.05 * fs)
+    pr = _pr_intervals(np.array([w.onset for w in p_waves]), qrs_on[1:], max_pr)
+    consistent = pr.size >= 0.5 * (qrs_on.size - 1) and (pr.size < 2 or np.std(pr) <= 0.05 * fs)
     return not consistent
+
+
+def _pr_intervals(p_on: np.ndarray, qrs_on: np.ndarray, max_pr: float) -> np.ndarray:
+    """For each QRS onset with a P onset before it within ``max_pr``: the interval to the last such P onset
+    (in ``p_on``'s order), as one [qrs, p] comparison instead of a numpy call per QRS."""
+    if p_on.size == 0:
+        return np.zeros(0, np.int64)
+    ok = (p_on < qrs_on[:, None]) & (qrs_on[:, None] - p_on <= max_pr)  # [qrs, p]
+    has = ok.any(axis=1)
+    last = p_on.size - 1 - np.argmax(ok[:, ::-1], axis=1)  # index of the last True in each row
+    return qrs_on[has] - p_on[last[has]]
 
 
 def _p_regular(p_waves: list[Wave], fs: float) -> bool:

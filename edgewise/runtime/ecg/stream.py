@@ -86,6 +86,7 @@ class EcgStream:
 
     def _new_segment(self) -> None:
         c = self.cfg
+        self._open = True  # False after flush: the next sample opens a new segment (offline never needs one)
         self._res = StreamResampler(self.source_fs, self.model_fs, leads=self.in_channels)
         hop, right = c.stitching()
         if self._stitch is not None:
@@ -109,9 +110,14 @@ class EcgStream:
         return self._windows_before + self._stitch.windows_scored
 
     def _to_source(self, w: Wave, final: bool) -> Wave:
-        on, off = int(round(w.onset * self.r)), int(round(w.offset * self.r))
+        if self.r == 1.0:  # round(i * 1.0) is i
+            on, off = w.onset, w.offset
+        else:
+            on, off = int(round(w.onset * self.r)), int(round(w.offset * self.r))
         if final:
             on, off = min(on, self._seg_n - 1), min(off, self._seg_n - 1)
+        if self._seg_start == 0 and on == w.onset and off == w.offset and w.peak == -1:
+            return w  # the same wave (frozen, compared by value): no need for a new object
         return Wave(w.kind, self._seg_start + on, self._seg_start + off)
 
     def _heads(self, scores: np.ndarray) -> np.ndarray:
@@ -175,6 +181,8 @@ class EcgStream:
             raise ValueError(f"model expects {self.in_channels} lead(s), got {x.shape[0]}")
         if x.shape[1] == 0:
             return None
+        if not self._open:
+            self._new_segment()
         self._n += x.shape[1]
         self._seg_n += x.shape[1]
         y = self._res.push(x)
@@ -192,9 +200,10 @@ class EcgStream:
         if self._seg_n == 0:
             return []
         y = self._res.flush()
-        self._model_x = np.concatenate([self._model_x, y], axis=1)
+        if y.size:
+            self._model_x = np.concatenate([self._model_x, y], axis=1)
         if y0 is not None and y0.size:
-            y = np.concatenate([y0, y], axis=1)
+            y = np.concatenate([y0, y], axis=1) if y.size else y0
         scores = self._stitch.finish(y)  # the last grid windows and the end-aligned one in one batch
         self.padded |= self._stitch.padded
         waves = self._consume(scores, final=True)
@@ -219,5 +228,5 @@ class EcgStream:
         y0 = None if x is None else self._take_in(x)
         waves = self._end_segment(y0)
         self._seg_start, self._seg_n = self._n, 0
-        self._new_segment()
+        self._open = False
         return waves

@@ -16,6 +16,8 @@ samples were cut into blocks.
 """
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,10 +26,11 @@ from edgewise.runtime.ecg.postprocess import (
     PostprocessConfig,
     _atrial_fibrillation_or_flutter,
     _p_regular,
-    clean_mask,
+    _rr_cv_above,
+    label_runs,
     p_wave_consistency,
 )
-from edgewise.runtime.ecg.waves import WAVE_KINDS, Wave, mask_to_waves
+from edgewise.runtime.ecg.waves import WAVE_KINDS, Wave
 
 __all__ = ["WaveTracker"]
 
@@ -68,7 +71,8 @@ class WaveTracker:
         self.max_qt = post.max_qt_ms * fs / 1000
         self.context = int(round(context_s * fs))
         self.warmup = int(round(warmup_s * fs))
-        self._min_dur = dict(post.min_duration_ms)
+        min_dur = dict(post.min_duration_ms)
+        self._min_dur_by_label = [0.0] + [min_dur.get(k, 0.0) for k in WAVE_KINDS]  # ms, by mask label
         self._mask = np.zeros(0, np.int8)   # argmax labels from index self._base on
         self._base = 0
         self._n = 0                         # final score samples seen
@@ -79,68 +83,72 @@ class WaveTracker:
         self._pending: list[_Pending] = []  # P waves awaiting their decision
 
     # ---- incremental run extraction ----------------------------------------------------------
-    def _final_runs(self, final: bool) -> tuple[list[Wave], int]:
-        """Newly final waves (gap-filled) and the frontier below which every wave is final."""
+    def _final_waves(self, final: bool) -> tuple[list[Wave], int]:
+        """Newly final waves (gap-filled) that pass the duration and edge filters, and the frontier below
+        which every wave is final. The runs come from numpy (``label_runs``); the few dozen of them are then
+        walked as Python ints, cheaper than a dozen numpy calls on tiny arrays, and only the kept ones become
+        ``Wave`` objects."""
         if self._mask.size == 0:
             return [], self._n
-        cm = clean_mask(self._mask, self.fs, self.post) if self.max_gap > 0 else self._mask
-        runs = [Wave(w.kind, w.onset + self._base, w.offset + self._base) for w in mask_to_waves(cm)]
-        done, frontier = [], self._n
-        for w in runs:
-            if final or self._n - 1 - w.offset > self.max_gap:
-                done.append(w)
-            else:
-                frontier = min(frontier, w.onset)
+        starts, lengths, labels = label_runs(self._mask, self.max_gap)
+        base, n, fs, min_dur = self._base, self._n, self.fs, self._min_dur_by_label
+        out: list[Wave] = []
+        frontier, last_done = n, None
+        for s, length, k in zip(starts.tolist(), lengths.tolist(), labels.tolist()):
+            if k == 0:
+                continue
+            on, off = s + base, s + base + length - 1
+            if not final and n - 1 - off <= self.max_gap:  # not final yet (gap filling could extend it)
+                frontier = on
                 break
-        if done:
-            cut = done[-1].offset + 1 - self._base
-        else:  # a leading background run is never filled: keep only its last max_gap + 1 samples
-            nz = np.flatnonzero(self._mask)
-            cut = int(nz[0]) if nz.size else self._mask.size - self.max_gap - 1
+            last_done = off
+            # the filters of postprocess.clean_waves: a minimum duration per class, waves cut by the
+            # segment's start (or, at its end, by its end) dropped
+            if length * 1000 / fs >= min_dur[k] and on > 0 and not (final and off >= n - 1):
+                out.append(Wave(WAVE_KINDS[k - 1], on, off))
+        if last_done is not None:
+            cut = last_done + 1 - base
+        elif frontier < n:  # the first wave is not final: keep the mask from its onset
+            cut = frontier - base
+        else:  # no wave: a leading background run is never filled, keep only its last max_gap + 1 samples
+            cut = self._mask.size - self.max_gap - 1
         if cut > 0:
             self._mask = self._mask[cut:]
             self._base += cut
-        return done, frontier
+        return out, frontier
 
     # ---- rules --------------------------------------------------------------------------------
-    def _passes_filters(self, w: Wave, final: bool) -> bool:
-        if (w.offset - w.onset + 1) * 1000 / self.fs < self._min_dur.get(w.kind, 0.0):
-            return False
-        if w.onset <= 0:
-            return False
-        return not (final and w.offset >= self._n - 1)
-
     def _keep_t(self, w: Wave) -> bool:
-        prev = [q for q in self._qrs_on if q < w.onset]
-        if not prev or w.offset - prev[-1] > self.max_qt:
+        i = bisect.bisect_left(self._qrs_on, w.onset)  # self._qrs_on is in time order: the last QRS before w
+        if i == 0 or w.offset - self._qrs_on[i - 1] > self.max_qt:
             return w.onset <= self.max_qt  # near the start, the QRS may lie before the segment
         return True
 
-    def _context(self, h: int) -> tuple[np.ndarray, bool | None]:
-        """The rhythm facts for P waves decided at horizon ``h``: (QRS onsets of the context, verdict), the
-        verdict True (keep: dissociated P waves), False (drop: no QRS, flutter or fibrillation) or None
-        (it depends on the wave: is a QRS close after it?). The same for every P wave of one horizon."""
+    def _context(self, h: int) -> tuple[list[int], bool | None]:
+        """The rhythm facts for P waves decided at horizon ``h``: (QRS onsets of the context in time order,
+        verdict), the verdict True (keep: dissociated P waves), False (drop: no QRS, flutter or fibrillation)
+        or None (it depends on the wave: is a QRS close after it?). The same for every P wave of one horizon."""
         lo = h - self.context
         ctx = [c for c in self._ctx if lo <= c.onset < h]
-        qrs_on = np.array([c.onset for c in ctx if c.kind == "QRS"])
-        if qrs_on.size == 0:
-            return qrs_on, False
+        qrs_list = [c.onset for c in ctx if c.kind == "QRS"]
+        if not qrs_list:
+            return qrs_list, False
+        qrs_on = np.array(qrs_list)
         p_waves = [c for c in ctx if c.kind == "P"]
         if self.post.enforce_rhythm:
             fib = False
             if qrs_on.size >= 4 and self._sig.size:
-                rr = np.diff(qrs_on)
-                if np.std(rr) / np.mean(rr) > self.post.max_sinus_rr_cv:
+                if _rr_cv_above(qrs_on, self.post.max_sinus_rr_cv):
                     shifted = [Wave(c.kind, c.onset - self._sig0, c.offset - self._sig0) for c in p_waves
                                if c.onset >= self._sig0]
                     fib = p_wave_consistency(self._sig, shifted, self.fs) < self.post.min_p_consistency
             if fib or _atrial_fibrillation_or_flutter(p_waves, qrs_on, self.fs, self.max_pr):
-                return qrs_on, False
-        if _p_regular(p_waves, self.fs) and len(p_waves) >= 1.3 * qrs_on.size:  # dissociated P (AV block)
-            return qrs_on, True
-        return qrs_on, None
+                return qrs_list, False
+        if len(p_waves) >= 1.3 * qrs_on.size and _p_regular(p_waves, self.fs):  # dissociated P (AV block)
+            return qrs_list, True
+        return qrs_list, None
 
-    def _decide_p(self, p: _Pending, final: bool, contexts: dict[int, tuple[np.ndarray, bool | None]]) -> bool:
+    def _decide_p(self, p: _Pending, final: bool, contexts: dict[int, tuple[list[int], bool | None]]) -> bool:
         """``contexts``: ``_context`` per horizon, shared by the P waves decided in one ``_advance``."""
         w, h = p.wave, p.horizon
         if h not in contexts:
@@ -148,8 +156,8 @@ class WaveTracker:
         qrs_on, verdict = contexts[h]
         if verdict is not None:
             return verdict
-        nxt = qrs_on[qrs_on > w.offset]
-        if nxt.size == 0 or nxt[0] - w.onset > self.max_pr:
+        i = bisect.bisect_right(qrs_on, w.offset)  # the first QRS after w
+        if i == len(qrs_on) or qrs_on[i] - w.onset > self.max_pr:
             return final and self._n - w.onset <= self.max_pr  # near the end, the QRS may lie after it
         return True
 
@@ -173,12 +181,10 @@ class WaveTracker:
         return self._advance(final=True)
 
     def _advance(self, final: bool) -> list[Wave]:
-        runs, frontier = self._final_runs(final)
+        waves, frontier = self._final_waves(final)
         out: list[Wave] = []
         enforce = self.post.enforce_order
-        for w in runs:
-            if not self._passes_filters(w, final):
-                continue
+        for w in waves:
             self._ctx.append(w)
             if not enforce:
                 out.append(w)
@@ -189,11 +195,11 @@ class WaveTracker:
                 if self._keep_t(w):
                     out.append(w)
             else:
-                horizon = max(int(np.floor(w.onset + self.max_pr)) + 1, self.warmup)
+                horizon = max(math.floor(w.onset + self.max_pr) + 1, self.warmup)
                 self._pending.append(_Pending(w, horizon))
         if enforce:
             still = []
-            contexts: dict[int, tuple[np.ndarray, bool | None]] = {}  # self._ctx is fixed from here on
+            contexts: dict[int, tuple[list[int], bool | None]] = {}  # self._ctx is fixed from here on
             for p in self._pending:
                 if final or frontier >= p.horizon:
                     if self._decide_p(p, final, contexts):
