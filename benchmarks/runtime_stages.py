@@ -127,23 +127,28 @@ def ecg_row(path: Path, x: np.ndarray, *, threads: int, runs: int, warmup: int) 
     from edgewise.runtime.ecg.stream_resample import StreamResampler
     from edgewise.runtime.ecg.stream_waves import WaveTracker
 
+    from edgewise.runtime.ecg.model import offline_hop
+    from edgewise.runtime.ecg.preprocess import standardized_window
+
     fs = model_fs = 500
-    window = 2048
     if path.suffix == ".pt":
-        fn = _torch_fn(path, threads)
+        from edgewise.models.checkpoint import load_checkpoint
+
+        fn, spec = _torch_fn(path, threads), load_checkpoint(path).spec
+        window, hop = spec.window, offline_hop(spec.window, spec.hop)
     else:
         from edgewise.runtime.ecg.model import load_artifact_fn
 
         fn, info = load_artifact_fn(path, threads=threads)
-        model_fs, window = info.sample_rate, info.window
-    cfg = StreamConfig(window=window)
+        model_fs, window, hop = info.sample_rate, info.window, info.hop  # delineate's (offline) hop
+    cfg = StreamConfig(window=window, hop=hop)
     batches: list[np.ndarray] = []
 
     def recording(b: np.ndarray) -> np.ndarray:
         batches.append(b.copy())
         return fn(b)
 
-    ref = delineate(x, fs, recording, model_fs=model_fs, window=window)
+    ref = delineate(x, fs, recording, model_fs=model_fs, window=window, hop=hop)
     scores = ref.scores
     hop = cfg.stitching()[0]
 
@@ -151,7 +156,10 @@ def ecg_row(path: Path, x: np.ndarray, *, threads: int, runs: int, warmup: int) 
         sig = check_signal(x, fs)
         res = StreamResampler(fs, model_fs)
         y = np.concatenate([res.push(sig), res.flush()], axis=1)
-        model_input(y, window_starts(y.shape[1], window, hop), window)
+        if y.shape[1] < window:  # a whole-strip model: one standardised, zero-padded window
+            standardized_window(y, window)
+        else:
+            model_input(y, window_starts(y.shape[1], window, hop), window)
 
     def model() -> None:
         for b in batches:
@@ -163,7 +171,7 @@ def ecg_row(path: Path, x: np.ndarray, *, threads: int, runs: int, warmup: int) 
         wt.flush()
 
     def e2e() -> None:
-        delineate(x, fs, fn, model_fs=model_fs, window=window)
+        delineate(x, fs, fn, model_fs=model_fs, window=window, hop=hop)
 
     def e2e_one_call() -> None:
         EcgStream(fn, fs, model_fs=model_fs, config=cfg).flush(x)
