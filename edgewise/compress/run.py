@@ -488,9 +488,8 @@ def uncompressed_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     if "uncompressed_model" in metrics or not any(isinstance(v, dict) and "wave_f1" in v for v in metrics.values()):
         return dict(metrics)
     up = {k: ({"wave_f1": v["wave_f1"]} if isinstance(v, dict) and "wave_f1" in v else v)
-          for k, v in metrics.items() if k != "test_records"}
-    rest = {k: v for k, v in metrics.items() if k == "test_records" or not (isinstance(v, dict) and "wave_f1" in v)}
-    return {**{k: v for k, v in rest.items() if k not in up}, "uncompressed_model": up}
+          for k, v in metrics.items() if k != "test_records"}  # per-boundary tables stay in the checkpoint
+    return {**({"test_records": metrics["test_records"]} if "test_records" in metrics else {}), "uncompressed_model": up}
 
 
 def stamp_metrics(path: str | Path, row: ArtifactRow, *, dest: str | Path | None = None) -> Path:
@@ -498,8 +497,9 @@ def stamp_metrics(path: str | Path, row: ArtifactRow, *, dest: str | Path | None
     from edgewise.export.metadata import update_metadata
     from edgewise.runtime.artifact import read_metadata
 
-    old = uncompressed_metrics((read_metadata(path) or {}).get("metrics") or {}) if row.step != "original" else \
-        (read_metadata(path) or {}).get("metrics") or {}
+    old = (read_metadata(path) or {}).get("metrics") or {}
+    if row.step != "original":  # a compressed file: what it was made from is its reference, not its own figures
+        old = uncompressed_metrics(old)
     stale = ("note",)  # "this model's own held-out metrics are in compression.json": now they are here
     metrics = {**{k: v for k, v in old.items() if k not in stale}, "test_lead_ii_wave_f1": row.f1_test,
                "val_all_leads_wave_f1": row.f1_val, "agreement_with_uncompressed": row.agreement,

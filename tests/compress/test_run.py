@@ -122,3 +122,17 @@ def test_pruned_model_p_offset_is_rechosen_on_validation(ludb_dir):
     assert chosen["mean"] == pytest.approx(best, abs=1e-6) and rec["p_logit_bias"] > 0
     delta = (model.head.bias.detach() - before).numpy()
     np.testing.assert_allclose(delta, [0.0, rec["p_logit_bias"], 0.0, 0.0], atol=1e-6)  # P logit only
+
+
+def test_a_file_quantised_from_the_checkpoint_keeps_its_figures_as_the_reference():
+    """The trained checkpoint's held-out figures move under uncompressed_model (the device chooser's
+    reference); a pruned checkpoint's metrics, which already say so, stay as they are."""
+    from edgewise.compress.run import uncompressed_metrics
+
+    ck = {"test_lead_ii": {"wave_f1": {"P": 1.0}, "boundaries": {"P on": {"sd": 14.4}}},
+          "test_all_leads": {"wave_f1": {"P": 0.98}}, "test_records": [16, 26]}
+    assert uncompressed_metrics(ck) == {"test_records": [16, 26], "uncompressed_model": {
+        "test_lead_ii": {"wave_f1": {"P": 1.0}}, "test_all_leads": {"wave_f1": {"P": 0.98}}}}
+    pruned = {"uncompressed_model": {"test_lead_ii": {"wave_f1": {"P": 1.0}}}, "note": "x"}
+    assert uncompressed_metrics(pruned) == pruned
+    assert uncompressed_metrics({"window_roc_auc": 0.9}) == {"window_roc_auc": 0.9}  # no wave F1: untouched
