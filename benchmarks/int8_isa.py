@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -111,29 +110,26 @@ def run_avx2(py: str, args, tmp: Path) -> Path:
 
 
 def run_arm64(args, tmp: Path, cpu: str) -> Path:
-    rootfs = Path(subprocess.run(["bash", str(REPO / "scripts" / "testbed" / "arm64-rootfs.sh")], check=True,
-                                 capture_output=True, text=True).stdout.strip())
-    work = Path(tempfile.mkdtemp(prefix="edgewise-isa-", dir=rootfs / "tmp"))
-    try:
-        shutil.copytree(REPO / "edgewise", work / "edgewise",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pt", "analysis", "models", "compress"))
+    from _arm64 import arm64_work, run_inside  # benchmarks/_arm64.py (this folder is on sys.path)
+
+    with arm64_work("edgewise-isa-") as (rootfs, work, inside):
         shutil.copy(__file__, work / "int8_isa.py")
         arts = []
         for a in args.artifacts:
             shutil.copy(a, work / Path(a).name)
-            arts.append(f"/{work.relative_to(rootfs)}/{Path(a).name}")
-        data = work / "ludb"
-        shutil.copytree(Path(args.data) / "data" if (Path(args.data) / "data").is_dir() else args.data, data)
-        inside = f"/{work.relative_to(rootfs)}"
-        env = {"PATH": "/usr/bin:/bin", "QEMU_CPU": cpu, "PYTHONPATH": f"/opt/site:{inside}", "HOME": "/root"}
-        _run([shutil.which("chroot") or "/usr/sbin/chroot", str(rootfs), "python3", f"{inside}/int8_isa.py", "--worker", f"{inside}/arm64.json",
-              "--data", f"{inside}/ludb", "--records", str(args.records), *arts], env=env, label=f"arm64 ({cpu})")
+            arts.append(f"{inside}/{Path(a).name}")
+        shutil.copytree(Path(args.data) / "data" if (Path(args.data) / "data").is_dir() else args.data, work / "ludb")
+        t = time.time()
+        p = run_inside(rootfs, inside, cpu, [f"{inside}/int8_isa.py", "--worker", f"{inside}/arm64.json",
+                                             "--data", f"{inside}/ludb", "--records", str(args.records), *arts])
+        if p.returncode:
+            err = "\n".join(line for line in p.stderr.splitlines() if "TCG doesn't support" not in line)
+            raise SystemExit(f"arm64 ({cpu}): worker failed ({p.returncode}):\n{err[-3000:]}")
+        print(f"  arm64 ({cpu}): {time.time() - t:.0f} s", file=sys.stderr)
         out = tmp / f"arm64-{cpu}.json"
         shutil.copy(work / "arm64.json", out)
         shutil.copy(work / "arm64.json.npz", str(out) + ".npz")
         return out
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def compare(results: dict[str, Path]) -> dict:

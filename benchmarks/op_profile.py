@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections import defaultdict
@@ -106,31 +105,23 @@ def worker(artifacts: list[str], data: str, runs: int, out: str) -> None:
 
 
 def run_arm64(artifacts: list[Path], data: Path, runs: int, cpu: str, tmp: Path) -> Path:
-    rootfs = Path(subprocess.run(["bash", str(REPO / "scripts" / "testbed" / "arm64-rootfs.sh")], check=True,
-                                 capture_output=True, text=True).stdout.strip())
-    work = Path(tempfile.mkdtemp(prefix="edgewise-prof-", dir=rootfs / "tmp"))
-    try:
-        shutil.copytree(REPO / "edgewise", work / "edgewise",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pt", "analysis", "models", "compress"))
+    from _arm64 import arm64_work, run_inside  # benchmarks/_arm64.py (this folder is on sys.path)
+
+    with arm64_work("edgewise-prof-") as (rootfs, work, inside):
         shutil.copy(__file__, work / "op_profile.py")
         for a in artifacts:
             shutil.copy(a, work / a.name)
         (work / "ludb").mkdir()
         for f in data.glob("1.*"):
             shutil.copy(f, work / "ludb" / f.name)
-        inside = f"/{work.relative_to(rootfs)}"
-        env = {"PATH": "/usr/bin:/bin", "QEMU_CPU": cpu, "PYTHONPATH": f"/opt/site:{inside}", "HOME": "/root"}
-        p = subprocess.run([shutil.which("chroot") or "/usr/sbin/chroot", str(rootfs), "python3",
-                            f"{inside}/op_profile.py", "--worker", f"{inside}/out.json", "--data", f"{inside}/ludb",
-                            "--runs", str(runs), *[f"{inside}/{a.name}" for a in artifacts]],
-                           env=env, capture_output=True, text=True)
+        p = run_inside(rootfs, inside, cpu, [f"{inside}/op_profile.py", "--worker", f"{inside}/out.json", "--data",
+                                             f"{inside}/ludb", "--runs", str(runs),
+                                             *[f"{inside}/{a.name}" for a in artifacts]])
         if p.returncode:
             raise SystemExit(f"arm64 ({cpu}) worker failed:\n{p.stderr[-3000:]}")
         out = tmp / f"arm64-{cpu}.json"
         shutil.copy(work / "out.json", out)
         return out
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def report(name: str, res: dict) -> None:
