@@ -8,12 +8,11 @@ budget on its validation records — and scores every artifact on the fold's tes
 the fold's own fp32 model at the same window.
 
     nice -n 10 .venv/bin/python benchmarks/ecg_compress_cv.py --cv CV --out OUT --window 5008 \\
-        --recipe int8=quantize-only --recipe pruned8=edgewise/compress/recipes/ecg.toml:round_to=8 [--only 0 2 4]
+        --recipe int8=default --recipe pruned8=edgewise/compress/recipes/ecg-pruned.toml [--only 0 2 4]
     ... --table          # the table of every fold found in OUT
 
-``--recipe NAME=SPEC``: SPEC is ``default`` (the ECG recipe), ``quantize-only`` (the default recipe without
-its prune step), or a TOML file, optionally followed by ``:round_to=N`` / ``:ratio=R`` to override the
-prune step. Each (fold, recipe) writes ``OUT/foldK-NAME/compression.json``; a finished one is not re-run.
+``--recipe NAME=SPEC``: SPEC is ``default`` (the ECG recipe: INT8 alone) or a TOML file, optionally followed
+by ``:round_to=N`` / ``:ratio=R`` to override its prune step. Each (fold, recipe) writes ``OUT/foldK-NAME/compression.json``; a finished one is not re-run.
 """
 from __future__ import annotations
 
@@ -28,15 +27,14 @@ WAVES = ("P", "QRS", "T")
 
 
 def build_recipe(spec: str):
-    """A recipe from ``default`` / ``quantize-only`` / ``FILE[:key=value,...]`` (prune-step overrides)."""
+    """A recipe from ``default`` / ``FILE[:key=value,...]`` (prune-step overrides)."""
     from edgewise.compress.recipe import StepKind, default_recipe, load_recipe
 
     base, _, over = spec.partition(":")
-    recipe = load_recipe(default_recipe("ecg-delineation") if base in ("default", "quantize-only") else base)
-    if base == "quantize-only":
-        return replace(recipe, name="ecg-quantize-only",
-                       steps=tuple(s for s in recipe.steps if s.kind != StepKind.PRUNE))
+    recipe = load_recipe(default_recipe("ecg-delineation") if base == "default" else base)
     if over:
+        if not any(s.kind == StepKind.PRUNE for s in recipe.steps):
+            raise ValueError(f"{spec}: the recipe has no prune step to override")
         kw = {}
         for item in over.split(","):
             k, _, v = item.partition("=")

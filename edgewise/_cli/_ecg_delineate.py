@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 STANDARD_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6")
 MIN_FS, MAX_FS = 50.0, 20000.0
-
-
-
-CONTEXT_SAMPLES = 2048  # model-rate samples every shipped ECG model was trained on (its crops)
+# model-rate samples every shipped ECG model was trained on (edgewise.models.ecg.train.TRAIN_CROP; not imported:
+# that module needs torch, this one runs on the device)
+CONTEXT_SAMPLES = 2048
 
 
 def _padded_note(padded: bool, seconds: float, info) -> str:
@@ -18,6 +16,7 @@ def _padded_note(padded: bool, seconds: float, info) -> str:
     whole-strip model (window 5008) pads every strip under 10 s by design and says nothing for those."""
     short = seconds * info.sample_rate < min(info.window, CONTEXT_SAMPLES)
     return " (shorter than a model window: padded)" if padded and short else ""
+
 
 def _pick_lead(names: tuple[str, ...], n_rows: int, lead: str, explicit: bool) -> int:
     from edgewise.runtime.errors import InputError
