@@ -55,10 +55,10 @@ def _artifacts(compressed: list[Path] | None) -> list[Path]:
 
 
 def _records(ck, data: Path):
-    from edgewise.compress.run import _split_ids
+    from edgewise.compress.tasks.ecg import split_ids
     from edgewise.models.ecg.dataset import load_records
 
-    return load_records(data, _split_ids(ck, data)[2])
+    return load_records(data, split_ids(ck, data)[2])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from edgewise.compress.report import WAVES, wave_f1
     from edgewise.compress.sizes import breakdown
-    from edgewise.compress.run import _stream_hop, _ten_seconds
+    from edgewise.compress.tasks.ecg import stream_hop, ten_seconds
     from edgewise.data.paths import default_dataset_dir
     from edgewise.export import export_checkpoint
     from edgewise.models.checkpoint import load_checkpoint
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.qat_demo:
         return _qat_demo(ck, args.data, args.qat_demo)
     recs = _records(ck, args.data)
-    x = _ten_seconds(recs[0].lead("ii"), ck.spec.window, _stream_hop(ck.spec.window))
+    x = ten_seconds(recs[0].lead("ii"), ck.spec.window, stream_hop(ck.spec.window))
     print(f"checkpoint {args.checkpoint}; held-out: {len(recs)} LUDB records, lead II; latency input: "
           f"{len(x)} windows = 10 s of record {recs[0].record_id} lead II; 1 thread; p50 of {args.repeats} calls",
           file=sys.stderr)
@@ -149,7 +149,7 @@ def _outlier_channel(model, block: str = "down.0", channel: int = 0, factor: flo
 def _qat_demo(ck, data: Path, out: Path) -> int:
     from edgewise.compress import compress_checkpoint, parse_recipe
     from edgewise.compress.report import f1_drop
-    from edgewise.compress.run import load_eval_data
+    from edgewise.compress.tasks.ecg import load_eval_data
     from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
     from edgewise.models.ecg.evaluate import torch_model_fn
     from edgewise.runtime.errors import BudgetError

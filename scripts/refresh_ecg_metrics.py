@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from edgewise.compress.report import ALL_LEADS, wave_f1
-from edgewise.compress.run import _split_ids
+from edgewise.compress.tasks.ecg import split_ids
 from edgewise.data.paths import default_dataset_dir
 from edgewise.export.metadata import update_metadata
 from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
@@ -51,7 +51,7 @@ def main() -> None:
     print("checkpoint, held-out lead II wave F1:", model_metrics["test_lead_ii"]["wave_f1"])
 
     manifest = json.loads((folder / "manifest.json").read_text())["artifacts"]
-    _, va, _ = _split_ids(ck, args.data)
+    _, va, _ = split_ids(ck, args.data)
     val = load_records(args.data, va)
     for name in sorted(manifest):
         path = folder / name

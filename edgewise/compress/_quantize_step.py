@@ -60,13 +60,10 @@ def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable,
     import numpy as np
 
     from edgewise.compress.qat import QatConfig, quantization_aware_finetune
-    from edgewise.compress.report import wave_f1
-    from edgewise.compress.run import _export, _State, _synthetic_examples
+    from edgewise.compress.run import _export, _State
     from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
-    from edgewise.models.ecg.dataset import lead_examples
-    from edgewise.models.ecg.evaluate import torch_model_fn
 
-    examples = lead_examples(m.data.train) if m.data.train else _synthetic_examples()
+    examples = m.task.examples(m.data)
     # the weight grid of the formats that missed: per tensor if any is, 7-bit if only ONNX with reduce_range
     onnx_only = "tflite" not in step.formats or not missed_tflite
     cfg = QatConfig(epochs=step.qat_epochs, lr=step.qat_lr, per_channel=step.per_channel and (
@@ -74,8 +71,7 @@ def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable,
         weight_levels=64 if onnx_only and step.onnx_reduce_range else 127)
 
     def val_fn(net) -> float:
-        return float(np.mean(list(wave_f1(torch_model_fn(net, 1), m.data.val, leads=m.val_leads,
-                                          window=m.window).values())))
+        return float(np.mean(list(m.task.score(m.task.torch_fn(net), m.data, "val", state.ck).values())))
 
     log(f"int8 missed the budget: quantisation-aware fine-tuning for {cfg.epochs} epochs "
         f"({'labels + ' if labels else ''}distillation)")
@@ -142,19 +138,20 @@ def _mixed_precision(state: Any, step: QuantizeStep, m: Any, out: Path, calib_no
 
 
 def sensitive_layers(state: Any, m: Any, k: int) -> list[str]:
-    """ONNX node names of the ``k`` most Hessian-sensitive conv layers (else the first and last convs)."""
+    """ONNX node names of the ``k`` most Hessian-sensitive conv layers (else, and for tasks without training
+    examples such as mosquito, the first and last convs)."""
     from edgewise.compress.quantize_onnx import compute_node_names
-    from edgewise.compress.run import _synthetic_examples
 
     nodes = compute_node_names(state.files["onnx"])
+    if not m.task.trainable:
+        return [nodes[0], nodes[-1], *nodes[1:-1]][:k]
     try:
         import torch
 
         from edgewise.analysis.hessian import layer_sensitivity
         from edgewise.compress.prune import crop_batch
-        from edgewise.models.ecg.dataset import lead_examples
 
-        ex = lead_examples(m.data.train[:20]) if m.data.train else _synthetic_examples()
+        ex = m.task.examples(m.data, records=20)
         batches = [crop_batch(ex, 8, window=m.window, seed=s)[:2] for s in range(2)]
         sens = layer_sensitivity(state.ck.model, torch.nn.CrossEntropyLoss(), batches, n_probes=8)
         module_of = {nd.split("/")[-2]: nd for nd in nodes if nd.count("/") >= 2}  # "/down.0/down.0.0/Conv"

@@ -54,7 +54,7 @@ else:  # pragma: no cover
 from edgewise.runtime.validator import MAX_DEPTH, Rule, bracket_depth, check, size_text
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
-DEFAULT_RECIPES = {"ecg-delineation": RECIPES_DIR / "ecg.toml"}
+DEFAULT_RECIPES = {"ecg-delineation": RECIPES_DIR / "ecg.toml", "mosquito-detection": RECIPES_DIR / "mosquito.toml"}
 PRUNED_RECIPE = RECIPES_DIR / "ecg-pruned.toml"  # prune (round_to 8) + INT8: smaller, measurably less accurate
 HYDRA_RECIPE = RECIPES_DIR / "ecg-hydra.toml"  # for an ensemble folder: distil a Hydra, then INT8
 MAX_RECIPE_BYTES = 1 << 20
@@ -109,17 +109,22 @@ class Budget:
     """Accuracy budget of a recipe.
 
     Attributes:
-        max_f1_drop: largest allowed drop of each wave's F1 (P, QRS, T) against the uncompressed model,
+        max_f1_drop: ECG: largest allowed drop of each wave's F1 (P, QRS, T) against the uncompressed model,
             as a fraction (0.005 = 0.5 points), measured on the validation records.
+        max_auc_drop: mosquito: largest allowed drop of the window and of the clip ROC-AUC against the
+            uncompressed model (0.005 = 0.5 points, the deploy chooser's budget), on the validation recordings.
         min_agreement: smallest allowed per-sample argmax agreement with the uncompressed model.
     """
 
     max_f1_drop: float = 0.005
+    max_auc_drop: float = 0.005
     min_agreement: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_f1_drop <= 1:
             raise ValueError(f"budget.max_f1_drop must be in [0, 1] (0.005 = 0.5 F1 points), got {self.max_f1_drop}")
+        if not 0 <= self.max_auc_drop <= 1:
+            raise ValueError(f"budget.max_auc_drop must be in [0, 1] (0.005 = 0.5 points), got {self.max_auc_drop}")
         if not 0 <= self.min_agreement <= 1:
             raise ValueError(f"budget.min_agreement must be in [0, 1], got {self.min_agreement}")
 
@@ -252,7 +257,8 @@ _OPEN_FRACTION = Rule("number", min=0, max=1, min_open=True, max_open=True)
 _EPOCHS = Rule("int", min=0, max=10_000)
 _WINDOWS = Rule("int", min=1, max=1_000_000)
 # one rule per dataclass field (tests/compress/test_recipe.py keeps the key sets equal)
-BUDGET = Rule("dict", closed=True, keys={"max_f1_drop": _FRACTION, "min_agreement": _FRACTION})
+BUDGET = Rule("dict", closed=True, keys={"max_f1_drop": _FRACTION, "max_auc_drop": _FRACTION,
+                                        "min_agreement": _FRACTION})
 STEP_RULES: dict[StepKind, Rule] = {
     StepKind.PRUNE: Rule("dict", closed=True, keys={
         "kind": _one_of(StepKind), "ratio": _OPEN_FRACTION, "importance": _one_of(Importance),
@@ -355,7 +361,7 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def default_recipe(task: str) -> Path:
-    """The default recipe file of a task (``"ecg-delineation"``)."""
+    """The default recipe file of a task (``"ecg-delineation"``, ``"mosquito-detection"``)."""
     try:
         return DEFAULT_RECIPES[task]
     except KeyError:

@@ -71,7 +71,8 @@ def fidelity(ref_logits: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
 
     Args:
         ref_logits, logits: float32 [batch, classes, samples] of the uncompressed and compressed model, or
-            [batch, heads, classes, samples] of a multi-head one (every head compared with its own).
+            [batch, heads, classes, samples] of a multi-head one (every head compared with its own); a
+            per-window classifier's [batch, classes] as [batch, classes, 1].
     """
     ref_logits, logits = np.asarray(ref_logits, np.float64), np.asarray(logits, np.float64)
     if ref_logits.ndim != logits.ndim:  # heads against one head (e.g. an ensemble's mean): the heads' mean
@@ -124,8 +125,9 @@ def latency_p50(fn: Callable[[np.ndarray], Any], x: np.ndarray, *, repeats: int 
 
 
 def f1_drop(row: ArtifactRow, ref: dict[str, float], which: str = "val") -> dict[str, float]:
+    """Drop of each of the task's metrics (the keys of ``ref``: wave F1s, ROC-AUCs) from ``ref`` to ``row``."""
     got = row.f1_val if which == "val" else row.f1_test
-    return {k: float(ref[k] - got.get(k, float("nan"))) for k in WAVES}
+    return {k: float(ref[k] - got.get(k, float("nan"))) for k in ref}
 
 
 def choose_per_runtime(rows: Sequence[ArtifactRow]) -> dict[str, ArtifactRow]:
@@ -155,20 +157,25 @@ def slower_int8_notes(rows: Sequence[ArtifactRow]) -> list[str]:
 
 
 def add_tables(rep: Any, rows: Sequence[ArtifactRow], *, ref: ArtifactRow, kept: dict[str, ArtifactRow],
-               notes: Sequence[str] = ()) -> None:
-    """Append the per-artifact table and the kept-artifact table to an ``edgewise.reporting.Report``."""
-    header = ["variant", "format", "precision", "params", "MACs/10 s", "KiB", "size ×", "P F1", "QRS F1", "T F1",
+               notes: Sequence[str] = (), task: Any = None) -> None:
+    """Append the per-artifact table and the kept-artifact table to an ``edgewise.reporting.Report``.
+
+    ``task``: the compression task (``edgewise.compress.tasks``) naming the metric columns; default ECG."""
+    keys = tuple(getattr(task, "metric_keys", WAVES))
+    header = ["variant", "format", "precision", "params", getattr(task, "macs_label", "MACs/10 s"), "KiB", "size ×",
+              *getattr(task, "metric_columns", ("P F1", "QRS F1", "T F1")),
               "max val drop", "latency ms", "speed ×", "agree", "mean KL", "budget"]
     out = []
     for r in rows:
         drop = max(f1_drop(r, ref.f1_val).values()) if r.f1_val else float("nan")
         out.append([r.variant, r.format, r.precision, r.params, r.macs_10s, round(r.size_bytes / 1024, 1),
                     round(ref.size_bytes / r.size_bytes, 2) if r.size_bytes else "—",
-                    *[r.f1_test.get(k, float("nan")) for k in WAVES], drop, r.latency_ms,
+                    *[r.f1_test.get(k, float("nan")) for k in keys], drop, r.latency_ms,
                     round(ref.latency_ms / r.latency_ms, 2) if r.latency_ms == r.latency_ms else "—",
                     r.agreement, r.mean_kl, "ok" if r.within_budget else "MISSED"])
-    rep.table(header, out, caption=f"F1 on held-out test records (lead II); size and speed ratios against "
-                                   f"{ref.variant} ({ref.format}); latency: 10 s of ECG, 1 thread, median")
+    rep.table(header, out, caption=f"{getattr(task, 'test_caption', 'F1 on held-out test records (lead II)')}; size and "
+                                   f"speed ratios against {ref.variant} ({ref.format}); latency: "
+                                   f"{getattr(task, 'unit', '10 s of ECG')}, 1 thread, median")
     rep.table(["runtime", "kept artifact", "precision", "latency ms", "KiB"],
               [[rt, Path(r.path).name, r.precision, r.latency_ms, round(r.size_bytes / 1024, 1)] for rt, r in kept.items()],
               caption="fastest artifact within the accuracy budget, per runtime")

@@ -150,7 +150,7 @@ def verify_shipped(ck: Any, *, data_dir: Path | None, folder: Path | None = None
         ArtifactError: no readable ``manifest.json`` in ``folder``.
     """
     from edgewise.compress.calibration import synthetic_windows, windows_from_records
-    from edgewise.compress.run import _ten_seconds
+    from edgewise.compress.tasks.ecg import ten_seconds
     from edgewise.models.ecg.evaluate import torch_model_fn
     from edgewise.models.pretrained import PRETRAINED_DIR
     from edgewise.runtime.artifact import MANIFEST_NAME, sha256_file
@@ -169,9 +169,9 @@ def verify_shipped(ck: Any, *, data_dir: Path | None, folder: Path | None = None
     test, source = _test_data(ck, data_dir, metas)
     w, hop = ck.spec.window, ck.spec.hop
     if data_dir is None:
-        fid_x, ten_s = synthetic_windows(16, window=w, seed=1), _ten_seconds(test[0][0], w, hop)
+        fid_x, ten_s = synthetic_windows(16, window=w, seed=1), ten_seconds(test[0][0], w, hop)
     else:  # the windows edgewise.compress.run measured agreement and latency on
-        fid_x, ten_s = windows_from_records(test, 32, window=w, seed=1), _ten_seconds(test[0].lead("ii"), w, hop)
+        fid_x, ten_s = windows_from_records(test, 32, window=w, seed=1), ten_seconds(test[0].lead("ii"), w, hop)
     ref_logits = torch_model_fn(ck.model, 1)(fid_x)
     res = Verification(folder, source, data_dir is None, [])
 

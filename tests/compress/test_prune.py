@@ -20,10 +20,10 @@ def model():
 
 @pytest.mark.parametrize("importance", ["magnitude", "taylor"])
 def test_structured_pruning_removes_channels(model, importance):
-    from edgewise.compress.run import _synthetic_examples
+    from edgewise.compress.tasks.ecg import synthetic_examples
 
     step = PruneStep(ratio=0.5, importance=importance, iterations=2, finetune_epochs=0)
-    res = structured_prune(model, step, _synthetic_examples(), finetune=None, log=lambda s: None)
+    res = structured_prune(model, step, synthetic_examples(), finetune=None, log=lambda s: None)
     assert res.model_kwargs["widths"] == [4, 8, 12, 16, 24]
     # the pruned network IS a narrower UNet1d: same parameter count and MACs as one built that way
     ref = UNet1d(1, 4, widths=(4, 8, 12, 16, 24), kernel=9)
@@ -48,9 +48,9 @@ def test_unstructured_pruning_zeroes_but_keeps_dense_shapes(model):
 
 
 def test_crop_batch_shapes():
-    from edgewise.compress.run import _synthetic_examples
+    from edgewise.compress.tasks.ecg import synthetic_examples
 
-    x, y, w = crop_batch(_synthetic_examples(), 4, window=1024)
+    x, y, w = crop_batch(synthetic_examples(), 4, window=1024)
     assert x.shape == (4, 1, 1024) and y.shape == (4, 1024) and w.shape == (4, 1024)
     np.testing.assert_allclose(np.median(x.numpy(), axis=-1), 0.0, atol=1e-5)
 
@@ -58,12 +58,12 @@ def test_crop_batch_shapes():
 def test_structured_pruning_keeps_the_rhythm_context_layers():
     """The residual context convs share their channels with the bottleneck: pruned together, rebuilt as a
     UNet1d with the same dilations, computing what the pruned network computed."""
-    from edgewise.compress.run import _synthetic_examples
+    from edgewise.compress.tasks.ecg import synthetic_examples
 
     torch.manual_seed(1)
     net = UNet1d(1, 4, widths=(8, 16, 24, 32, 48), kernel=9, context=(2, 4)).eval()
     step = PruneStep(ratio=0.5, importance="magnitude", iterations=1, finetune_epochs=0)
-    res = structured_prune(net, step, _synthetic_examples(), finetune=None, log=lambda s: None)
+    res = structured_prune(net, step, synthetic_examples(), finetune=None, log=lambda s: None)
     assert res.model_kwargs == {"widths": [4, 8, 12, 16, 24], "kernel": 9, "context": [2, 4]}
     ref = UNet1d(1, 4, widths=(4, 8, 12, 16, 24), kernel=9, context=(2, 4))
     assert res.params_after == count_params(ref) == count_params(res.model)

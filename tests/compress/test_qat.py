@@ -128,11 +128,11 @@ def test_missed_ptq_falls_back_to_qat_then_mixed_precision(ckpt, tmp_path):
 @pytest.mark.parametrize("freeze_bn", [True, False], ids=["frozen-bn", "training-bn"])
 def test_qat_keeps_batch_norm_statistics_when_frozen(ckpt, freeze_bn):
     from edgewise.compress.qat import QatConfig, quantization_aware_finetune
-    from edgewise.compress.run import _synthetic_examples
+    from edgewise.compress.tasks.ecg import synthetic_examples
 
     before = {n: b.clone() for n, b in ckpt.model.named_buffers() if n.endswith("running_mean")}
     cfg = QatConfig(epochs=1, labels=False, freeze_bn=freeze_bn)
-    net, _ = quantization_aware_finetune(ckpt.model, _synthetic_examples()[:4], synthetic_windows(8, seed=3),
+    net, _ = quantization_aware_finetune(ckpt.model, synthetic_examples()[:4], synthetic_windows(8, seed=3),
                                          config=cfg, log=lambda s: None)
     after = {n: b for n, b in net.named_buffers() if n in before}
     assert after.keys() == before.keys()  # a plain model again: no fake-quant buffers left

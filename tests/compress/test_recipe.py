@@ -69,7 +69,7 @@ def test_recipe_file_errors(tmp_path):
         load_recipe(bad)
     with pytest.raises(ValueError, match="no default compression recipe for task 'speech'.*ecg-delineation"):
         default_recipe("speech")
-    assert set(DEFAULT_RECIPES) == {"ecg-delineation"}
+    assert set(DEFAULT_RECIPES) == {"ecg-delineation", "mosquito-detection"}
 
 
 def test_every_dataclass_field_has_a_rule():

@@ -102,7 +102,7 @@ def test_pruned_model_p_offset_is_rechosen_on_validation(ludb_dir):
     (grid reaching below zero) and folded into the head, as after training."""
     from types import SimpleNamespace
 
-    from edgewise.compress.run import RECALIBRATION_GRID, _recalibrate
+    from edgewise.compress.tasks.ecg import RECALIBRATION_GRID, recalibrate
     from edgewise.models.checkpoint import load_checkpoint
     from edgewise.models.ecg.dataset import load_records
     from edgewise.models.pretrained import PRETRAINED_DIR
@@ -113,7 +113,7 @@ def test_pruned_model_p_offset_is_rechosen_on_validation(ludb_dir):
     with torch.no_grad():
         model.head.bias[1] -= 4.0  # as if fine-tuning had pulled the P logit down
     before = model.head.bias.detach().clone()
-    facts = _recalibrate(model, SimpleNamespace(data=SimpleNamespace(val=val), val_leads=("i", "ii", "v2"),
+    facts = recalibrate(model, SimpleNamespace(data=SimpleNamespace(val=val), val_leads=("i", "ii", "v2"),
                                                 window=ck.spec.window), log=lambda s: None)
     rec = facts["recalibration"]
     assert [r["bias"] for r in rec["sweep"]] == list(RECALIBRATION_GRID) and min(RECALIBRATION_GRID) < 0
