@@ -42,10 +42,23 @@ def _load(path: Path) -> np.ndarray:
     return load_audio(path, RATE).samples.astype(np.float32)
 
 
-def _clips(model: Path, n_pos: int, minutes: float) -> tuple[list, list]:
+def _split(model: Path) -> dict[str, list[str]]:
+    """The recordings the model trained and validated on: from its source checkpoint's JSON sidecar (artifacts
+    carry only counts and a digest of the names, checked here)."""
+    from edgewise.export.metadata import split_digest
     from edgewise.runtime.artifact import read_metadata
 
-    split = read_metadata(model)["training"]["split_recordings"]
+    meta = read_metadata(model)
+    sidecar = model.parent / Path(meta["source_checkpoint"]).with_suffix(".json").name
+    split = json.loads(sidecar.read_text())["training"]["split_recordings"]
+    recorded = meta["training"]["split_recordings"]
+    if isinstance(recorded, dict) and "sha256" in recorded and recorded["sha256"] != split_digest(split):
+        raise SystemExit(f"{sidecar} does not hold the split {model} was trained on")
+    return split
+
+
+def _clips(model: Path, n_pos: int, minutes: float) -> tuple[list, list]:
+    split = _split(model)
     seen = set(split["train"]) | set(split["val"])
     rows = [r for r in csv.DictReader(open(DATA / "labels.csv")) if r["path"] not in seen]
     rng = np.random.default_rng(0)

@@ -11,7 +11,8 @@ metadata, which on a small int8 model is a tenth of the file), without the keys 
 ``LOG_KEYS`` (training hyper-parameters, per-epoch history, calibration sweeps, boundary-error tables:
 5.6 of the 7.8 KB of the fp32 ECG U-Net's metadata). Those stay in the checkpoint's JSON sidecar, the model card and
 the compression report; the artifact keeps the facts the device and ``edgewise evaluate`` need (spec,
-layout, quantisation, checkpoint hash, training data and record split, held-out F1).
+layout, quantisation, checkpoint hash, training data and record split, held-out F1). A split given as lists of
+recording names (mosquito) is embedded as counts and a sha256 (``split_digest``), the names staying in the checkpoint.
 
 Every file written here carries ``content_sha256`` (``edgewise.runtime.content_hash``): the writers embed
 ``metadata_json(meta, stamp=True)`` (the key holding 64 ``"0"``), serialize, and ``stamp_bytes`` writes the
@@ -55,6 +56,33 @@ def _drop_logs(value: Any) -> Any:
     return value
 
 
+# lists of recording names (a mosquito checkpoint's split: ~7.6 KB of paths, a fifth of its int8 file) are
+# summarised in the artifact as counts and a digest; the names stay in the checkpoint and its JSON sidecar
+NAME_LIST_KEYS = frozenset({"split_recordings"})
+
+
+def _summarise_name_lists(value: Any) -> Any:
+    import hashlib
+
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in NAME_LIST_KEYS and isinstance(v, dict) and all(isinstance(x, list) for x in v.values()):
+                canon = json.dumps({p: sorted(map(str, names)) for p, names in v.items()}, sort_keys=True)
+                out[k] = {"n": {p: len(names) for p, names in v.items()},
+                          "sha256": hashlib.sha256(canon.encode()).hexdigest(),
+                          "names": "in the source checkpoint (training.split_recordings)"}
+            else:
+                out[k] = _summarise_name_lists(v)
+        return out
+    return value
+
+
+def split_digest(split: dict[str, list[str]]) -> str:
+    """The ``sha256`` an artifact records for a checkpoint's ``split_recordings`` (to match one to the other)."""
+    return _summarise_name_lists({"split_recordings": split})["split_recordings"]["sha256"]
+
+
 def _round_floats(value: Any) -> Any:
     if isinstance(value, float):
         return float(f"{value:.{FLOAT_DIGITS}g}")
@@ -67,7 +95,8 @@ def _round_floats(value: Any) -> Any:
 
 def metadata_json(metadata: dict[str, Any], *, stamp: bool = False) -> str:
     """The embedded form of ``metadata``: compact, sorted keys, floats to 6 significant digits, no
-    ``LOG_KEYS``, and no ``content_sha256`` of another file.
+    ``LOG_KEYS``, lists of recording names (``NAME_LIST_KEYS``) as counts and a digest, and no
+    ``content_sha256`` of another file.
 
     Args:
         metadata: the metadata.
@@ -80,7 +109,7 @@ def metadata_json(metadata: dict[str, Any], *, stamp: bool = False) -> str:
     meta = {k: v for k, v in metadata.items() if k != CONTENT_KEY}
     if stamp:
         meta[CONTENT_KEY] = content_hash.PLACEHOLDER
-    return json.dumps(_round_floats(_drop_logs(meta)), sort_keys=True, separators=(",", ":"))
+    return json.dumps(_round_floats(_summarise_name_lists(_drop_logs(meta))), sort_keys=True, separators=(",", ":"))
 
 
 def stamp_bytes(data: bytes) -> bytes:
