@@ -52,7 +52,7 @@ MOSQUITO = REPO.parent / "shared" / "data" / "mosquito"
 MOSQUITO_CLIP = "abuzz_phone_species/aedes_sierrensis1.flac"  # mosquito, 8 kHz, 2.5 s
 ECG_ARTIFACTS = ["ecg-unet.pt", "ecg-unet.onnx", "ecg-unet.tflite", "ecg-unet-int8.onnx",
                  "ecg-unet-int8.tflite"]
-MOSQUITO_ARTIFACTS = ["mosquito-dscnn.pt", "model.onnx", "model.tflite"]
+MOSQUITO_ARTIFACTS = ["mosquito-dscnn.pt", "model.onnx", "model.tflite", "mosquito-dscnn-int8.onnx", "mosquito-dscnn-int8.tflite"]
 STAGES = ("pre", "model", "post", "e2e")
 
 

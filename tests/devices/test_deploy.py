@@ -194,8 +194,10 @@ def test_parallel_deploy_gives_one_row_per_device_then_rollback(good_release, te
     lines = res.out.splitlines()[1:]
     rows = {ln.split()[0]: ln.split()[1] for ln in lines if not ln.startswith(f"{DEVICE_NAME}:")}
     assert rows == {DEVICE_NAME: "ok", "ghost": "FAILED"}
-    chosen = [ln for ln in lines if ln.startswith(f"{DEVICE_NAME}: default for mosquito-detection: chose model.")]
+    prefix = f"{DEVICE_NAME}: default for mosquito-detection: chose "
+    chosen = [ln for ln in lines if ln.startswith(prefix)]
     assert len(chosen) == 1 and "(measured during deploy: 3 runs; emulated device, not representative)" in chosen[0]
+    assert chosen[0][len(prefix):].split(":")[0] in {p.name for p in MOSQUITO}
     from edgewise.devices.store import ResultsStore, default_db_path
 
     with ResultsStore(default_db_path()) as store:  # the measurements were filed for the next deploy
