@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-ARCHS = ("dscnn", "humbug")
+ARCHS = ("dscnn", "dscnn-robust", "humbug")
 
 
 def _f(x: float, nd: int = 3) -> str:
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(out, default=float))
         return 0
-    names = {"dscnn": "mosquito-dscnn (current recipe)", "humbug": "mosquito-humbug-cnn (HumBug baseline, same loop)"}
+    names = {"dscnn": "mosquito-dscnn (current recipe)", "dscnn-robust": "mosquito-dscnn-robust (window level removed, bands to 3.4 kHz)", "humbug": "mosquito-humbug-cnn (HumBug baseline, same loop)"}
     for arch, o in out.items():
         if o["loso"] is not None:
             print(_report(f"{names[arch]}, {o['steps']} steps per fold", o["loso"], o["fixed"]))

@@ -26,9 +26,6 @@ Roofline: MACs per unit of work are counted from the artifact's graph (``edgewis
 .pt from its own fp32 ONNX export) and the floor is MACs / (peak MACs per cycle x clock) of one core at
 the layer's precision (``edgewise.devices.profiles.this_machine``: ISA from the CPU flags, rates and clock
 with their sources printed; override with the flags). ``floor/model`` is the fraction of the peak reached.
-The last section times one model call over the whole 10 s (input length 5008, a copy of each ONNX
-graph with a dynamic length; torch natively): what a model without per-window normalisation, run
-fully convolutionally, would cost (its waves would differ: a retrained model is needed).
 
 The machine's 1-min load average is printed before and after: on a shared machine others' work inflates
 every figure; compare runs only at similar load.
@@ -38,7 +35,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -52,7 +48,8 @@ MOSQUITO = REPO.parent / "shared" / "data" / "mosquito"
 MOSQUITO_CLIP = "abuzz_phone_species/aedes_sierrensis1.flac"  # mosquito, 8 kHz, 2.5 s
 ECG_ARTIFACTS = ["ecg-unet.pt", "ecg-unet.onnx", "ecg-unet.tflite", "ecg-unet-int8.onnx",
                  "ecg-unet-int8.tflite"]
-MOSQUITO_ARTIFACTS = ["mosquito-dscnn.pt", "model.onnx", "model.tflite", "mosquito-dscnn-int8.onnx", "mosquito-dscnn-int8.tflite"]
+MOSQUITO_ARTIFACTS = ["mosquito-dscnn-robust.pt", "model.onnx", "model.tflite", "mosquito-dscnn-robust-int8.onnx",
+                      "mosquito-dscnn-robust-int8.tflite"]
 STAGES = ("pre", "model", "post", "e2e")
 
 
@@ -233,40 +230,6 @@ def mosquito_row(path: Path, y: np.ndarray, *, threads: int, runs: int, warmup: 
     return {"name": path.name, "runtime": _runtime_name(path), "times": t, "batches": [len(w.x)], "waves": None}
 
 
-# ---- fully convolutional estimate -------------------------------------------------------------------
-def full_conv(paths: list[Path], n: int, *, threads: int, runs: int) -> list[tuple[str, str, float]]:
-    """(artifact, what, p50 ms) of one model call on [1, 1, n]; ONNX through a dynamic-length copy."""
-    out = []
-    x = np.random.default_rng(0).standard_normal((1, 1, n)).astype(np.float32)
-    with tempfile.TemporaryDirectory(prefix="edgewise-fullconv-") as tmp:
-        for path in paths:
-            if path.suffix == ".pt":
-                fn = _torch_fn(path, threads)
-            elif path.suffix == ".onnx":
-                import onnx
-                import onnxruntime as ort
-
-                m = onnx.load(str(path))
-                for t in list(m.graph.input) + list(m.graph.output):
-                    t.type.tensor_type.shape.dim[-1].dim_param = "length"
-                del m.graph.value_info[:]
-                dst = Path(tmp) / path.name
-                onnx.save(m, str(dst))
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-                sess = ort.InferenceSession(str(dst), opts, providers=["CPUExecutionProvider"])
-                name = sess.get_inputs()[0].name
-
-                def fn(a: np.ndarray, sess=sess, name=name) -> np.ndarray:
-                    return sess.run(None, {name: a})[0]
-            else:
-                out.append((path.name, "n/a (XNNPACK cannot resize this graph)", float("nan")))
-                continue
-            t = _time_stages({"model": lambda: fn(x)}, runs, 3)["model"]
-            out.append((path.name, f"one call on [1, 1, {n}]", _pct(t)[0]))
-    return out
-
-
 # ---- report -------------------------------------------------------------------------------------
 def _fmt(ms: np.ndarray) -> str:
     p50, p10, p90 = _pct(ms)
@@ -298,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200, help="timed runs per stage (default 200)")
     ap.add_argument("--threads", type=int, default=1, help="threads of every runtime (default 1)")
-    ap.add_argument("--quick", action="store_true", help="20 runs, no fully-convolutional section (a smoke run)")
+    ap.add_argument("--quick", action="store_true", help="20 runs (a smoke run)")
     ap.add_argument("--record", default="1", help="LUDB record for the ECG signal (default 1)")
     ap.add_argument("--clock-ghz", type=float, help="core clock for the roofline (default: detected)")
     ap.add_argument("--int8-macs-per-cycle", type=float, help="peak int8 MACs/cycle/core (default: from the ISA)")
@@ -352,9 +315,6 @@ def main(argv: list[str] | None = None) -> int:
     ecg_rows = [ecg_row(p, x, threads=args.threads, runs=runs, warmup=warmup) for p in ecg_paths]
     print(f"\nECG input: {ecg_src}; {ecg_rows[0]['waves']} waves")
     print_rows("ECG, 10 s end to end (edgewise.runtime.ecg.delineate)", ecg_rows, costs)
-    per_window = {p.name: costs[p.name][0] / 25 for p in ecg_paths}
-    print("MACs per 10 s if the model ran once over the signal (fully convolutional, 5000 samples): "
-          + ", ".join(f"{n} {m * 5000 / 2048 / 1e6:.1f} M" for n, m in per_window.items() if not n.endswith(".tflite")))
 
     y, mq_src = mosquito_window()
     mq_paths = [PRETRAINED / "mosquito" / n for n in MOSQUITO_ARTIFACTS if (PRETRAINED / "mosquito" / n).is_file()]
@@ -363,11 +323,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmosquito input: {mq_src}")
     print_rows("mosquito, one 2-s window end to end (MosquitoDetector.detect)", mq_rows, mq_costs)
 
-    if not args.quick:
-        paths = [p for p in ecg_paths if p.suffix in (".pt", ".onnx")]
-        print("\n## fully convolutional: one model call over the whole 10 s (the engine's 25 windows replaced), ms p50")
-        for name, what, ms in full_conv(paths, 5008, threads=args.threads, runs=max(runs // 2, 20)):
-            print(f"{name:30} {what:40} {ms:8.3f}")
     load1 = os.getloadavg()
     print(f"\n1/5/15-min load {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f} at the end "
           f"(the machine has {os.cpu_count()} CPUs; a load above 1 means others shared this core at times)")

@@ -38,8 +38,11 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, help="mosquito data folder (default: ../shared/data/mosquito)")
     p.add_argument("--out", type=Path, required=True,
                    help="checkpoint path to write (.pt); with --members a folder (member-K.pt, ensemble.json)")
-    p.add_argument("--arch", choices=("dscnn", "humbug"), default="dscnn",
-                   help="dscnn (small depthwise-separable, shipped) or humbug (HumBug baseline CNN)")
+    p.add_argument("--arch", choices=("dscnn", "dscnn-robust", "humbug"),
+                   help="dscnn-robust (default, shipped: the depthwise-separable CNN without the recording-level and "
+                        "band-edge shortcuts: per-window level removed, mel bands to 3.4 kHz, dB floor per window), "
+                        "dscnn (the 0.1 detector; the default with --members, whose Hydra student shares its front "
+                        "end) or humbug (HumBug baseline CNN)")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--eval-every", type=int, default=250, help="steps between validation checks (default 250)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -61,7 +64,8 @@ def train(args: argparse.Namespace) -> int:
     from edgewise.models.mosquito.train import TrainConfig
 
     torch.set_num_threads(args.threads)
-    cfg = TrainConfig(arch=args.arch, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+    arch = args.arch or ("dscnn" if args.members is not None else "dscnn-robust")
+    cfg = TrainConfig(arch=arch, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                       eval_every=args.eval_every)
     if args.members is not None:
         return _train_members(args, cfg)

@@ -75,9 +75,9 @@ def _model(data_dir: Path | None, model_path: Path | None, train: bool, steps: i
     if train or (model_path is None and not PRETRAINED.is_file()):
         if data_dir is None:
             raise FileNotFoundError("no shipped mosquito model and no data to train one: pass --data DIR or --model PATH")
-        print(f"training mosquito-dscnn for {steps} steps on {data_dir} ...", file=sys.stderr)
-        ckpt_path = out / "mosquito-dscnn.pt"
-        train_detector(data_dir, TrainConfig(steps=steps), out=ckpt_path)
+        print(f"training mosquito-dscnn-robust for {steps} steps on {data_dir} ...", file=sys.stderr)
+        ckpt_path = out / "mosquito-dscnn-robust.pt"
+        train_detector(data_dir, TrainConfig(arch="dscnn-robust", steps=steps), out=ckpt_path)
         model_path = ckpt_path
     ckpt = load_detector(model_path)
     n_params = sum(p.numel() for p in ckpt.model.parameters())

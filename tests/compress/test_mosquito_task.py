@@ -7,8 +7,6 @@ tests skip; the refusals and the stamping run on any machine.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -18,8 +16,8 @@ from edgewise.compress.report import ArtifactRow
 from edgewise.compress.tasks import task_for
 from edgewise.compress.tasks.mosquito import MosquitoTask
 from edgewise.data.paths import default_dataset_dir
+from edgewise.models.mosquito.api import PRETRAINED
 
-PRETRAINED = Path(__file__).resolve().parents[2] / "edgewise" / "models" / "pretrained" / "mosquito" / "mosquito-dscnn.pt"
 DATA = default_dataset_dir("mosquito")
 needs_data = pytest.mark.skipif(DATA is None, reason="needs ../shared/data/mosquito")
 

@@ -111,7 +111,7 @@ def test_detect_real_recordings(det, mosquito_dir):
     data, sr = _read(mosquito_dir / POSITIVE)
     pos = det.detect(data, sr)
     assert pos["sample_rate"] == 96000 and pos["flags"] == [] and len(pos["windows"]) == 7
-    assert pos["events"] == [{"start_s": 0.0, "end_s": 7.539, "p": 1.0}]
+    assert [(e["start_s"], e["end_s"]) for e in pos["events"]] == [(0.0, 7.539)] and pos["events"][0]["p"] >= 0.99
     data, sr = _read(mosquito_dir / NEGATIVE)
     neg = det.detect(data, sr)
     assert len(neg["windows"]) == 60 and neg["events"] == [] and max(w["p"] for w in neg["windows"]) < 0.3

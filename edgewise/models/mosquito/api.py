@@ -18,7 +18,7 @@ from edgewise.runtime.mosquito import ClipTooShortError, MosquitoDetector, windo
 __all__ = ["ArtifactDetector", "PRETRAINED", "DEFAULT_CACHE", "decode_recordings", "load_split", "train_detector",
            "evaluate_detector", "detect_file", "load_detector"]
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "mosquito" / "mosquito-dscnn.pt"
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "mosquito" / "mosquito-dscnn-robust.pt"
 DEFAULT_CACHE = Path("/tmp/edgewise-cache/mosquito")
 SPLIT = {"val": 0.2, "test": 0.25}
 

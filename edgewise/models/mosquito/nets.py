@@ -21,7 +21,14 @@ __all__ = ["HumBugCNN", "DSCNN"]
 
 
 class _Calibrated(nn.Module):
-    """Input z-normalisation and output temperature as buffers (set after training)."""
+    """Input z-normalisation and output temperature as buffers (set after training).
+
+    ``window_norm``: first subtract each window's mean log-Mel level (dB over all bands and frames), so a gain
+    change of the input (a quieter microphone, another recording level) leaves the network's input unchanged
+    but for the amin floor and int16/saturation effects.
+    """
+
+    window_norm = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -29,7 +36,15 @@ class _Calibrated(nn.Module):
         self.register_buffer("in_std", torch.ones(()))
         self.register_buffer("temperature", torch.ones(()))
 
+    def center(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` less its per-window mean when ``window_norm`` is on (else unchanged). The mean runs over the
+        mel and frame axes of the one input channel: a spatial mean, which XNNPACK's int8 kernels take (a mean
+        over the channel axis too fell back to TFLite's built-in kernels in the INT8 file)."""
+        return x - x.mean(dim=(2, 3), keepdim=True) if self.window_norm else x
+
     def _norm(self, x: torch.Tensor) -> torch.Tensor:
+        if self.window_norm:  # centred windows have mean 0 by construction: no in_mean (its int8 constant, ~1e-7,
+            return self.center(x) / self.in_std  # kept the SUB out of XNNPACK in the INT8 TFLite file)
         return (x - self.in_mean) / self.in_std
 
     def _out(self, logits: torch.Tensor) -> torch.Tensor:
@@ -69,8 +84,10 @@ def _ds_block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
 class DSCNN(_Calibrated):
     """Depthwise-separable CNN (about 25 k parameters with the default widths)."""
 
-    def __init__(self, widths: tuple[int, ...] = (24, 48, 64, 96, 96), dropout: float = 0.2, n_classes: int = 2) -> None:
+    def __init__(self, widths: tuple[int, ...] = (24, 48, 64, 96, 96), dropout: float = 0.2, n_classes: int = 2,
+                 window_norm: bool = False) -> None:
         super().__init__()
+        self.window_norm = bool(window_norm)
         widths = tuple(int(w) for w in widths)
         if len(widths) < 2 or min(widths) < 1:
             raise ValueError(f"widths needs >= 2 positive entries (stem, blocks...), got {widths}")

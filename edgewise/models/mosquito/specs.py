@@ -5,7 +5,7 @@ from edgewise.models.mosquito.nets import DSCNN, HumBugCNN
 from edgewise.models.spec import Layout, ModelSpec, Task, register
 from edgewise.runtime.features.logmel import LogMelConfig
 
-__all__ = ["DSCNN_SPEC", "HUMBUG_SPEC", "SPECS", "frontend"]
+__all__ = ["DSCNN_SPEC", "DSCNN_ROBUST_SPEC", "HUMBUG_SPEC", "SPECS", "frontend"]
 
 SAMPLE_RATE = 8000
 WINDOW = 2 * SAMPLE_RATE   # 2-s windows
@@ -13,12 +13,18 @@ HOP = SAMPLE_RATE          # one window per second when detecting
 CLASSES = ("background", "mosquito")
 
 _DSCNN_FE = LogMelConfig(sample_rate=SAMPLE_RATE, n_fft=512, hop_length=256, n_mels=64, fmin=50.0)
+# issue 21 "no shortcuts": mel bands end at 3.4 kHz, below the 4-kHz band edge where the anti-alias filters of
+# different decode and resample paths differ (8-kHz native vs 16/44.1-kHz audio resampled on the device); the dB
+# floor is 80 dB below each window's peak (top_db), so digital silence sits at the same level whatever the gain
+# (with the absolute amin floor a clip with zeros moved by up to 0.27 at +20 dB)
+_ROBUST_FE = LogMelConfig(sample_rate=SAMPLE_RATE, n_fft=512, hop_length=256, n_mels=64, fmin=50.0, fmax=3400.0,
+                          top_db=80.0)
 _HUMBUG_FE = LogMelConfig(sample_rate=SAMPLE_RATE, n_fft=2048, hop_length=800, n_mels=128, fmin=0.0)
 
 
-def _preprocessing(fe: LogMelConfig) -> dict:
+def _preprocessing(fe: LogMelConfig, normalisation: str = "in-graph (in_mean, in_std buffers)") -> dict:
     return {"kind": "logmel", **fe.to_dict(), "mono": True, "resample": "polyphase-kaiser5",
-            "normalisation": "in-graph (in_mean, in_std buffers)", "output": "temperature-scaled logits"}
+            "normalisation": normalisation, "output": "temperature-scaled logits"}
 
 
 DSCNN_SPEC = register(
@@ -28,6 +34,16 @@ DSCNN_SPEC = register(
     lambda **kw: DSCNN(**kw),
 )
 
+# the DS-CNN without the two shortcuts the shipped one reads: recording level (each window's mean log-Mel level is
+# removed in the graph) and the band edge (mel bands to 3.4 kHz)
+DSCNN_ROBUST_SPEC = register(
+    ModelSpec(name="mosquito-dscnn-robust", task=Task.MOSQUITO_DETECTION, sample_rate=SAMPLE_RATE, window=WINDOW,
+              hop=HOP, input_layout=Layout.NCHW, input_shape=(1, _ROBUST_FE.n_mels, _ROBUST_FE.n_frames(WINDOW)),
+              classes=CLASSES,
+              preprocessing=_preprocessing(_ROBUST_FE, "in-graph: per-window mean removed, then (in_mean, in_std)")),
+    lambda **kw: DSCNN(**{"window_norm": True, **kw}),
+)
+
 HUMBUG_SPEC = register(
     ModelSpec(name="mosquito-humbug-cnn", task=Task.MOSQUITO_DETECTION, sample_rate=SAMPLE_RATE, window=WINDOW,
               hop=HOP, input_layout=Layout.NCHW, input_shape=(1, _HUMBUG_FE.n_mels, _HUMBUG_FE.n_frames(WINDOW)),
@@ -35,7 +51,7 @@ HUMBUG_SPEC = register(
     lambda **kw: HumBugCNN(**{"n_mels": _HUMBUG_FE.n_mels, "n_frames": _HUMBUG_FE.n_frames(WINDOW), **kw}),
 )
 
-SPECS = {"dscnn": DSCNN_SPEC, "humbug": HUMBUG_SPEC}
+SPECS = {"dscnn": DSCNN_SPEC, "dscnn-robust": DSCNN_ROBUST_SPEC, "humbug": HUMBUG_SPEC}
 
 
 def frontend(spec: ModelSpec) -> LogMelConfig:

@@ -1,0 +1,69 @@
+"""Does a mosquito detector read the recording instead of the sound? (issue 21 part 3, "no shortcuts")
+
+The same clips are scored through the device runtime (``MosquitoDetector.detect``: resampling, front end,
+model, as ``edgewise detect`` runs them) as they would arrive from other recorders:
+
+- ``16k`` / ``44.1k``: the 8-kHz clip written at 16 or 44.1 kHz (polyphase upsampling), resampled back to
+  8 kHz by the runtime: only the band edge near 4 kHz differs, where decode paths' anti-alias filters differ;
+- ``-20 dB``: 20 dB quieter and quantised to int16, as a quiet recorder stores it;
+- ``+20 dB``: 20 dB louder in float, without clipping (level alone);
+- ``+20 dB clipped``: 20 dB louder and saturated at full scale, as an overdriven microphone records it (this one
+  also changes the sound: clipping adds harmonics, so it is reported, not required to score alike).
+
+Per variant: the clip-score change against the 8-kHz original (max, 90th percentile, median of |dp|) and the
+clip ROC-AUC. A detector without these shortcuts keeps every clip's score and the ROC-AUC.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["VARIANTS", "shortcut_scores", "shortcut_table"]
+
+
+def _int16(y: np.ndarray) -> np.ndarray:
+    return (np.round(np.clip(y, -1, 1) * 32767) / 32767).astype(np.float32)
+
+
+def _at_rate(rate: int) -> Callable[[np.ndarray], tuple[np.ndarray, int]]:
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, 8000)
+    return lambda y: (resample_poly(y, rate // g, 8000 // g).astype(np.float32), rate)
+
+
+VARIANTS: dict[str, Callable[[np.ndarray], tuple[np.ndarray, int]]] = {
+    "8k": lambda y: (y, 8000),
+    "16k": _at_rate(16000),
+    "44.1k": _at_rate(44100),
+    "-20 dB": lambda y: (_int16(y * 0.1), 8000),
+    "+20 dB": lambda y: (y * 10.0, 8000),
+    "+20 dB clipped": lambda y: (np.clip(y * 10.0, -1, 1), 8000),
+}
+
+
+def shortcut_scores(detector: Any, audio: list[np.ndarray], *, variants: tuple[str, ...] = tuple(VARIANTS)) -> np.ndarray:
+    """Clip scores (highest window probability) float [n_clips, n_variants] of 8-kHz clips under each variant."""
+    out = np.zeros((len(audio), len(variants)))
+    for i, y in enumerate(audio):
+        for j, v in enumerate(variants):
+            x, rate = VARIANTS[v](np.asarray(y, np.float32))
+            res = detector.detect(x, rate, threshold=0.5)
+            out[i, j] = max(w["p"] for w in res["windows"])
+    return out
+
+
+def shortcut_table(scores: np.ndarray, mosquito: np.ndarray, variants: tuple[str, ...] = tuple(VARIANTS)) -> list[dict]:
+    """Per variant: clip ROC-AUC and |dp| against the first variant (the 8-kHz original)."""
+    from sklearn.metrics import roc_auc_score
+
+    rows = []
+    for j, v in enumerate(variants):
+        d = np.abs(scores[:, j] - scores[:, 0])
+        rows.append({"variant": v, "clip_roc_auc": float(roc_auc_score(mosquito, scores[:, j])),
+                     "max_abs_dp": float(d.max()), "p90_abs_dp": float(np.quantile(d, 0.9)),
+                     "median_abs_dp": float(np.median(d))})
+    return rows
