@@ -71,7 +71,9 @@ def _clips(model: Path, n_pos: int, minutes: float) -> tuple[list, list]:
         for s in sorted(by_set):
             if by_set[s] and len(picked) < n_pos:
                 picked.append(by_set[s].pop())
-    neg = [r for r in rng.permutation([r for r in rows if r["label"] != "mosquito"]).tolist()]
+    # negatives are the recordings without mosquitoes: weakly labelled ones ("mosquito-present (weak)",
+    # "mosquito-weak") have mosquitoes somewhere, "unknown" ones no truth
+    neg = [r for r in rng.permutation([r for r in rows if r["label"] == "non-mosquito"]).tolist()]
     take, total = [], 0.0
     for r in neg:
         if total >= minutes * 60:
