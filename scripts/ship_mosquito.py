@@ -32,6 +32,7 @@ from edgewise.export import export_checkpoint
 from edgewise.models.checkpoint import load_checkpoint
 from edgewise.models.mosquito.api import PRETRAINED
 from edgewise.runtime.artifact import read_metadata, write_manifest
+from edgewise.runtime.errors import BudgetError
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--checkpoint", type=Path, help="a new detector to ship (default: re-ship the shipped one)")
@@ -42,22 +43,27 @@ args = ap.parse_args()
 if args.data is None or not args.data.is_dir():
     raise SystemExit("no mosquito dataset: pass --data DIR (labels.csv layout)")
 folder = PRETRAINED.parent
-if args.checkpoint is not None and args.checkpoint.resolve() != PRETRAINED.resolve():
-    if args.checkpoint.name != PRETRAINED.name:
-        raise SystemExit(f"edgewise.models.mosquito.api.PRETRAINED names {PRETRAINED.name}; name the new checkpoint so")
-    for old in list(folder.glob("*.pt")) + [p.with_suffix(".json") for p in folder.glob("*.pt")]:
-        old.unlink(missing_ok=True)
-    for src in (args.checkpoint, args.checkpoint.with_suffix(".json")):
-        shutil.copy(src, folder / src.name)
-ck = load_checkpoint(PRETRAINED)
+new = args.checkpoint is not None and args.checkpoint.resolve() != PRETRAINED.resolve()
+if new and args.checkpoint.name != PRETRAINED.name:
+    raise SystemExit(f"edgewise.models.mosquito.api.PRETRAINED names {PRETRAINED.name}; name the new checkpoint so")
+ck = load_checkpoint(args.checkpoint if new else PRETRAINED)
 task = task_for(ck.spec)
 stem = PRETRAINED.stem
 
 with tempfile.TemporaryDirectory() as tmp:
     work = args.work or Path(tmp)
-    result = compress_checkpoint(ck, args.recipe or default_recipe(task.name), work / "compressed", data_dir=args.data,
-                                 progress=True)
-    ref = next(r for r in result.rows if r.step == "original" and r.format == "onnx")
+    try:  # measured before anything in the pretrained folder changes
+        result = compress_checkpoint(ck, args.recipe or default_recipe(task.name), work / "compressed",
+                                     data_dir=args.data, progress=True)
+    except BudgetError as e:  # ship the fp32 files and whatever INT8 file met the budget
+        print(f"ship_mosquito: {e}")
+        result = e.result
+    if new:  # the new checkpoint replaces the shipped one
+        for old in list(folder.glob("*.pt")) + [p.with_suffix(".json") for p in folder.glob("*.pt")]:
+            old.unlink(missing_ok=True)
+        for src in (args.checkpoint, args.checkpoint.with_suffix(".json")):
+            shutil.copy(src, folder / src.name)
+        ck = load_checkpoint(PRETRAINED)
     parity_x = task.load(ck, args.data, n_calibration=16).fidelity_windows  # real held-out log-Mel windows
     entries = {}
     for a in export_checkpoint(ck, to=("onnx", "tflite"), out=Path(tmp) / "fp32", inputs=parity_x):
@@ -68,8 +74,9 @@ with tempfile.TemporaryDirectory() as tmp:
         print(f"{dest.name}: {dest.stat().st_size} bytes, parity ok={a.parity.get('ok')}, test {row.f1_test}")
     for p in folder.glob("*-int8.*"):
         p.unlink()
-    primary = {"onnx": f"{ref.variant}-int8-qoperator", "tflite": f"{ref.variant}-int8"}
-    for fmt, variant in primary.items():
+    name = ck.spec.name
+    for fmt, variant in {"onnx": f"{name}-int8-qoperator", "tflite": f"{name}-int8"}.items():
+        ref = next(r for r in result.rows if r.step == "original" and r.format == fmt)  # its own format's fp32
         row = next((r for r in result.rows if r.variant == variant and r.format == fmt), None)
         if row is None or not row.within_budget:
             print(f"not shipped: {variant} ({fmt}) {'missed the budget' if row else 'was not made'}")

@@ -65,6 +65,9 @@ def train(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     arch = args.arch or ("dscnn" if args.members is not None else "dscnn-robust")
+    if args.members is not None and arch == "dscnn-robust":  # the Hydra student and its distillation use dscnn's front end
+        raise ValueError("--members trains dscnn members (the Hydra student shares their log-Mel front end); "
+                         "dscnn-robust members are not supported yet: drop --arch or pass --arch dscnn")
     cfg = TrainConfig(arch=arch, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                       eval_every=args.eval_every)
     if args.members is not None:

@@ -340,7 +340,8 @@ def _teacher_row(ensemble: Path, m: _Measurer, student: ArtifactRow) -> tuple[Ar
 def _missed(step: str, rows: list[ArtifactRow], m: _Measurer, recipe: Recipe) -> str:
     worst = min(rows, key=lambda r: max(f1_drop(r, m.ref_val).values()))
     drops = f1_drop(worst, m.ref_val)
-    return (f"the {step} step missed its budget (wave F1 drop <= {recipe.budget.max_f1_drop:g} on validation records): "
+    return (f"the {step} step missed its budget ({'/'.join(m.task.metric_keys)} drop <= "
+            f"{m.task.max_drop(recipe.budget):g} on the validation data): "
             f"best {worst.variant} ({worst.format}) drops " + ", ".join(f"{k} {v:+.4f}" for k, v in drops.items()) + ".")
 
 

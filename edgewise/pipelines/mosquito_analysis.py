@@ -97,6 +97,9 @@ def held_out_analysis(rep: Any, clips: list, out: Path, *, threshold: float, top
     from edgewise.models.mosquito.evaluate import false_alarm_offenders, metrics_by_source
 
     scored = [c for c in clips if "too-short" not in c.flags]
+    if not scored or len({c.mosquito for c in scored}) < 2:
+        rep.text("No by-source analysis: the held-out clips hold no scorable clips of both classes.")
+        return {}
     by_src = metrics_by_source(scored)
     rep.table(["source", "mosquito clips", "other clips", "clip ROC-AUC", "clip PR-AUC", "recall", "false alarms / h",
                "negative hours"],
@@ -105,7 +108,7 @@ def held_out_analysis(rep: Any, clips: list, out: Path, *, threshold: float, top
                for s, r in by_src.items()],
               caption=f"by recording source (held-out clips; a source's clips ranked against the other class of all "
                       f"held-out clips; recall and false alarms at p >= {threshold:g})")
-    curve = alarm_curve(scored)
+    curve = alarm_curve(scored, tuple(sorted(set(CURVE_THRESHOLDS) | {round(float(threshold), 6)})))
     lab = np.concatenate([c.labels for c in scored])
     p = np.concatenate([c.p for c in scored])
     keep = np.isfinite(lab)

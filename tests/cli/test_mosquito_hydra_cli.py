@@ -85,3 +85,9 @@ def test_train_members_is_cached_and_resumable(mosquito_dir, tmp_path):
     facts = [json.loads((tmp_path / f"member-{k}.json").read_text())["training"] for k in (0, 1)]
     assert [f["seed"] for f in facts] == [0, 1] and facts[0]["split_fingerprint"] == facts[1]["split_fingerprint"]
     assert facts[0]["ood_sources"] and 0 < facts[0]["threshold"] <= 1
+
+
+def test_robust_members_are_refused_before_any_work(tmp_path):
+    res = _edgewise("train", "mosquito", "--members", "2", "--arch", "dscnn-robust", "--out", str(tmp_path / "m"))
+    assert res.returncode == 2 and "dscnn-robust members are not supported yet" in res.stderr
+    assert not (tmp_path / "m").exists() and "Traceback" not in res.stderr

@@ -37,6 +37,15 @@ def test_from_dscnn_starts_every_head_as_the_student():
         torch.testing.assert_close(hydra.head_as_dscnn(k)(X), net(X), rtol=0, atol=1e-6)
 
 
+def test_a_window_normalised_student_keeps_its_normalisation_in_every_head():
+    net = _trained_looking(DSCNN(window_norm=True), 2)
+    net.in_std.fill_(12.0)
+    hydra = HydraDSCNN.from_dscnn(net, heads=2).eval()
+    assert hydra.window_norm and hydra.head_as_dscnn(1).window_norm
+    torch.testing.assert_close(hydra(X)[:, 1], net(X), rtol=0, atol=1e-6)
+    torch.testing.assert_close(hydra.head_as_dscnn(0)(X + 10.0), net(X), rtol=0, atol=1e-5)
+
+
 def test_heads_are_independent():
     hydra = _trained_looking(HydraDSCNN(heads=4), 2)
     with torch.no_grad():

@@ -183,9 +183,11 @@ def load_parts(ck: Any, data_dir: Path, *, n_calibration: int, eval_records: int
     parts = {k: part_windows(list(v[0]), list(v[1]), spec) for k, v in decoded.items()}
     for k in ("val", "test"):
         p = parts[k]
-        if p.mosquito.all() or not p.mosquito.any():
+        labelled = p.labels[np.isfinite(p.labels)]
+        if p.mosquito.all() or not p.mosquito.any() or len(np.unique(labelled)) < 2:
             raise ValueError(f"the {k} recordings of {data_dir} hold only one class ({int(p.mosquito.sum())} of "
-                             f"{len(p.names)} mosquito): no ROC-AUC to budget or report on")
+                             f"{len(p.names)} clips mosquito, {int((labelled == 1).sum())} of {labelled.size} labelled "
+                             "windows): no window and clip ROC-AUC to budget or report on")
     rng = np.random.default_rng(seed)
     calib = _balanced(parts["train"], n_calibration, rng)
     fid = parts["test"].x[rng.choice(len(parts["test"]), min(FIDELITY_WINDOWS, len(parts["test"])), replace=False)]

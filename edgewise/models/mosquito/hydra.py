@@ -95,6 +95,7 @@ class HydraDSCNN(_Calibrated):
             h.fc.load_state_dict(copy.deepcopy(tail["fc"]))
         for name in ("in_mean", "in_std", "temperature"):
             getattr(hydra, name).copy_(getattr(net, name))
+        hydra.window_norm = net.window_norm
         return hydra
 
     def head_as_dscnn(self, k: int) -> DSCNN:
@@ -107,6 +108,7 @@ class HydraDSCNN(_Calibrated):
         net.fc.load_state_dict(self.heads[k].fc.state_dict())
         for name in ("in_mean", "in_std", "temperature"):
             getattr(net, name).copy_(getattr(self, name))
+        net.window_norm = self.window_norm
         return net.eval()
 
 
