@@ -26,6 +26,7 @@ from edgewise.compress.report import (
     slower_int8_notes,
 )
 from edgewise.compress.tasks import EvalData, task_for
+from edgewise.compress.tasks.ecg import uncompressed_metrics
 from edgewise.runtime.errors import BudgetError
 
 __all__ = ["CompressionResult", "EvalData", "compress_checkpoint", "stamp_metrics", "uncompressed_metrics"]
@@ -343,19 +344,6 @@ def _missed(step: str, rows: list[ArtifactRow], m: _Measurer, recipe: Recipe) ->
     return (f"the {step} step missed its budget ({'/'.join(m.task.metric_keys)} drop <= "
             f"{m.task.max_drop(recipe.budget):g} on the validation data): "
             f"best {worst.variant} ({worst.format}) drops " + ", ".join(f"{k} {v:+.4f}" for k, v in drops.items()) + ".")
-
-
-def uncompressed_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """A compressed file's metrics with the model it was made from under ``uncompressed_model``.
-
-    A pruned model's checkpoint already says so; a file quantised straight from the trained checkpoint
-    carries that checkpoint's own held-out figures, which would read as the file's (the device chooser
-    takes ``uncompressed_model`` as its accuracy reference)."""
-    if "uncompressed_model" in metrics or not any(isinstance(v, dict) and "wave_f1" in v for v in metrics.values()):
-        return dict(metrics)
-    up = {k: ({"wave_f1": v["wave_f1"]} if isinstance(v, dict) and "wave_f1" in v else v)
-          for k, v in metrics.items() if k != "test_records"}  # per-boundary tables stay in the checkpoint
-    return {**({"test_records": metrics["test_records"]} if "test_records" in metrics else {}), "uncompressed_model": up}
 
 
 def stamp_metrics(path: str | Path, row: ArtifactRow, *, dest: str | Path | None = None, task: Any = None,

@@ -18,7 +18,7 @@ from edgewise.compress.report import ALL_LEADS, WAVES, wave_f1
 from edgewise.compress.tasks import EvalData
 
 __all__ = ["EcgTask", "RECALIBRATION_GRID", "finetuner", "load_eval_data", "recalibrate", "split_ids",
-           "stream_hop", "synthetic_examples", "ten_seconds"]
+           "stream_hop", "synthetic_examples", "ten_seconds", "uncompressed_metrics"]
 
 
 class EcgTask:
@@ -91,14 +91,25 @@ class EcgTask:
     def stamp(row: Any, old: dict[str, Any], reference: Any = None) -> dict[str, Any]:
         """The metadata ``metrics`` of a kept artifact: its measured figures over what the file carried (a
         compressed file's checkpoint figures move under ``uncompressed_model``: the chooser's reference)."""
-        from edgewise.compress.run import uncompressed_metrics
-
         if row.step != "original":
             old = uncompressed_metrics(old)
         stale = ("note",)  # "this model's own held-out metrics are in compression.json": now they are here
         return {**{k: v for k, v in old.items() if k not in stale}, "test_lead_ii_wave_f1": row.f1_test,
                 "val_all_leads_wave_f1": row.f1_val, "agreement_with_uncompressed": row.agreement,
                 "mean_kl_to_uncompressed": row.mean_kl, "latency_ms_10s_1thread_host": row.latency_ms}
+
+
+def uncompressed_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A compressed file's metrics with the model it was made from under ``uncompressed_model``.
+
+    A pruned model's checkpoint already says so; a file quantised straight from the trained checkpoint
+    carries that checkpoint's own held-out figures, which would read as the file's (the device chooser
+    takes ``uncompressed_model`` as its accuracy reference)."""
+    if "uncompressed_model" in metrics or not any(isinstance(v, dict) and "wave_f1" in v for v in metrics.values()):
+        return dict(metrics)
+    up = {k: ({"wave_f1": v["wave_f1"]} if isinstance(v, dict) and "wave_f1" in v else v)
+          for k, v in metrics.items() if k != "test_records"}  # per-boundary tables stay in the checkpoint
+    return {**({"test_records": metrics["test_records"]} if "test_records" in metrics else {}), "uncompressed_model": up}
 
 
 def split_ids(ck: Any, data_dir: Path) -> tuple[list[int], list[int], list[int]]:
