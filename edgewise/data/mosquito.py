@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -31,7 +32,7 @@ from edgewise.runtime.errors import InputError
 
 __all__ = [
     "ClipLabel", "Recording", "WindowConfig", "read_recordings", "window_labels", "split_recordings",
-    "load_recording_audio", "mix_at_snr", "random_eq", "augment_batch", "synthetic_flight_tone",
+    "load_recording_audio", "mix_at_snr", "random_eq", "augment_batch", "short_excerpts", "synthetic_flight_tone",
     "synthetic_recordings",
 ]
 
@@ -182,9 +183,11 @@ def load_recording_audio(rec: Recording, sample_rate: int, *, cache_dir: str | P
         if cache.is_file():
             return np.load(cache)
     y = load_audio(rec.path, sample_rate).samples
-    if cache is not None:
+    if cache is not None:  # written whole, then renamed: a process reading the cache never sees half a file
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, y)
+        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, y)
+        os.replace(tmp, cache)
     return y
 
 
@@ -271,6 +274,30 @@ def augment_batch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *, pos
     x = random_eq(x, rng)
     x *= 10 ** (rng.uniform(-12, 6, size=(b, 1)) / 20)
     return np.clip(x, -1, 1).astype(np.float32), y
+
+
+def short_excerpts(x: np.ndarray, rng: np.random.Generator, *, p: float, length_s: tuple[float, float] = (0.05, 1.0),
+                   sample_rate: int = 8000) -> np.ndarray:
+    """Replace a share ``p`` of the windows by a short excerpt of themselves, tiled back into a window.
+
+    Each chosen row keeps a random excerpt of log-uniform length in ``length_s`` seconds at a random place
+    and is tiled (``edgewise.runtime.mosquito.windows.tile_window``, the rule the detector scores clips
+    shorter than a window by). Rows are chosen whatever their label, so the tiling itself tells the model
+    nothing about the class. Issue 21: HumBugDB is full of 0.03-0.5-s snippets, and a detector trained on
+    2-s windows only saw tiled audio when a whole recording was that short.
+    """
+    from edgewise.runtime.mosquito.windows import tile_window
+
+    lo, hi = length_s
+    if not 0 <= p <= 1 or not 0 < lo <= hi:
+        raise ValueError(f"p must be in [0, 1] and length_s (lo, hi) with 0 < lo <= hi, got {p}, {length_s}")
+    x = x.copy()
+    b, n = x.shape
+    for i in np.flatnonzero(rng.random(b) < p):
+        m = min(n, max(1, int(round(np.exp(rng.uniform(np.log(lo), np.log(hi))) * sample_rate))))
+        a = int(rng.integers(n - m + 1))
+        x[i] = tile_window(x[i, a : a + m], n, sample_rate=sample_rate)
+    return x
 
 
 def synthetic_recordings(n: int, *, sample_rate: int = 8000, duration_s: float = 10.0,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from edgewise.data.mosquito import (
-    ClipLabel, Recording, WindowConfig, augment_batch, mix_at_snr, random_eq, read_recordings, split_recordings,
-    synthetic_flight_tone, synthetic_recordings, window_labels,
+    ClipLabel, Recording, WindowConfig, augment_batch, mix_at_snr, random_eq, read_recordings, short_excerpts,
+    split_recordings, synthetic_flight_tone, synthetic_recordings, window_labels,
 )
 from edgewise.runtime.errors import InputError
 
@@ -105,8 +105,44 @@ def test_augment_batch_labels_and_range():
     assert set(np.unique(ya)) <= {0.0, 1.0}
 
 
+def test_short_excerpts_tile_a_short_piece_of_the_window_itself():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((200, 16000)).astype(np.float32)
+    xs = short_excerpts(x, np.random.default_rng(7), p=0.3, length_s=(0.05, 0.5))
+    changed = [i for i in range(len(x)) if not np.array_equal(x[i], xs[i])]
+    assert 40 <= len(changed) <= 80 and xs.shape == x.shape and xs.dtype == np.float32
+    for i in changed[:10]:
+        # periodic: the loop (excerpt minus its 5-ms crossfade) repeats; 0.05-0.5 s is 400-4000 samples
+        period = next(m for m in range(300, 4001) if np.array_equal(xs[i, m : m + 200], xs[i, :200]))
+        piece = xs[i, 40:period]  # past the crossfade the loop holds the excerpt's own samples
+        hits = np.flatnonzero(x[i] == piece[0])
+        assert any(np.array_equal(x[i, h : h + piece.size], piece) for h in hits), f"row {i} is not from its window"
+    assert np.array_equal(short_excerpts(x, np.random.default_rng(7), p=0.0), x)
+    with pytest.raises(ValueError):
+        short_excerpts(x, rng, p=1.5)
+
+
 def test_synthetic_recordings_are_named_synthetic():
     clips = synthetic_recordings(4, duration_s=4.0)
     assert all(name.startswith("synthetic-") for name, *_ in clips)
     assert [present for _, _, present, _ in clips] == [False, True, False, True]
     assert all(y.shape == (32000,) and np.abs(y).max() <= 1 for _, y, _, _ in clips)
+
+
+def test_decoded_audio_cache_is_written_whole(tmp_path):
+    import wave
+
+    from edgewise.data.mosquito import load_recording_audio
+
+    pcm = (0.3 * np.sin(2 * np.pi * 500 * np.arange(8000) / 8000) * 32767).astype("<i2")
+    path = tmp_path / "tone.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(pcm.tobytes())
+    rec = Recording(path=path, rel="tone.wav", label=ClipLabel.POSITIVE, set_name="s", species="", duration_s=1.0,
+                    licence="", segments=())
+    first = load_recording_audio(rec, 8000, cache_dir=tmp_path / "cache")
+    cached = list((tmp_path / "cache").iterdir())
+    # one finished .npy (renamed into place, so a second process never reads half a file), no temporary left
+    assert len(cached) == 1 and cached[0].suffix == ".npy" and ".tmp" not in cached[0].name
+    again = load_recording_audio(rec, 8000, cache_dir=tmp_path / "cache")
+    assert np.array_equal(first, again) and first.shape == (8000,)
