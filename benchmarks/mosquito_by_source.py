@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--max-fa", type=float, default=5.0, help="false alarms per hour allowed on validation sources")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--p-short", type=float, default=None,
+                    help="share of training windows cut to 0.05-1 s and tiled (TrainConfig.p_short; default: its default)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/edgewise-bench-mosquito-by-source"))
     ap.add_argument("--reuse", action="store_true", help="load fold checkpoints from --out instead of training")
     ap.add_argument("--tables-only", action="store_true", help="print tables from results saved in --out")
@@ -168,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.tables_only:
             results = [r for r in load_results(res_path) if r.fold.name in {f.name for f in folds}]
         else:
-            cfg = TrainConfig(arch=arch, steps=args.steps, eval_every=args.eval_every, seed=args.seed)
+            extra = {} if args.p_short is None else {"p_short": args.p_short}
+            cfg = TrainConfig(arch=arch, steps=args.steps, eval_every=args.eval_every, seed=args.seed, **extra)
             results = []
             for fold in folds:
                 ckpt_path = args.out / arch / f"{fold.name}.pt"

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from edgewise.data.mosquito import Recording, WindowConfig, augment_batch, window_labels
+from edgewise.data.mosquito import Recording, WindowConfig, augment_batch, short_excerpts, window_labels
 from edgewise.models.mosquito.clips import min_clip_samples, tile_window
 from edgewise.models.mosquito.specs import SPECS, frontend
 from edgewise.models.spec import ModelSpec, build_model
@@ -39,6 +39,8 @@ class TrainConfig:
         train_hop_s: hop between training windows in seconds.
         p_mix: fraction of each batch replaced by a real positive mixed into a real negative.
         p_synth: fraction replaced by a SYNTHETIC flight tone in a real negative.
+        p_short: fraction of each batch (either class alike) cut to a 0.05-1 s excerpt and tiled back into a
+            window (``edgewise.data.mosquito.short_excerpts``), as the detector scores short clips.
         hard_negatives: after the first fifth of training, this share of each batch's negatives is drawn
             in proportion to each negative window's running loss (online hard-negative mining, as in
             Shrivastava et al., CVPR 2016), to push down false alarms on tonal insects, babies, speech.
@@ -55,6 +57,7 @@ class TrainConfig:
     train_hop_s: float = 0.5
     p_mix: float = 0.3
     p_synth: float = 0.05
+    p_short: float = 0.0
     hard_negatives: float = 0.5
     eval_every: int = 250
     seed: int = 0
@@ -68,6 +71,8 @@ class TrainConfig:
                              f"{self.batch_size}, {self.eval_every}")
         if not 0 <= self.hard_negatives <= 1:
             raise ValueError(f"hard_negatives must be in [0, 1], got {self.hard_negatives}")
+        if not 0 <= self.p_short <= 1:
+            raise ValueError(f"p_short must be in [0, 1], got {self.p_short}")
         if not (0 <= self.p_mix and 0 <= self.p_synth and self.p_mix + self.p_synth <= 1):
             raise ValueError(f"p_mix and p_synth must be >= 0 with sum <= 1, got {self.p_mix}, {self.p_synth}")
 
@@ -218,6 +223,8 @@ def train_model(cfg: TrainConfig, train: WindowSet, val: WindowSet, *,
         x, y = augment_batch(train.take(idx), train.y[idx], rng, positives=train.take(rng.choice(pos, half)),
                              negatives=train.take(rng.choice(neg, half)), p_mix=cfg.p_mix, p_synth=cfg.p_synth,
                              sample_rate=spec.sample_rate)
+        if cfg.p_short:
+            x = short_excerpts(x, rng, p=cfg.p_short, sample_rate=spec.sample_rate)
         per = torch.nn.functional.cross_entropy(model(features(x, spec)), torch.from_numpy(y).long(), reduction="none")
         loss = per.mean()
         still_neg = y[half:] == 0  # negatives that augmentation did not turn into mixes
