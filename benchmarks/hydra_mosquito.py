@@ -126,9 +126,9 @@ def main() -> int:
     from edgewise.models.ensemble.members import load_members
     from edgewise.models.ensemble.mosquito import load_split_facts, ood_sources, split_audio
     from edgewise.models.mosquito.heads_eval import alarm_comparison, part_windows
-    from edgewise.models.mosquito.hydra import count_macs
+    from edgewise.models.mosquito.hydra import count_macs, hydra_spec_for
     from edgewise.models.mosquito.hydra_export import export_mosquito_artifacts, heads_parity
-    from edgewise.models.mosquito.specs import DSCNN_SPEC
+    from edgewise.models.mosquito.specs import SPECS
 
     torch.set_num_threads(args.threads)
     facts = load_split_facts(args.members)
@@ -159,7 +159,7 @@ def main() -> int:
     if split.fingerprint() != facts["split_fingerprint"]:
         raise SystemExit(f"the data split differs from the members' ({split.fingerprint()} != "
                          f"{facts['split_fingerprint']})")
-    spec = DSCNN_SPEC
+    spec = SPECS[facts["config"].get("arch", "dscnn")]  # the members' front end: every row sees the same input
     parts = {k: part_windows(split[k], [audio[r.rel] for r in split[k]], spec) for k in ("val", "test", "id_holdout")}
     held = args.eval_split
     oods = ood_sources(split) if held == "test" else \
@@ -175,7 +175,7 @@ def main() -> int:
     train_part = part_windows(split["train"], [audio[r.rel] for r in split["train"]], spec)
     calib = train_part.x[rng.choice(len(train_part), size=min(256, len(train_part)), replace=False)]
     arts = export_mosquito_artifacts(students["hydra"], art_dir, calibration=calib, parity_inputs=parts["test"].x[:64],
-                                     stem="mosquito-dscnn-hydra",
+                                     stem=hydra_spec_for(spec).name,
                                      calibration_source=f"{len(calib)} log-Mel windows of the training recordings",
                                      tflite=args.tflite)
     parity = {k: heads_parity(hy_ck, p, parts["test"].x[:256]) for k, p in arts.items()}

@@ -34,12 +34,9 @@ from edgewise.models.ensemble.mosquito import load_split_facts, ood_sources, spl
 from edgewise.models.mosquito.heads_eval import alarm_comparison, measure, part_windows
 from edgewise.models.mosquito.hydra import count_macs
 from edgewise.models.mosquito.hydra_export import export_mosquito_artifacts, heads_parity
-from edgewise.models.mosquito.specs import DSCNN_SPEC
+from edgewise.models.mosquito.specs import SPECS
 from edgewise.models.pretrained import PRETRAINED_DIR
 from edgewise.runtime.artifact import read_metadata, write_manifest
-
-STEM = "mosquito-dscnn-hydra"
-
 
 def _runtime_fn(path: Path):
     from edgewise.runtime.backends import load_model
@@ -61,18 +58,19 @@ def _licences(recs) -> list[tuple[str, str, int, int]]:
 
 def _card(args, ck, facts, table: dict, bench: dict | None, licences: list, oods: list[str]) -> str:
     tr = ck.training
+    stem = ck.spec.name  # mosquito-dscnn-robust-hydra or mosquito-dscnn-hydra: its members' recipe
     kd = tr.get("distill", {})
     m1 = count_macs(load_checkpoint(Path(args.members) / "member-0.pt").model)
     lines = [
-        f"# Model card: {STEM} (mosquito detector that knows what it does not know)", "",
+        f"# Model card: {stem} (mosquito detector that knows what it does not know)", "",
         "**What it does.** Flags mosquito flight tones in audio like `mosquito-dscnn` (2-s windows, hop 1 s, 8 kHz, "
         "events by hysteresis), and reports per window the **epistemic uncertainty** of its "
         f"{ck.model.n_heads} heads (mutual information, nats): high on sound unlike anything its teachers trained on. "
         "`edgewise detect --model mosquito-dscnn-hydra.onnx --json AUDIO` gives `\"epistemic\"` and `\"unfamiliar\"` "
         "per window; `--suppress-unfamiliar` keeps unfamiliar windows from raising events.", "",
         "| | |", "|---|---|",
-        f"| files | `{STEM}.pt` (+ `.json`), `{STEM}.onnx`, `{STEM}.tflite` (fp32), `{STEM}-int8.onnx` (onnxruntime "
-        f"static INT8, QOperator, 7-bit per-channel weights), `{STEM}-int8.tflite` (full-integer, float I/O); "
+        f"| files | `{stem}.pt` (+ `.json`), `{stem}.onnx`, `{stem}.tflite` (fp32), `{stem}-int8.onnx` (onnxruntime "
+        f"static INT8, QOperator, 7-bit per-channel weights), `{stem}-int8.tflite` (full-integer, float I/O); "
         "`manifest.json` |",
         f"| architecture | Hydra (Tran et al. 2020): the DS-CNN's stem and first three blocks shared, {ck.model.n_heads} "
         f"heads of the last block + classifier (`edgewise.models.mosquito.hydra.HydraDSCNN`); "
@@ -93,7 +91,7 @@ def _card(args, ck, facts, table: dict, bench: dict | None, licences: list, oods
         f"{', '.join(facts['test_sources'])}; validation sources {', '.join(facts['val_sources'])}; every other source "
         f"trains, except a {facts['holdout']:.0%} in-distribution hold-out of their recordings (the familiar side of "
         f"the OOD figure). Out-of-distribution sources (test sources without mosquitoes, never trained on): "
-        f"{', '.join(oods)}. Exact recordings: `{STEM}.json` (`training.split_recordings`).", "",
+        f"{', '.join(oods)}. Exact recordings: `{stem}.json` (`training.split_recordings`).", "",
         "Training recordings by source and licence (per labels.csv; the audio itself is not shipped):", "",
         "| source | licence | recordings | mosquito |", "|---|---|---|---|"]
     lines += [f"| {s} | {lic} | {n} | {p} |" for s, lic, n, p in licences]
@@ -133,21 +131,22 @@ def main() -> None:
 
     ck = load_checkpoint(args.hydra)
     facts = load_split_facts(args.members)
+    stem, spec = ck.spec.name, SPECS[facts["config"].get("arch", "dscnn")]  # the Hydra shares its members' input
     split, audio = split_audio(args.data, holdout=facts["holdout"], seed=facts["config"]["seed"] - facts["member"])
     if split.fingerprint() != facts["split_fingerprint"]:
         raise SystemExit("the data split differs from the one the members trained on")
     oods = ood_sources(split)
-    parts = {k: part_windows(split[k], [audio[r.rel] for r in split[k]], DSCNN_SPEC) for k in ("val", "test", "id_holdout")}
+    parts = {k: part_windows(split[k], [audio[r.rel] for r in split[k]], spec) for k in ("val", "test", "id_holdout")}
     ood_recs = [r for r in split["test"] if r.set_name in oods]
-    parts["ood"] = part_windows(ood_recs, [audio[r.rel] for r in ood_recs], DSCNN_SPEC)
-    train = part_windows(split["train"], [audio[r.rel] for r in split["train"]], DSCNN_SPEC)
+    parts["ood"] = part_windows(ood_recs, [audio[r.rel] for r in ood_recs], spec)
+    train = part_windows(split["train"], [audio[r.rel] for r in split["train"]], spec)
     calib = train.x[np.random.default_rng(0).choice(len(train), size=min(256, len(train)), replace=False)]
     arts = export_mosquito_artifacts(args.hydra, args.work, calibration=calib, parity_inputs=parts["test"].x[:64],
-                                     stem=STEM, calibration_source=f"{len(calib)} log-Mel windows of the training "
+                                     stem=stem, calibration_source=f"{len(calib)} log-Mel windows of the training "
                                                                    "recordings")
     args.out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.hydra, args.out / f"{STEM}.pt")
-    shutil.copyfile(args.hydra.with_suffix(".json"), args.out / f"{STEM}.json")
+    shutil.copyfile(args.hydra, args.out / f"{stem}.pt")
+    shutil.copyfile(args.hydra.with_suffix(".json"), args.out / f"{stem}.json")
     entries, table = {}, {}
     for key, src in arts.items():
         t0 = time.time()

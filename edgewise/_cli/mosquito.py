@@ -41,8 +41,8 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", choices=("dscnn", "dscnn-robust", "humbug"),
                    help="dscnn-robust (default, shipped: the depthwise-separable CNN without the recording-level and "
                         "band-edge shortcuts: per-window level removed, mel bands to 3.4 kHz, dB floor per window), "
-                        "dscnn (the 0.1 detector; the default with --members, whose Hydra student shares its front "
-                        "end) or humbug (HumBug baseline CNN)")
+                        "dscnn (the 0.1 detector) or humbug (HumBug baseline CNN); --members takes dscnn-robust or "
+                        "dscnn (the Hydra student shares its members' front end)")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--eval-every", type=int, default=250, help="steps between validation checks (default 250)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -64,10 +64,10 @@ def train(args: argparse.Namespace) -> int:
     from edgewise.models.mosquito.train import TrainConfig
 
     torch.set_num_threads(args.threads)
-    arch = args.arch or ("dscnn" if args.members is not None else "dscnn-robust")
-    if args.members is not None and arch == "dscnn-robust":  # the Hydra student and its distillation use dscnn's front end
-        raise ValueError("--members trains dscnn members (the Hydra student shares their log-Mel front end); "
-                         "dscnn-robust members are not supported yet: drop --arch or pass --arch dscnn")
+    arch = args.arch or "dscnn-robust"
+    if args.members is not None and arch == "humbug":  # a Hydra student exists for the DS-CNN members only
+        raise ValueError("--members trains DS-CNN members (dscnn-robust or dscnn), whose Hydra student shares their "
+                         "body; the humbug baseline has no Hydra: drop --arch or pass --arch dscnn-robust")
     cfg = TrainConfig(arch=arch, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                       eval_every=args.eval_every)
     if args.members is not None:

@@ -33,7 +33,8 @@ from edgewise.compress.distill import cached_student as _cached
 from edgewise.compress.distill import DistillConfig, _frozen, _kl, _mean_kl, teacher_logits
 from edgewise.models.mosquito.train import TrainConfig
 
-__all__ = ["MOSQUITO_DISTILL", "distill_plain_mosquito", "distill_hydra_mosquito", "distill_mosquito_ensemble"]
+__all__ = ["MOSQUITO_DISTILL", "distill_plain_mosquito", "distill_hydra_mosquito", "distill_mosquito_ensemble",
+           "for_members", "with_steps"]
 
 # The setting issue 23's table reports (the ECG Hydra's: phase 1 warm-started from member 0, labels at half weight,
 # phase 2 at T = 1), at the members' reduced length: phase 1 200 steps (a warm start), phase 2 400.
@@ -201,14 +202,15 @@ def distill_mosquito_ensemble(members_dir: str | Path, out: str | Path, *, data_
     """
     from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
     from edgewise.models.ensemble.members import load_members
-    from edgewise.models.ensemble.mosquito import SPLIT_KEYS
+    from edgewise.models.ensemble.mosquito import SPLIT_KEYS, load_split_facts
     from edgewise.models.mosquito.evaluate import choose_threshold, score_clips
-    from edgewise.models.mosquito.hydra import MOSQUITO_HYDRA_SPEC
-    from edgewise.models.mosquito.specs import DSCNN_SPEC
+    from edgewise.models.mosquito.hydra import hydra_spec_for
 
     members_dir, out = Path(members_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     teachers = load_members(members_dir)
+    config = for_members(config, load_split_facts(members_dir)["config"].get("arch", "dscnn"))
+    member_spec = config.phase1.spec
     facts = {**_facts(config), "teachers": str(members_dir), "members": len(teachers)}
     if phase2_hard_weight is not None:
         facts["phase2_hard_weight"] = phase2_hard_weight
@@ -219,7 +221,7 @@ def distill_mosquito_ensemble(members_dir: str | Path, out: str | Path, *, data_
     def data():
         nonlocal sets
         if sets is None:
-            sets = _split_sets(members_dir, data_dir, DSCNN_SPEC)
+            sets = _split_sets(members_dir, data_dir, member_spec)
         return sets
 
     def threshold(model, split_facts) -> dict[str, Any]:
@@ -228,7 +230,7 @@ def distill_mosquito_ensemble(members_dir: str | Path, out: str | Path, *, data_
 
         names = set(split_facts["split_recordings"]["val"])
         recs, audio = decode_recordings([r for r in read_recordings(data_dir) if r.rel in names])
-        return choose_threshold(score_clips(model, DSCNN_SPEC, recs, audio))
+        return choose_threshold(score_clips(model, member_spec, recs, audio))
 
     if _cached(kd_path, kd_facts):
         kd = load_checkpoint(kd_path).model
@@ -239,7 +241,7 @@ def distill_mosquito_ensemble(members_dir: str | Path, out: str | Path, *, data_
         kd, klog = distill_plain_mosquito(teachers, train, val, config=config, progress=progress)
         thr = threshold(kd, split_facts)
         keep = {k: split_facts[k] for k in SPLIT_KEYS if k in split_facts}
-        save_checkpoint(kd_path, spec=DSCNN_SPEC, model=kd, model_kwargs=dict(config.phase1.model_kwargs),
+        save_checkpoint(kd_path, spec=member_spec, model=kd, model_kwargs=dict(config.phase1.model_kwargs),
                         training={**keep, "distill": kd_facts, "kind": "plain knowledge distillation", "log": klog,
                                   "threshold": thr["threshold"], "threshold_choice": thr})
     if not with_hydra:
@@ -254,10 +256,16 @@ def distill_mosquito_ensemble(members_dir: str | Path, out: str | Path, *, data_
         thr = threshold(hydra, split_facts)
         keep = {k: split_facts[k] for k in SPLIT_KEYS if k in split_facts}
         kw = {**dict(config.phase1.model_kwargs), "heads": hydra.n_heads, "head_blocks": hydra.head_blocks}
-        save_checkpoint(hy_path, spec=MOSQUITO_HYDRA_SPEC, model=hydra, model_kwargs=kw,
+        save_checkpoint(hy_path, spec=hydra_spec_for(member_spec), model=hydra, model_kwargs=kw,
                         training={**keep, "distill": facts, "kind": "Hydra (phase 1 = plain KD)", "log": hlog["phase2"],
                                   "threshold": thr["threshold"], "threshold_choice": thr})
     return {"plain-kd": kd_path, "hydra": hy_path}
+
+
+def for_members(config: DistillConfig, arch: str) -> DistillConfig:
+    """``config`` with both phases on the members' ``TrainConfig.arch`` (front end, window normalisation): a student
+    always shares its teachers' input."""
+    return replace(config, phase1=replace(config.phase1, arch=arch), phase2=replace(config.phase2, arch=arch))
 
 
 def with_steps(config: DistillConfig, phase1: int, phase2: int) -> DistillConfig:

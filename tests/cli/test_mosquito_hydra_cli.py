@@ -87,7 +87,7 @@ def test_train_members_is_cached_and_resumable(mosquito_dir, tmp_path):
     assert facts[0]["ood_sources"] and 0 < facts[0]["threshold"] <= 1
 
 
-def test_robust_members_are_refused_before_any_work(tmp_path):
-    res = _edgewise("train", "mosquito", "--members", "2", "--arch", "dscnn-robust", "--out", str(tmp_path / "m"))
-    assert res.returncode == 2 and "dscnn-robust members are not supported yet" in res.stderr
+def test_humbug_members_are_refused_before_any_work(tmp_path):
+    res = _edgewise("train", "mosquito", "--members", "2", "--arch", "humbug", "--out", str(tmp_path / "m"))
+    assert res.returncode == 2 and "the humbug baseline has no Hydra" in res.stderr
     assert not (tmp_path / "m").exists() and "Traceback" not in res.stderr

@@ -101,6 +101,25 @@ def test_plain_kd_then_hydra_heads_follow_their_own_members(data):
     assert p[0] > p[1]  # head 0 learnt its member's lean towards "mosquito"
 
 
+def test_students_take_their_members_front_end(data):
+    from edgewise.compress.distill_mosquito import MOSQUITO_DISTILL, distill_plain_mosquito, for_members
+    from edgewise.models.mosquito.nets import DSCNN
+
+    cfg = for_members(MOSQUITO_DISTILL, "dscnn-robust")
+    assert cfg.phase1.spec.name == cfg.phase2.spec.name == "mosquito-dscnn-robust"
+    assert (cfg.phase1.steps, cfg.phase2.steps) == (MOSQUITO_DISTILL.phase1.steps, MOSQUITO_DISTILL.phase2.steps)
+    teachers = []
+    for k, bias in enumerate((2.5, -2.5)):
+        torch.manual_seed(k)
+        net = DSCNN(widths=WIDTHS, window_norm=True).eval()
+        with torch.no_grad():
+            net.fc.bias.copy_(torch.tensor([0.0, bias]))
+        net.in_std.fill_(20.0)
+        teachers.append(net)
+    kd, _ = distill_plain_mosquito(teachers, *data, config=for_members(_config(), "dscnn-robust"))
+    assert kd.window_norm  # a fresh robust student, not the 0.1 DS-CNN's input
+
+
 def test_init_member_out_of_range(data):
     from edgewise.compress.distill_mosquito import distill_plain_mosquito
 

@@ -84,6 +84,29 @@ def test_checkpoint_round_trip_through_the_spec_registry(tmp_path):
     torch.testing.assert_close(ck.model(X), hydra(X))
 
 
+def test_robust_members_get_the_robust_hydra_which_survives_a_checkpoint(tmp_path):
+    from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
+    from edgewise.models.mosquito.hydra import MOSQUITO_ROBUST_HYDRA_SPEC, hydra_spec_for, member_arch
+    from edgewise.models.mosquito.specs import DSCNN_ROBUST_SPEC, DSCNN_SPEC, HUMBUG_SPEC
+
+    assert hydra_spec_for(DSCNN_ROBUST_SPEC) is MOSQUITO_ROBUST_HYDRA_SPEC and hydra_spec_for("mosquito-dscnn") is MOSQUITO_HYDRA_SPEC
+    assert member_arch(DSCNN_ROBUST_SPEC) == "dscnn-robust" and member_arch(DSCNN_SPEC) == "dscnn"
+    # the student reads exactly its members' input: front end (bands to 3.4 kHz, top_db) and shape
+    assert MOSQUITO_ROBUST_HYDRA_SPEC.preprocessing == DSCNN_ROBUST_SPEC.preprocessing
+    assert MOSQUITO_ROBUST_HYDRA_SPEC.input_shape == DSCNN_ROBUST_SPEC.input_shape
+    with pytest.raises(ValueError, match="no Hydra student"):
+        hydra_spec_for(HUMBUG_SPEC)
+    net = _trained_looking(DSCNN(window_norm=True), 4)
+    net.in_std.fill_(12.0)
+    hydra = HydraDSCNN.from_dscnn(net, heads=3).eval()
+    save_checkpoint(tmp_path / "h.pt", spec=hydra_spec_for(DSCNN_ROBUST_SPEC), model=hydra,
+                    model_kwargs={"heads": 3, "head_blocks": 1}, training={"threshold": 0.9})
+    ck = load_checkpoint(tmp_path / "h.pt")
+    # rebuilt from the registry, the loaded Hydra still removes each window's level (a plain Hydra would not)
+    assert ck.spec.name == "mosquito-dscnn-robust-hydra" and ck.model.window_norm
+    torch.testing.assert_close(ck.model(X + 10.0), hydra(X), rtol=0, atol=1e-5)
+
+
 def test_exported_hydra_keeps_its_heads_on_the_device_runtime(tmp_path):
     """fp32 ONNX through the runtime detector: [n, heads, 2], metadata heads, epistemic per window = torch's."""
     pytest.importorskip("onnxruntime")

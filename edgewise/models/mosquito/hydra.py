@@ -24,10 +24,11 @@ import torch
 from torch import nn
 
 from edgewise.models.mosquito.nets import DSCNN, _Calibrated, _ds_block
-from edgewise.models.mosquito.specs import DSCNN_SPEC
+from edgewise.models.mosquito.specs import DSCNN_ROBUST_SPEC, DSCNN_SPEC, SPECS
 from edgewise.models.spec import ModelSpec, register
 
-__all__ = ["HydraDSCNN", "MOSQUITO_HYDRA_SPEC", "count_macs"]
+__all__ = ["HydraDSCNN", "MOSQUITO_HYDRA_SPEC", "MOSQUITO_ROBUST_HYDRA_SPEC", "count_macs", "hydra_spec_for",
+           "member_arch"]
 
 
 def _pools(n_blocks: int) -> list[bool]:
@@ -53,11 +54,11 @@ class _Head(nn.Module):
 class HydraDSCNN(_Calibrated):
     """Shared DS-CNN body + ``heads`` heads of ``head_blocks`` blocks each (see the module docstring).
 
-    Args: as ``DSCNN``, plus ``heads`` (M >= 1) and ``head_blocks`` (1 .. len(widths) - 1).
+    Args: as ``DSCNN`` (``window_norm`` included), plus ``heads`` (M >= 1) and ``head_blocks`` (1 .. len(widths) - 1).
     """
 
     def __init__(self, widths: tuple[int, ...] = (24, 48, 64, 96, 96), dropout: float = 0.2, n_classes: int = 2,
-                 heads: int = 5, head_blocks: int = 1) -> None:
+                 heads: int = 5, head_blocks: int = 1, window_norm: bool = False) -> None:
         super().__init__()
         widths = tuple(int(w) for w in widths)
         if heads < 1:
@@ -66,6 +67,7 @@ class HydraDSCNN(_Calibrated):
             raise ValueError(f"head_blocks must be in [1, {len(widths) - 1}] for widths {widths}, got {head_blocks}")
         body = DSCNN(widths=widths, dropout=dropout, n_classes=n_classes)
         self.widths, self.n_heads, self.head_blocks = widths, heads, head_blocks
+        self.window_norm = bool(window_norm)
         self.stem = body.stem
         self.blocks = nn.Sequential(*list(body.blocks)[: len(widths) - 1 - head_blocks])
         self.heads = nn.ModuleList(_Head(widths, head_blocks, dropout, n_classes) for _ in range(heads))
@@ -85,7 +87,7 @@ class HydraDSCNN(_Calibrated):
         statistics and temperature carried over."""
         widths = (net.stem[0].out_channels, *(b[3].out_channels for b in net.blocks))
         hydra = cls(widths=widths, dropout=float(net.drop.p), n_classes=net.fc.out_features, heads=heads,
-                    head_blocks=head_blocks)
+                    head_blocks=head_blocks, window_norm=net.window_norm)
         keep = len(net.blocks) - head_blocks
         hydra.stem.load_state_dict(net.stem.state_dict())
         hydra.blocks.load_state_dict(nn.Sequential(*list(net.blocks)[:keep]).state_dict())
@@ -95,12 +97,12 @@ class HydraDSCNN(_Calibrated):
             h.fc.load_state_dict(copy.deepcopy(tail["fc"]))
         for name in ("in_mean", "in_std", "temperature"):
             getattr(hydra, name).copy_(getattr(net, name))
-        hydra.window_norm = net.window_norm
         return hydra
 
     def head_as_dscnn(self, k: int) -> DSCNN:
         """Head ``k`` with the body as a plain ``DSCNN`` (one member's view), in eval mode."""
-        net = DSCNN(widths=self.widths, dropout=float(self.heads[k].drop.p), n_classes=self.heads[k].fc.out_features)
+        net = DSCNN(widths=self.widths, dropout=float(self.heads[k].drop.p), n_classes=self.heads[k].fc.out_features,
+                    window_norm=self.window_norm)
         keep = len(self.blocks)
         nn.Sequential(*list(net.blocks)[:keep]).load_state_dict(self.blocks.state_dict())
         nn.Sequential(*list(net.blocks)[keep:]).load_state_dict(self.heads[k].blocks.state_dict())
@@ -108,7 +110,6 @@ class HydraDSCNN(_Calibrated):
         net.fc.load_state_dict(self.heads[k].fc.state_dict())
         for name in ("in_mean", "in_std", "temperature"):
             getattr(net, name).copy_(getattr(self, name))
-        net.window_norm = self.window_norm
         return net.eval()
 
 
@@ -140,3 +141,24 @@ MOSQUITO_HYDRA_SPEC = register(
     ModelSpec(**{**DSCNN_SPEC.__dict__, "name": "mosquito-dscnn-hydra"}),
     lambda **kw: HydraDSCNN(**kw),
 )
+# the Hydra of the shipped detector's recipe: its front end (bands to 3.4 kHz, top_db) and per-window level removal
+MOSQUITO_ROBUST_HYDRA_SPEC = register(
+    ModelSpec(**{**DSCNN_ROBUST_SPEC.__dict__, "name": "mosquito-dscnn-robust-hydra"}),
+    lambda **kw: HydraDSCNN(**{"window_norm": True, **kw}),
+)
+_HYDRA_OF = {DSCNN_SPEC.name: MOSQUITO_HYDRA_SPEC, DSCNN_ROBUST_SPEC.name: MOSQUITO_ROBUST_HYDRA_SPEC}
+
+
+def hydra_spec_for(member_spec: ModelSpec | str) -> ModelSpec:
+    """The multi-head spec whose front end and input are those of members of ``member_spec`` (a spec or its name)."""
+    name = member_spec if isinstance(member_spec, str) else member_spec.name
+    if name not in _HYDRA_OF:
+        raise ValueError(f"no Hydra student for {name!r} members; members must be one of {sorted(_HYDRA_OF)}")
+    return _HYDRA_OF[name]
+
+
+def member_arch(member_spec: ModelSpec | str) -> str:
+    """The ``TrainConfig.arch`` of members of ``member_spec`` (``"dscnn"``, ``"dscnn-robust"``)."""
+    name = member_spec if isinstance(member_spec, str) else member_spec.name
+    hydra_spec_for(name)
+    return next(a for a, sp in SPECS.items() if sp.name == name)
