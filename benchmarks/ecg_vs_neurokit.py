@@ -1,7 +1,7 @@
 """ECG delineation: edgewise vs NeuroKit2's ecg_delineate (dwt, prominence) on the same LUDB records.
 
-Prints one table: wave F1 (P, QRS, T) and per-boundary error mean ± SD (ms) beside the CSE 2·SD
-tolerances, for each method, on held-out records (those the edgewise model never trained on).
+Prints one table: wave F1 (P, QRS, T) and per-boundary error mean ± SD (ms) beside the CSE tolerance
+2·σ_CSE that the SD is held to, for each method, on held-out records (those the edgewise model never trained on).
 
     python benchmarks/ecg_vs_neurokit.py [--data DIR] [--model PATH] [--lead ii] [--json]
 """
@@ -76,7 +76,7 @@ def main() -> None:
     print(f"LUDB lead {args.lead}, {len(recs)} held-out records, ±150 ms tolerance inside the annotated span\n")
     head = f"{'method':20} {'P F1':>7} {'QRS F1':>7} {'T F1':>7} " + " ".join(f"{b:>13}" for b in BOUNDARIES)
     print(head + "   time s")
-    print(f"{'CSE 2·SD (ms)':20} {'':>7} {'':>7} {'':>7} " +
+    print(f"{'CSE tol. 2σ (ms)':20} {'':>7} {'':>7} {'':>7} " +
           " ".join(f"{('≤ %.1f' % CSE_2SD_MS[b]) if b in CSE_2SD_MS else '—':>13}" for b in BOUNDARIES))
     for name, r in results.items():
         s: DelineationScore = r["score"]

@@ -122,7 +122,7 @@ def evaluate(args: argparse.Namespace) -> int:
     for lead, s in res["scores"].items():
         wf = s["wave_f1"]
         print(f"\nlead {lead}: wave F1  P {wf['P']:.4f}  QRS {wf['QRS']:.4f}  T {wf['T']:.4f}")
-        print(f"  {'boundary':8} {'n':>5} {'Se':>7} {'PPV':>7} {'F1':>7} {'mean ms':>8} {'SD ms':>7} {'CSE 2SD':>8}")
+        print(f"  {'boundary':8} {'n':>5} {'Se':>7} {'PPV':>7} {'F1':>7} {'mean ms':>8} {'SD ms':>7} {'CSE tol':>8}")
         for r in s["boundaries"]:
             tol = r["cse_2sd_ms"]
             print(f"  {r['boundary']:8} {r['n_true']:5d} {r['se']:7.4f} {r['ppv']:7.4f} {r['f1']:7.4f} "

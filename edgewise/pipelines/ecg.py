@@ -23,7 +23,7 @@ def _score_rows(summary: dict) -> list[list[Any]]:
              r["cse_2sd_ms"] if r["cse_2sd_ms"] else "—"] for r in summary["boundaries"]]
 
 
-SCORE_HEADER = ["boundary", "n", "Se", "PPV", "F1", "mean err ms", "SD ms", "CSE 2·SD ms"]
+SCORE_HEADER = ["boundary", "n", "Se", "PPV", "F1", "mean err ms", "SD ms", "CSE tolerance ms"]
 
 
 def real_windows(records, n: int = 16, window: int = 2048, seed: int = 0) -> np.ndarray:
