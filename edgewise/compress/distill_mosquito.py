@@ -34,17 +34,17 @@ from edgewise.compress.distill import DistillConfig, _frozen, _kl, _mean_kl, tea
 from edgewise.models.mosquito.train import TrainConfig
 
 __all__ = ["MOSQUITO_DISTILL", "distill_plain_mosquito", "distill_hydra_mosquito", "distill_mosquito_ensemble",
-           "for_members", "with_steps", "MOSQUITO_PHASE2_HARD_WEIGHT"]
+           "for_members", "with_steps"]
 
-# The setting issue 23's table reports, chosen on the validation sources (2026-12-06, 5 members x 1500 steps of
-# dscnn-robust): both phases from scratch-length runs, phase 1 (plain KD, labels at half weight) 1500 steps at lr 3e-3
-# from a fresh net, phase 2 1500 steps at lr 1e-3 and T = 1 with *no* label term (``phase2_hard_weight=0``, passed to
-# ``distill_hydra_mosquito``/``distill_mosquito_ensemble``). Validation MI Spearman vs the ensemble: 0.51 against 0.43
-# with labels in phase 2 and -0.02 for the former warm start from member 0 with 200 + 400 steps.
+# The setting issue 23's table reports, chosen on the validation sources (2026-12-06, 5 dscnn-robust members x 1500
+# steps): phase 1 (plain KD, labels at half weight) 1500 steps at lr 3e-3 from a fresh net; phase 2 1500 steps at
+# lr 1e-3 and T = 1 with *no* label term (``phase2_hard_weight=0``, which the caller passes to
+# ``distill_hydra_mosquito`` / ``distill_mosquito_ensemble``; benchmarks/hydra_mosquito.py does by default).
+# Validation MI Spearman vs the ensemble: 0.51, against 0.43 with labels in phase 2 and -0.02 for the former
+# warm start from member 0 with 200 + 400 steps.
 MOSQUITO_DISTILL = DistillConfig(phase1=TrainConfig(steps=1500, eval_every=100, lr=3e-3),
                                  phase2=TrainConfig(steps=1500, eval_every=100, lr=1e-3), temperature=2.0,
                                  hard_weight=0.5, phase2_temperature=1.0, init_member=None)
-MOSQUITO_PHASE2_HARD_WEIGHT = 0.0
 
 Progress = Callable[[str, int, float, float], None]
 
