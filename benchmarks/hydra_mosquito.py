@@ -126,7 +126,7 @@ def main() -> int:
     from edgewise.export.onnx import export_onnx
     from edgewise.models.checkpoint import load_checkpoint
     from edgewise.models.ensemble.members import load_members
-    from edgewise.models.ensemble.mosquito import load_split_facts, ood_sources, split_audio
+    from edgewise.models.ensemble.mosquito import load_split_facts, members_arch, ood_sources, split_audio
     from edgewise.models.mosquito.heads_eval import alarm_comparison, part_windows
     from edgewise.models.mosquito.hydra import count_macs, hydra_spec_for
     from edgewise.models.mosquito.hydra_export import export_mosquito_artifacts, heads_parity
@@ -161,7 +161,7 @@ def main() -> int:
     if split.fingerprint() != facts["split_fingerprint"]:
         raise SystemExit(f"the data split differs from the members' ({split.fingerprint()} != "
                          f"{facts['split_fingerprint']})")
-    spec = SPECS[facts["config"].get("arch", "dscnn")]  # the members' front end: every row sees the same input
+    spec = SPECS[members_arch(facts)]  # the members' front end: every row sees the same input
     parts = {k: part_windows(split[k], [audio[r.rel] for r in split[k]], spec) for k in ("val", "test", "id_holdout")}
     held = args.eval_split
     oods = ood_sources(split) if held == "test" else \

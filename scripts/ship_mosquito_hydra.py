@@ -30,13 +30,14 @@ import numpy as np
 from edgewise.data.paths import default_dataset_dir
 from edgewise.export.metadata import update_metadata
 from edgewise.models.checkpoint import load_checkpoint
-from edgewise.models.ensemble.mosquito import load_split_facts, ood_sources, split_audio
+from edgewise.models.ensemble.mosquito import load_split_facts, members_arch, ood_sources, split_audio
 from edgewise.models.mosquito.heads_eval import alarm_comparison, measure, part_windows
 from edgewise.models.mosquito.hydra import count_macs
 from edgewise.models.mosquito.hydra_export import export_mosquito_artifacts, heads_parity
 from edgewise.models.mosquito.specs import SPECS
 from edgewise.models.pretrained import PRETRAINED_DIR
 from edgewise.runtime.artifact import read_metadata, write_manifest
+
 
 def _runtime_fn(path: Path):
     from edgewise.runtime.backends import load_model
@@ -63,10 +64,10 @@ def _card(args, ck, facts, table: dict, bench: dict | None, licences: list, oods
     m1 = count_macs(load_checkpoint(Path(args.members) / "member-0.pt").model)
     lines = [
         f"# Model card: {stem} (mosquito detector that knows what it does not know)", "",
-        "**What it does.** Flags mosquito flight tones in audio like `mosquito-dscnn` (2-s windows, hop 1 s, 8 kHz, "
+        "**What it does.** Flags mosquito flight tones in audio as its members do (2-s windows, hop 1 s, 8 kHz, "
         "events by hysteresis), and reports per window the **epistemic uncertainty** of its "
         f"{ck.model.n_heads} heads (mutual information, nats): high on sound unlike anything its teachers trained on. "
-        "`edgewise detect --model mosquito-dscnn-hydra.onnx --json AUDIO` gives `\"epistemic\"` and `\"unfamiliar\"` "
+        f"`edgewise detect --model {stem}.onnx --json AUDIO` gives `\"epistemic\"` and `\"unfamiliar\"` "
         "per window; `--suppress-unfamiliar` keeps unfamiliar windows from raising events.", "",
         "| | |", "|---|---|",
         f"| files | `{stem}.pt` (+ `.json`), `{stem}.onnx`, `{stem}.tflite` (fp32), `{stem}-int8.onnx` (onnxruntime "
@@ -131,7 +132,7 @@ def main() -> None:
 
     ck = load_checkpoint(args.hydra)
     facts = load_split_facts(args.members)
-    stem, spec = ck.spec.name, SPECS[facts["config"].get("arch", "dscnn")]  # the Hydra shares its members' input
+    stem, spec = ck.spec.name, SPECS[members_arch(facts)]  # the Hydra shares its members' input
     split, audio = split_audio(args.data, holdout=facts["holdout"], seed=facts["config"]["seed"] - facts["member"])
     if split.fingerprint() != facts["split_fingerprint"]:
         raise SystemExit("the data split differs from the one the members trained on")

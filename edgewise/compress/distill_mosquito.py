@@ -206,14 +206,14 @@ def distill_mosquito_ensemble(members_dir: str | Path, out: str | Path, *, data_
     """
     from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
     from edgewise.models.ensemble.members import load_members
-    from edgewise.models.ensemble.mosquito import SPLIT_KEYS, load_split_facts
+    from edgewise.models.ensemble.mosquito import SPLIT_KEYS, load_split_facts, members_arch
     from edgewise.models.mosquito.evaluate import choose_threshold, score_clips
     from edgewise.models.mosquito.hydra import hydra_spec_for
 
     members_dir, out = Path(members_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     teachers = load_members(members_dir)
-    config = for_members(config, load_split_facts(members_dir)["config"].get("arch", "dscnn"))
+    config = for_members(config, members_arch(load_split_facts(members_dir)))
     member_spec = config.phase1.spec
     facts = {**_facts(config), "teachers": str(members_dir), "members": len(teachers)}
     if phase2_hard_weight is not None:

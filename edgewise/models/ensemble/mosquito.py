@@ -32,7 +32,7 @@ from edgewise.data.mosquito import ClipLabel, Recording, WindowConfig
 from edgewise.models.mosquito.train import TrainConfig
 
 __all__ = ["HOLDOUT", "SPLIT_KEYS", "EnsembleSplit", "ensemble_split", "ood_sources", "member_config", "split_audio",
-           "train_mosquito_members", "load_split_facts"]
+           "train_mosquito_members", "load_split_facts", "members_arch"]
 
 MANIFEST = "ensemble.json"  # the file name edgewise.models.ensemble.members reads
 HOLDOUT = 0.1
@@ -221,3 +221,9 @@ def load_split_facts(folder: str | Path) -> dict[str, Any]:
         raise ValueError(f"{folder} is not a mosquito ensemble (its first member names no split_recordings); "
                          "train one with `edgewise train mosquito --members M --out DIR`")
     return facts
+
+
+def members_arch(facts: dict[str, Any]) -> str:
+    """The ``TrainConfig.arch`` the members in ``load_split_facts``' facts were trained with (ensembles made before
+    the robust recipe record none: ``"dscnn"``); students and every figure use this arch's front end."""
+    return facts["config"].get("arch", "dscnn")

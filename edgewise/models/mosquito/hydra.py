@@ -24,11 +24,10 @@ import torch
 from torch import nn
 
 from edgewise.models.mosquito.nets import DSCNN, _Calibrated, _ds_block
-from edgewise.models.mosquito.specs import DSCNN_ROBUST_SPEC, DSCNN_SPEC, SPECS
+from edgewise.models.mosquito.specs import DSCNN_ROBUST_SPEC, DSCNN_SPEC
 from edgewise.models.spec import ModelSpec, register
 
-__all__ = ["HydraDSCNN", "MOSQUITO_HYDRA_SPEC", "MOSQUITO_ROBUST_HYDRA_SPEC", "count_macs", "hydra_spec_for",
-           "member_arch"]
+__all__ = ["HydraDSCNN", "MOSQUITO_HYDRA_SPEC", "MOSQUITO_ROBUST_HYDRA_SPEC", "count_macs", "hydra_spec_for"]
 
 
 def _pools(n_blocks: int) -> list[bool]:
@@ -156,9 +155,3 @@ def hydra_spec_for(member_spec: ModelSpec | str) -> ModelSpec:
         raise ValueError(f"no Hydra student for {name!r} members; members must be one of {sorted(_HYDRA_OF)}")
     return _HYDRA_OF[name]
 
-
-def member_arch(member_spec: ModelSpec | str) -> str:
-    """The ``TrainConfig.arch`` of members of ``member_spec`` (``"dscnn"``, ``"dscnn-robust"``)."""
-    name = member_spec if isinstance(member_spec, str) else member_spec.name
-    hydra_spec_for(name)
-    return next(a for a, sp in SPECS.items() if sp.name == name)

@@ -27,12 +27,9 @@ def _int16(y: np.ndarray) -> np.ndarray:
 
 
 def _at_rate(rate: int) -> Callable[[np.ndarray], tuple[np.ndarray, int]]:
-    from math import gcd
+    from edgewise.data.audio import resample
 
-    from scipy.signal import resample_poly
-
-    g = gcd(rate, 8000)
-    return lambda y: (resample_poly(y, rate // g, 8000 // g).astype(np.float32), rate)
+    return lambda y: (resample(y, 8000, rate), rate)
 
 
 VARIANTS: dict[str, Callable[[np.ndarray], tuple[np.ndarray, int]]] = {

@@ -180,8 +180,8 @@ def _window_auc(model: torch.nn.Module, spec: ModelSpec, val: WindowSet) -> floa
 
 def _set_input_stats(model: torch.nn.Module, spec: ModelSpec, train: WindowSet, rng: np.random.Generator) -> None:
     idx = rng.choice(len(train), size=min(512, len(train)), replace=False)
-    f = model.center(features(train.take(idx), spec)) if hasattr(model, "center") else features(train.take(idx), spec)
-    model.in_mean.fill_(0.0 if getattr(model, "window_norm", False) else float(f.mean()))  # centred: mean 0, unused
+    f = model.center(features(train.take(idx), spec))  # every detector is a nets._Calibrated
+    model.in_mean.fill_(0.0 if model.window_norm else float(f.mean()))  # centred: mean 0, unused
     model.in_std.fill_(float(f.std()) + 1e-6)
 
 
