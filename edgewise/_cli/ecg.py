@@ -29,6 +29,9 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--members", type=int, default=1,
                    help="train an ensemble of M members (seeds SEED..SEED+M-1) into --out; under torchrun each "
                         "member trains data parallel across the processes")
+    p.add_argument("--only", type=int, nargs="+", metavar="K",
+                   help="with --members: train just these members (e.g. one job per core or machine; a later run "
+                        "without --only finds them cached and writes ensemble.json)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the checkpoint and model card")
 
 
@@ -47,6 +50,8 @@ def train(args: argparse.Namespace) -> int:
     if data is None and not args.synthetic:
         raise FileNotFoundError("no LUDB folder: pass --data DIR, fetch it with `edgewise data fetch ludb`, "
                                 "or train a demo model with --synthetic")
+    if args.only is not None and args.members <= 1:
+        raise ValueError("--only picks members of an ensemble: pass --members M too")
     if args.members > 1:
         import os
 
@@ -57,10 +62,13 @@ def train(args: argparse.Namespace) -> int:
                              "--fold-val and --synthetic-fraction")
         paths = train_ecg_ensemble(args.out, data_dir=data, members=args.members, epochs=args.epochs,
                                    seed=args.seed, threads=args.threads, widths=_ints(args.widths, "--widths"),
-                                   context=_ints(args.context, "--context"),
+                                   context=_ints(args.context, "--context"), only=args.only,
                                    log=lambda m: print(m, file=sys.stderr))
         if os.environ.get("RANK", "0") == "0":  # one line per run, also under torchrun
-            print(f"wrote {len(paths)} members and {args.out / 'ensemble.json'}")
+            if args.only is not None:
+                print(f"wrote members {sorted(set(args.only))} into {args.out} (run without --only to write ensemble.json)")
+            else:
+                print(f"wrote {len(paths)} members and {args.out / 'ensemble.json'}")
         return 0
     if args.members < 1:
         raise ValueError(f"--members must be >= 1, got {args.members}")

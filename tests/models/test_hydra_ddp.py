@@ -76,3 +76,40 @@ def test_cli_members_rejects_options_it_cannot_honour(tmp_path):
     assert res.returncode != 0
     assert "--members trains single-lead members on LUDB" in res.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_members_split_across_runs_equal_one_run(tmp_path):
+    """``only`` (``train ecg --members M --only K ...``): members trained by separate runs are the members
+    one run trains, and the run that finds them all cached writes the ensemble's manifest."""
+    import torch
+    from dataclasses import replace
+
+    from edgewise.models.checkpoint import load_checkpoint
+    from edgewise.models.ensemble.members import MANIFEST, train_members
+
+    _, examples, cfg, _ = tiny_setup(True)
+    cfg = replace(cfg, widths=(4, 6, 8), kernel=5, context=(), epochs=1)
+    split, whole = tmp_path / "split", tmp_path / "whole"
+    with pytest.raises(ValueError, match="0..1"):
+        train_members(examples, split, members=2, config=cfg, only=[2], progress=False, log=None)
+    train_members(examples, split, members=2, config=cfg, only=[1], progress=False, log=None)
+    assert (split / "member-1.pt").is_file() and not (split / "member-0.pt").exists()
+    assert not (split / MANIFEST).exists()
+    train_members(examples, split, members=2, config=cfg, only=[0], progress=False, log=None)
+    lines = []
+    train_members(examples, split, members=2, config=cfg, progress=False, log=lines.append)
+    assert (split / MANIFEST).is_file() and sum("cached" in m for m in lines) == 2
+    train_members(examples, whole, members=2, config=cfg, progress=False, log=None)
+    for k in range(2):
+        a = load_checkpoint(split / f"member-{k}.pt").model.state_dict()
+        b = load_checkpoint(whole / f"member-{k}.pt").model.state_dict()
+        for name in a:
+            torch.testing.assert_close(a[name], b[name], msg=name)
+
+
+def test_cli_only_needs_members(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "edgewise", "train", "ecg", "--only", "1",
+                          "--data", "/work/shared/data/ludb", "--out", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and "--only picks members of an ensemble" in res.stderr
+    assert not list(tmp_path.iterdir())

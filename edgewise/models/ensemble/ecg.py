@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from edgewise.models.ecg.dataset import LeadExample
 
@@ -36,10 +36,11 @@ def ecg_train_examples(data_dir: str | Path, *, progress: bool = False, split: d
 
 def train_ecg_ensemble(out: str | Path, *, data_dir: str | Path, members: int = 5, epochs: int = 60, seed: int = 0,
                        threads: int = 1, widths: tuple[int, ...] = (8, 16, 24, 32, 48),
-                       context: tuple[int, ...] = (2, 4, 8), progress: bool = True,
-                       log: Callable[[str], None] | None = print) -> list[Path]:
+                       context: tuple[int, ...] = (2, 4, 8), only: Sequence[int] | None = None,
+                       progress: bool = True, log: Callable[[str], None] | None = print) -> list[Path]:
     """Train ``members`` U-Nets (seeds ``seed`` .. ``seed + members - 1``) into ``out``; under ``torchrun``
-    each member is trained data parallel across the ranks. Returns the member checkpoints."""
+    each member is trained data parallel across the ranks. ``only``: train just these member indices (the
+    others are left to other runs). Returns the member checkpoints."""
     from edgewise.models.ecg.train import TrainConfig
     from edgewise.models.ensemble.distributed import from_env, shutdown
     from edgewise.models.ensemble.members import train_members
@@ -49,6 +50,6 @@ def train_ecg_ensemble(out: str | Path, *, data_dir: str | Path, members: int = 
         examples, facts = ecg_train_examples(data_dir, progress=progress and ctx.is_main)
         cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, widths=tuple(widths), context=tuple(context))
         return train_members(examples, out, members=members, config=cfg, ctx=ctx, training=facts,
-                             progress=progress, log=log)
+                             only=only, progress=progress, log=log)
     finally:
         shutdown(ctx)

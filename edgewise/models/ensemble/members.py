@@ -65,6 +65,8 @@ def train_members(examples: list[LeadExample], out: str | Path, *, members: int 
 
     if members < 1:
         raise ValueError(f"members must be >= 1, got {members}")
+    if only is not None and any(not 0 <= k < members for k in only):
+        raise ValueError(f"only: member indices must lie in 0..{members - 1}, got {sorted(only)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
