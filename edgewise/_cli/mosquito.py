@@ -101,7 +101,8 @@ def _train_members(args: argparse.Namespace, cfg) -> int:
 def evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, help="mosquito data folder (default: ../shared/data/mosquito)")
     p.add_argument("--model", type=Path, help="checkpoint (default: the shipped one)")
-    p.add_argument("--seed", type=int, help="split seed (default: the one the checkpoint was trained with)")
+    p.add_argument("--seed", type=int, help="re-split the recordings with this seed (default: the checkpoint's own test recordings, by "
+                   "name; its split seed if it stores no names)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
 
 

@@ -91,27 +91,17 @@ def _model(data_dir: Path | None, model_path: Path | None, train: bool, steps: i
 
 def _evaluate(ckpt: Any, data_dir: Path | None, rep: Report) -> tuple[list, list, list]:
     from edgewise.data.mosquito import synthetic_recordings
-    from edgewise.models.mosquito.api import load_split
+    from edgewise.models.mosquito.api import held_out_recordings
     from edgewise.models.mosquito.evaluate import ClipResult, hysteresis_for, metrics_from_clips, score_clips, window_probabilities
     from edgewise.runtime.events import merge_events
 
     threshold = float(ckpt.training.get("threshold", 0.5))
     if data_dir is not None:
         rep.heading("2. Held-out evaluation on real recordings (split by recording)")
-        split = (ckpt.training or {}).get("split_recordings")
-        if isinstance(split, dict) and split.get("test"):  # the checkpoint's own test recordings, by name
-            from edgewise.data.mosquito import read_recordings
-            from edgewise.models.mosquito.api import decode_recordings
-
-            names = set(split["test"])
-            recs, audio = decode_recordings([r for r in read_recordings(data_dir) if r.rel in names],
-                                            sample_rate=ckpt.spec.sample_rate)
-        else:  # a checkpoint without its split: split as training did
-            recs, audio = load_split(data_dir, sample_rate=ckpt.spec.sample_rate,
-                                     seed=int(ckpt.training.get("seed", 0)), parts=("test",))["test"]
+        recs, audio, how = held_out_recordings(ckpt, data_dir)
         clips = score_clips(ckpt.model, ckpt.spec, recs, audio, threshold=threshold)
         m = metrics_from_clips(clips, threshold=threshold)
-        rep.text(f"Test recordings of the checkpoint's own split ({ckpt.training.get('split', 'by recording')}); "
+        rep.text(f"Test recordings of the checkpoint's own split ({ckpt.training.get('split', 'by recording')}; {how}); "
                  "never seen in training or calibration. Per window: weakly labelled recordings count only windows "
                  "overlapping crowd/model segments; per clip: highest window probability.")
         rep.table(METRIC_HEADER, [metric_row(m)], caption=f"{data_dir}: held-out test recordings")

@@ -148,10 +148,10 @@ class MosquitoTask:
 
 
 def _names(ck: Any) -> dict[str, list[str]] | None:
-    split = (ck.training or {}).get("split_recordings")
-    if isinstance(split, dict) and split.get("train") and split.get("val"):
-        return {k: list(v) for k, v in split.items()}
-    return None
+    from edgewise.models.mosquito.api import split_names
+
+    names = split_names(ck)
+    return names if names is not None and names.get("train") and names.get("val") else None
 
 
 def load_parts(ck: Any, data_dir: Path, *, n_calibration: int, eval_records: int = 0, seed: int = 0) -> EvalData:

@@ -16,7 +16,8 @@ from edgewise.runtime.errors import InputError
 from edgewise.runtime.mosquito import ClipTooShortError, MosquitoDetector, windows_and_events
 
 __all__ = ["ArtifactDetector", "PRETRAINED", "DEFAULT_CACHE", "decode_recordings", "load_split", "train_detector",
-           "evaluate_detector", "detect_file", "load_detector"]
+           "evaluate_detector", "detect_file", "load_detector",
+           "split_names", "held_out_recordings"]
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "mosquito" / "mosquito-dscnn-robust.pt"
 DEFAULT_CACHE = Path("/tmp/edgewise-cache/mosquito")
@@ -130,15 +131,44 @@ def load_detector(path: str | Path | None = None):
     return ckpt
 
 
+def split_names(ckpt: Any) -> dict[str, list[str]] | None:
+    """The recording names (``Recording.rel``) of each part of a checkpoint's split, as training stored them
+    (``training["split_recordings"]``); None for a checkpoint saved without them."""
+    split = (getattr(ckpt, "training", None) or {}).get("split_recordings")
+    if not isinstance(split, dict) or not any(split.values()):
+        return None
+    return {k: list(v) for k, v in split.items()}
+
+
+def held_out_recordings(ckpt: Any, data_dir: str | Path, *, seed: int | None = None,
+                        cache_dir: str | Path | None = DEFAULT_CACHE) -> tuple[list[Recording], list[np.ndarray], str]:
+    """A checkpoint's own test recordings, decoded, and how they were found.
+
+    By name when the checkpoint stores its split, so recordings added to the dataset later never move into
+    (or out of) its test part; otherwise (or when ``seed`` is given) by splitting the dataset again with
+    the checkpoint's split seed (or ``seed``), as training did."""
+    names = split_names(ckpt) if seed is None else None
+    if names is not None and names.get("test"):
+        wanted = set(names["test"])
+        recs, audio = decode_recordings([r for r in read_recordings(data_dir) if r.rel in wanted],
+                                        sample_rate=ckpt.spec.sample_rate, cache_dir=cache_dir)
+        return recs, audio, f"the checkpoint's own {len(wanted)} test recordings, by name"
+    seed = int(ckpt.training.get("seed", 0)) if seed is None else seed
+    recs, audio = load_split(data_dir, sample_rate=ckpt.spec.sample_rate, seed=seed, cache_dir=cache_dir,
+                             parts=("test",))["test"]
+    return recs, audio, f"the test part of the split by recording with seed {seed}"
+
+
 def evaluate_detector(data_dir: str | Path, *, model_path: str | Path | None = None, seed: int | None = None,
                       cache_dir: str | Path | None = DEFAULT_CACHE) -> dict[str, Any]:
-    """Evaluate a checkpoint on the held-out test recordings of its own split (seed from the checkpoint)."""
+    """Evaluate a checkpoint on the held-out test recordings of its own split (``held_out_recordings``:
+    by name when stored, else re-split with its seed; ``seed`` forces a re-split with that seed)."""
     ckpt = load_detector(model_path)
-    seed = int(ckpt.training.get("seed", 0)) if seed is None else seed
     threshold = float(ckpt.training.get("threshold", 0.5))
-    data = load_split(data_dir, sample_rate=ckpt.spec.sample_rate, seed=seed, cache_dir=cache_dir, parts=("test",))
-    clips = score_clips(ckpt.model, ckpt.spec, *data["test"], threshold=threshold)
-    return {"model": ckpt.spec.name, "checkpoint": str(ckpt.path), "seed": seed,
+    recs, audio, how = held_out_recordings(ckpt, data_dir, seed=seed, cache_dir=cache_dir)
+    clips = score_clips(ckpt.model, ckpt.spec, recs, audio, threshold=threshold)
+    return {"model": ckpt.spec.name, "checkpoint": str(ckpt.path), "test_recordings": how,
+            "seed": int(ckpt.training.get("seed", 0)) if seed is None else seed,
             "metrics": metrics_from_clips(clips, threshold=threshold), "clips": clips}
 
 
