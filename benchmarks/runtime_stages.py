@@ -48,8 +48,15 @@ MOSQUITO = REPO.parent / "shared" / "data" / "mosquito"
 MOSQUITO_CLIP = "abuzz_phone_species/aedes_sierrensis1.flac"  # mosquito, 8 kHz, 2.5 s
 ECG_ARTIFACTS = ["ecg-unet.pt", "ecg-unet.onnx", "ecg-unet.tflite", "ecg-unet-int8.onnx",
                  "ecg-unet-int8.tflite"]
-MOSQUITO_ARTIFACTS = ["mosquito-dscnn-robust.pt", "model.onnx", "model.tflite", "mosquito-dscnn-robust-int8.onnx",
-                      "mosquito-dscnn-robust-int8.tflite"]
+
+def _mosquito_artifacts() -> list[str]:
+    """The shipped detector's files: checkpoint, fp32 ONNX/TFLite, INT8 ONNX/TFLite (named after api.PRETRAINED)."""
+    from edgewise.models.mosquito.api import PRETRAINED as ship
+
+    return [ship.name, "model.onnx", "model.tflite", f"{ship.stem}-int8.onnx", f"{ship.stem}-int8.tflite"]
+
+
+MOSQUITO_ARTIFACTS = _mosquito_artifacts()
 STAGES = ("pre", "model", "post", "e2e")
 
 

@@ -61,10 +61,11 @@ def train(args: argparse.Namespace) -> int:
 
     from edgewise._cli._common import print_json_line
     from edgewise.models.mosquito.api import train_detector
+    from edgewise.models.mosquito.specs import SHIPPED_ARCH
     from edgewise.models.mosquito.train import TrainConfig
 
     torch.set_num_threads(args.threads)
-    arch = args.arch or "dscnn-robust"
+    arch = args.arch or SHIPPED_ARCH
     if args.members is not None and arch == "humbug":  # a Hydra student exists for the DS-CNN members only
         raise ValueError("--members trains DS-CNN members (dscnn-robust or dscnn), whose Hydra student shares their "
                          "body; the humbug baseline has no Hydra: drop --arch or pass --arch dscnn-robust")

@@ -69,15 +69,17 @@ def plot_detections(path: Path, y: np.ndarray, spec: Any, p: np.ndarray, times: 
 
 def _model(data_dir: Path | None, model_path: Path | None, train: bool, steps: int, out: Path, rep: Report):
     from edgewise.models.mosquito.api import PRETRAINED, load_detector, train_detector
+    from edgewise.models.mosquito.specs import SHIPPED_ARCH, SPECS
     from edgewise.models.mosquito.train import TrainConfig
 
     rep.heading("1. Model")
     if train or (model_path is None and not PRETRAINED.is_file()):
         if data_dir is None:
             raise FileNotFoundError("no shipped mosquito model and no data to train one: pass --data DIR or --model PATH")
-        print(f"training mosquito-dscnn-robust for {steps} steps on {data_dir} ...", file=sys.stderr)
-        ckpt_path = out / "mosquito-dscnn-robust.pt"
-        train_detector(data_dir, TrainConfig(arch="dscnn-robust", steps=steps), out=ckpt_path)
+        name = SPECS[SHIPPED_ARCH].name
+        print(f"training {name} for {steps} steps on {data_dir} ...", file=sys.stderr)
+        ckpt_path = out / f"{name}.pt"
+        train_detector(data_dir, TrainConfig(arch=SHIPPED_ARCH, steps=steps), out=ckpt_path)
         model_path = ckpt_path
     ckpt = load_detector(model_path)
     n_params = sum(p.numel() for p in ckpt.model.parameters())

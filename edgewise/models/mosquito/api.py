@@ -10,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgewise.data.mosquito import Recording, WindowConfig, load_recording_audio, read_recordings, split_recordings
+from edgewise.models.mosquito.specs import SHIPPED_ARCH, SPECS
 from edgewise.models.mosquito.evaluate import hysteresis_for, metrics_from_clips, score_clips, window_probabilities
 from edgewise.models.mosquito.train import TrainConfig, build_window_set, train_model
 from edgewise.runtime.errors import InputError
@@ -19,7 +20,7 @@ __all__ = ["ArtifactDetector", "PRETRAINED", "DEFAULT_CACHE", "decode_recordings
            "evaluate_detector", "detect_file", "load_detector",
            "split_names", "held_out_recordings"]
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "mosquito" / "mosquito-dscnn-robust.pt"
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "mosquito" / f"{SPECS[SHIPPED_ARCH].name}.pt"
 DEFAULT_CACHE = Path("/tmp/edgewise-cache/mosquito")
 SPLIT = {"val": 0.2, "test": 0.25}
 

@@ -5,7 +5,7 @@ from edgewise.models.mosquito.nets import DSCNN, HumBugCNN
 from edgewise.models.spec import Layout, ModelSpec, Task, register
 from edgewise.runtime.features.logmel import LogMelConfig
 
-__all__ = ["DSCNN_SPEC", "DSCNN_ROBUST_SPEC", "HUMBUG_SPEC", "SPECS", "frontend"]
+__all__ = ["DSCNN_SPEC", "DSCNN_ROBUST_SPEC", "HUMBUG_SPEC", "SHIPPED_ARCH", "SPECS", "frontend"]
 
 SAMPLE_RATE = 8000
 WINDOW = 2 * SAMPLE_RATE   # 2-s windows
@@ -52,6 +52,7 @@ HUMBUG_SPEC = register(
 )
 
 SPECS = {"dscnn": DSCNN_SPEC, "dscnn-robust": DSCNN_ROBUST_SPEC, "humbug": HUMBUG_SPEC}
+SHIPPED_ARCH = "dscnn-robust"  # the recipe of the shipped detector (0.2); "dscnn" was 0.1's
 
 
 def frontend(spec: ModelSpec) -> LogMelConfig:

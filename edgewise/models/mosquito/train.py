@@ -32,7 +32,9 @@ class TrainConfig:
     """Hyper-parameters of one training run.
 
     Attributes:
-        arch: ``"dscnn"`` (shipped) or ``"humbug"`` (the HumBug baseline).
+        arch: ``"dscnn-robust"`` (the shipped detector's recipe, ``specs.SHIPPED_ARCH``; `edgewise train
+            mosquito`'s default), ``"dscnn"`` (0.1's, this class's default, kept so earlier runs
+            reproduce) or ``"humbug"`` (the HumBug baseline).
         steps: optimiser steps.
         batch_size: windows per step (half positive, half negative).
         lr: peak AdamW learning rate (cosine decay).
