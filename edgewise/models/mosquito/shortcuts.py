@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["VARIANTS", "shortcut_scores", "shortcut_table"]
+__all__ = ["REFERENCE", "VARIANTS", "shortcut_scores", "shortcut_table"]
 
 
 def _int16(y: np.ndarray) -> np.ndarray:
@@ -42,25 +42,41 @@ VARIANTS: dict[str, Callable[[np.ndarray], tuple[np.ndarray, int]]] = {
 }
 
 
-def shortcut_scores(detector: Any, audio: list[np.ndarray], *, variants: tuple[str, ...] = tuple(VARIANTS)) -> np.ndarray:
-    """Clip scores (highest window probability) float [n_clips, n_variants] of 8-kHz clips under each variant."""
-    out = np.zeros((len(audio), len(variants)))
+REFERENCE = "8k"  # the original clip every variant is compared with
+
+
+def shortcut_scores(detector: Any, audio: list[np.ndarray], *,
+                    variants: tuple[str, ...] = tuple(VARIANTS)) -> dict[str, np.ndarray]:
+    """Clip scores (highest window probability) float [n_clips] of 8-kHz clips under each variant, by variant
+    name; the reference (``"8k"``, the clip as it is) is always scored.
+
+    Raises:
+        ValueError: a variant name not in ``VARIANTS``.
+    """
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    names = [REFERENCE] + [v for v in dict.fromkeys(variants) if v != REFERENCE]
+    out = {v: np.zeros(len(audio)) for v in names}
     for i, y in enumerate(audio):
-        for j, v in enumerate(variants):
+        for v in names:
             x, rate = VARIANTS[v](np.asarray(y, np.float32))
             res = detector.detect(x, rate, threshold=0.5)
-            out[i, j] = max(w["p"] for w in res["windows"])
+            out[v][i] = max(w["p"] for w in res["windows"])
     return out
 
 
-def shortcut_table(scores: np.ndarray, mosquito: np.ndarray, variants: tuple[str, ...] = tuple(VARIANTS)) -> list[dict]:
-    """Per variant: clip ROC-AUC and |dp| against the first variant (the 8-kHz original)."""
+def shortcut_table(scores: dict[str, np.ndarray], mosquito: np.ndarray) -> list[dict]:
+    """Per variant (the reference first): clip ROC-AUC and |dp| against the reference (the 8-kHz original)."""
     from sklearn.metrics import roc_auc_score
 
+    if REFERENCE not in scores:
+        raise ValueError(f"scores hold no {REFERENCE!r} reference to compare with (variants: {list(scores)})")
+    ref = scores[REFERENCE]
     rows = []
-    for j, v in enumerate(variants):
-        d = np.abs(scores[:, j] - scores[:, 0])
-        rows.append({"variant": v, "clip_roc_auc": float(roc_auc_score(mosquito, scores[:, j])),
+    for v in [REFERENCE] + [k for k in scores if k != REFERENCE]:
+        d = np.abs(scores[v] - ref)
+        rows.append({"variant": v, "clip_roc_auc": float(roc_auc_score(mosquito, scores[v])),
                      "max_abs_dp": float(d.max()), "p90_abs_dp": float(np.quantile(d, 0.9)),
                      "median_abs_dp": float(np.median(d))})
     return rows
