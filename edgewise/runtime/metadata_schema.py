@@ -118,6 +118,7 @@ LOGMEL = Rule("dict", required=("kind", "sample_rate", "n_fft", "hop_length", "n
     "power": Rule("number", allowed=(1.0, 2.0)),
     "amin": Rule("number", min=0, max=1.0, min_open=True),
     "top_db": Rule(("number", "null"), min=0, max=1000),
+    "ref": Rule("str", allowed=("one", "max"), what='"one" (absolute dB) or "max" (dB below each window\'s peak)'),
     "mono": Rule("bool"),
     "resample": Rule("str", allowed=("polyphase-kaiser5",), what='"polyphase-kaiser5" (the resampler the runtime '
                      'implements, edgewise.runtime.features.resample)'),

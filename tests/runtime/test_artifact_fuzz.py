@@ -70,8 +70,9 @@ OPTIONAL = {"schema", "name", "format", "precision", "heads", "opset", "export_a
 OPTIONAL_ONNX = {"io", "io.input", "io.input.perm", "io.outputs", "io.outputs[0].perm"}  # identity layouts
 OPTIONAL_ECG = {"preprocessing", "preprocessing.kind", "preprocessing.center", "preprocessing.scale",
                 "preprocessing.eps", "preprocessing.min_seconds", "preprocessing.scope"}
+# (a missing "ref" reads as absolute dB, as every file written before the key existed)
 OPTIONAL_LOGMEL = {f"preprocessing.{k}" for k in ("fmin", "fmax", "center", "pad_mode", "power", "amin", "top_db",
-                                                   "mono", "resample", "normalisation", "output")}
+                                                   "ref", "mono", "resample", "normalisation", "output")}
 # free-form tables and texts: emptied or set to "XYZ", still a runnable artifact
 FREE = {"metrics", "quantization", "training", "source_checkpoint", "training_data", "edgewise_version",
         "exported_at", "name", "io.outputs[0].name", "selfcheck.input", "preprocessing.normalisation",

@@ -16,6 +16,8 @@ CONFIGS = {
     "16k-reflect-topdb": LogMelConfig(sample_rate=16000, n_fft=400, hop_length=160, n_mels=40, fmin=20.0,
                                       fmax=7600.0, pad_mode="reflect", top_db=80.0),
     "magnitude-nocenter": LogMelConfig(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32, center=False, power=1.0),
+    "robust-max-ref": LogMelConfig(sample_rate=8000, n_fft=512, hop_length=256, n_mels=64, fmin=50.0, fmax=3400.0,
+                                   top_db=80.0, ref="max"),
 }
 
 
@@ -68,10 +70,27 @@ def test_batch_equals_single():
     np.testing.assert_allclose(log_mel(x, cfg), np.stack([log_mel(r, cfg) for r in x]), rtol=0, atol=1e-5)
 
 
+def test_max_reference_makes_every_window_span_the_same_range_at_any_gain():
+    """ref="max" with top_db: each window of a batch reads 0 dB at its own peak and no less than -top_db, and a
+    gain of +-20 dB (digital silence included) leaves the features as they were (as long as no bin falls below
+    the absolute ``amin`` floor: a gain that pushes the signal's quiet bins under 1e-10 still moves them)."""
+    cfg = CONFIGS["robust-max-ref"]
+    x = np.stack([_signal(16000, 8000, s) for s in range(3)])
+    x[1, 4000:9000] = 0.0  # digital silence inside a window
+    f = log_mel(x, cfg, dtype=np.float64)
+    assert np.allclose(f.max(axis=(-2, -1)), 0.0) and f.min() >= -80.0 - 1e-9
+    assert np.isclose(f[1].min(), -80.0)  # the silence sits on the floor
+    absolute = log_mel(x, LogMelConfig(**{**cfg.to_dict(), "ref": "one"}), dtype=np.float64)
+    np.testing.assert_allclose(f, absolute - absolute.max(axis=(-2, -1), keepdims=True), atol=1e-9)
+    for gain in (10.0, 0.1):
+        np.testing.assert_allclose(log_mel(gain * x, cfg, dtype=np.float64), f, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(log_mel(x, cfg), np.stack([log_mel(r, cfg) for r in x]), rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"n_mels": 0}, "positive"), ({"fmin": 5000.0}, "fmin"), ({"pad_mode": "wrap"}, "pad_mode"),
-    ({"power": 3.0}, "power"), ({"amin": 0.0}, "amin"),
-], ids=["n_mels", "fmin", "pad_mode", "power", "amin"])
+    ({"power": 3.0}, "power"), ({"amin": 0.0}, "amin"), ({"ref": "mean"}, "ref"),
+], ids=["n_mels", "fmin", "pad_mode", "power", "amin", "ref"])
 def test_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LogMelConfig(**kwargs)
@@ -136,8 +155,9 @@ def test_matches_librosa_within_1e4(name):
     S = librosa.feature.melspectrogram(
         y=x, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels, fmin=cfg.fmin,
         fmax=fmax, center=cfg.center, pad_mode=cfg.pad_mode, power=cfg.power)
-    ref = librosa.power_to_db(S, ref=1.0, amin=cfg.amin, top_db=cfg.top_db) if cfg.power == 2.0 else \
-        librosa.amplitude_to_db(S, ref=1.0, amin=cfg.amin, top_db=cfg.top_db)
+    r = np.max if cfg.ref == "max" else 1.0
+    ref = librosa.power_to_db(S, ref=r, amin=cfg.amin, top_db=cfg.top_db) if cfg.power == 2.0 else \
+        librosa.amplitude_to_db(S, ref=r, amin=cfg.amin, top_db=cfg.top_db)
     np.testing.assert_allclose(log_mel(x, cfg, dtype=np.float64), ref, rtol=0, atol=1e-4)
     np.testing.assert_allclose(
         mel_filterbank(cfg), librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels,

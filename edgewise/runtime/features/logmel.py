@@ -17,6 +17,7 @@ import numpy as np
 __all__ = ["LogMelConfig", "hz_to_mel", "mel_to_hz", "mel_filterbank", "power_spectrogram", "log_mel"]
 
 _PAD_MODES = ("constant", "reflect")
+_REFS = ("one", "max")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class LogMelConfig:
         power: 2.0 for power, 1.0 for magnitude.
         amin: floor before the logarithm.
         top_db: clip at ``max - top_db`` per call (None: no clipping; keeps windows independent).
+        ref: the dB reference, as librosa's ``power_to_db(ref=...)``: ``"one"`` (``ref=1.0``: absolute dB) or
+            ``"max"`` (``ref=np.max``, taken per window: the loudest bin of each ``[n_mels, frames]`` reads 0 dB).
+            With ``"max"`` and ``top_db`` every window spans ``[-top_db, 0]`` whatever the recording's gain, so an
+            int8 model input quantised on calibration windows neither saturates for loud recorders nor loses
+            resolution for quiet ones.
     """
 
     sample_rate: int = 8000
@@ -48,6 +54,7 @@ class LogMelConfig:
     power: float = 2.0
     amin: float = 1e-10
     top_db: float | None = None
+    ref: str = "one"
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.n_fft <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
@@ -65,6 +72,8 @@ class LogMelConfig:
             raise ValueError(f"power must be 1.0 or 2.0, got {self.power}")
         if self.amin <= 0:
             raise ValueError(f"amin must be positive, got {self.amin}")
+        if self.ref not in _REFS:
+            raise ValueError(f"ref must be one of {_REFS}, got {self.ref!r}")
 
     def n_frames(self, n_samples: int) -> int:
         """Frames produced for a signal of ``n_samples`` samples."""
@@ -188,6 +197,10 @@ def log_mel(x: np.ndarray, cfg: LogMelConfig, *, dtype: type = np.float32) -> np
     scale = 10.0 if cfg.power == 2.0 else 20.0
     db = np.log10(np.maximum(mel, cfg.amin, out=mel), out=mel)  # in place: the mel array is ours
     db *= scale
-    if cfg.top_db is not None:
-        db = np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - cfg.top_db)
+    if cfg.top_db is not None or cfg.ref == "max":
+        peak = db.max(axis=(-2, -1), keepdims=True)
+        if cfg.top_db is not None:
+            db = np.maximum(db, peak - cfg.top_db)
+        if cfg.ref == "max":
+            db -= peak
     return db.astype(dtype, copy=False)
