@@ -6,15 +6,18 @@ Columns: wave F1 (mean of P/QRS/T, device delineation engine, stream hop 128), p
 (15 bins) and accuracy over the annotated span, per-sample MI Spearman vs the ensemble, OOD AUROC
 (strip score = mean epistemic MI; also from total entropy), MACs per 2048-sample window, latency per
 window on onnxruntime (1 thread, median of --runs). Also: the torchrun 2-process members against
-the 1-process ones (same seeds), with the seed-to-seed spread of the 1-process members as the noise.
+the 1-process ones (same seeds), with the seed-to-seed spread of the 1-process members as the noise (and,
+with ``--noise-members``, the gap between two 1-process ensembles of different seeds).
 
     .venv/bin/python -m edgewise train ecg --members 5 --epochs 20 --out /tmp/ew-hydra/members-1p-e20
     .venv/bin/torchrun --standalone --nproc-per-node 2 -m edgewise train ecg --members 5 --epochs 20 \
         --out /tmp/ew-hydra/members-2p-e20
     .venv/bin/python benchmarks/hydra_ecg.py --members /tmp/ew-hydra/members-1p-e20 --work /tmp/ew-hydra \
         --kd-epochs 10 --kd-lr 0.001 --init-member 0 --hydra-epochs 20 --hard-weight 0.5 --phase2-temperature 1
+    .venv/bin/python -m edgewise train ecg --members 5 --epochs 20 --seed 5 --out /tmp/ew-hydra/members-1p-e20-s5
     .venv/bin/python benchmarks/hydra_ecg.py --members /tmp/ew-hydra/members-1p-e20 \
-        --ddp-members /tmp/ew-hydra/members-2p-e20 --ddp-only --work /tmp/ew-hydra
+        --ddp-members /tmp/ew-hydra/members-2p-e20 --noise-members /tmp/ew-hydra/members-1p-e20-s5 --ddp-only \
+        --work /tmp/ew-hydra
 
 The flags of the first line are the setting README's table reports (and the shipped ECG Hydra); the
 defaults are the first setting tried (phase 1 from scratch), kept so earlier results can be re-scored.
@@ -124,6 +127,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--members", type=Path, required=True, help="1-process ensemble folder (ensemble.json)")
     ap.add_argument("--ddp-members", type=Path, help="torchrun ensemble folder to compare with")
+    ap.add_argument("--noise-members", type=Path,
+                    help="with --ddp-members: a second 1-process ensemble of other seeds (--seed 5), the noise the "
+                         "1- vs 2-process gap is read against")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ew-hydra"))
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--audio", type=Path, default=AUDIO)
@@ -226,7 +232,7 @@ def main() -> int:
         mi = r.pop("_mi")  # one-head models have MI 0 everywhere: no rank correlation
         r["mi_spearman_vs_ensemble"] = float(spearmanr(mi, ens_mi).statistic) if np.ptp(mi) > 0 else None
 
-    ddp = _ddp_compare(args.members, args.ddp_members, recs) if args.ddp_members else None
+    ddp = _ddp_compare(args.members, args.ddp_members, recs, args.noise_members) if args.ddp_members else None
     out = {"settings": {"members": len(members), "member_epochs": base.epochs, "kd_epochs": args.kd_epochs,
                         "hydra_phase2_epochs": args.hydra_epochs, "temperature": args.temperature,
                         "phase2_temperature": args.phase2_temperature, "hard_weight": args.hard_weight,
@@ -254,9 +260,10 @@ def main() -> int:
     return 0
 
 
-def _ddp_compare(one_dir: Path, two_dir: Path, recs) -> dict:
+def _ddp_compare(one_dir: Path, two_dir: Path, recs, noise_dir: Path | None = None) -> dict:
     """Members with the same seeds from the 1-process and the torchrun run, scored alike; the noise is
-    the spread between the 1-process members (seeds)."""
+    the spread between the 1-process members (seeds) and, with ``noise_dir`` (a second 1-process ensemble
+    of other seeds), the gap between two 1-process ensembles."""
     from edgewise.models.ecg.heads_eval import torch_heads_fn
     from edgewise.models.ensemble.members import load_members
 
@@ -264,11 +271,21 @@ def _ddp_compare(one_dir: Path, two_dir: Path, recs) -> dict:
     one = [_f1(recs, torch_heads_fn([m]))["mean"] for m in ones]
     two = [_f1(recs, torch_heads_fn([m]))["mean"] for m in twos]
     k = min(len(one), len(two))
-    return {"one_process_member_f1": one, "two_process_member_f1": two,
-            "noise_sd_between_seeds": float(np.std(one, ddof=1)),
-            "paired_diff": [b - a for a, b in zip(one[:k], two[:k])],
-            "ensemble_f1_one_process": _f1(recs, torch_heads_fn(ones[:k]))["mean"],
-            "ensemble_f1_two_process": _f1(recs, torch_heads_fn(twos[:k]))["mean"], "members_compared": k}
+    out = {"one_process_member_f1": one, "two_process_member_f1": two,
+           "noise_sd_between_seeds": float(np.std(one, ddof=1)),
+           "paired_diff": [b - a for a, b in zip(one[:k], two[:k])],
+           "ensemble_one_process": _f1(recs, torch_heads_fn(ones[:k])),
+           "ensemble_two_process": _f1(recs, torch_heads_fn(twos[:k])), "members_compared": k}
+    out["ensemble_f1_one_process"] = out["ensemble_one_process"]["mean"]
+    out["ensemble_f1_two_process"] = out["ensemble_two_process"]["mean"]
+    if noise_dir is not None:
+        others = load_members(noise_dir)[:k]
+        other = [_f1(recs, torch_heads_fn([m]))["mean"] for m in others]
+        out["other_seeds_member_f1"] = other
+        out["noise_sd_between_seeds"] = float(np.std(one + other, ddof=1))
+        out["ensemble_other_seeds"] = _f1(recs, torch_heads_fn(others))
+        out["ensemble_f1_other_seeds"] = out["ensemble_other_seeds"]["mean"]
+    return out
 
 
 def _print_ddp(ddp: dict) -> None:
@@ -277,13 +294,21 @@ def _print_ddp(ddp: dict) -> None:
           f"{np.round(ddp['two_process_member_f1'], 4).tolist()}; paired diff "
           f"{np.round(ddp['paired_diff'], 4).tolist()}; ensembles of {ddp['members_compared']}: "
           f"1-process {ddp['ensemble_f1_one_process']:.4f}, 2-process {ddp['ensemble_f1_two_process']:.4f}")
+    if "ensemble_f1_other_seeds" in ddp:
+        print(f"noise: 1-process members of other seeds {np.round(ddp['other_seeds_member_f1'], 4).tolist()}; their "
+              f"ensemble {ddp['ensemble_f1_other_seeds']:.4f} (two 1-process ensembles differ by "
+              f"{ddp['ensemble_f1_other_seeds'] - ddp['ensemble_f1_one_process']:+.4f})")
+    for key in ("ensemble_one_process", "ensemble_two_process", "ensemble_other_seeds"):
+        if key in ddp:
+            print(f"  {key}: " + " ".join(f"{w} {ddp[key][w]:.4f}" for w in ("P", "QRS", "T", "mean")))
 
 
 def _ddp_report(args) -> int:
     from edgewise.models.ecg.dataset import load_records
 
     facts = json.loads((args.members / "member-0.json").read_text())["training"]
-    ddp = _ddp_compare(args.members, args.ddp_members, load_records(args.data, facts["test_records"]))
+    ddp = _ddp_compare(args.members, args.ddp_members, load_records(args.data, facts["test_records"]),
+                       args.noise_members)
     (args.work / "hydra_ecg_ddp.json").write_text(json.dumps(ddp, indent=1))
     _print_ddp(ddp)
     return 0
