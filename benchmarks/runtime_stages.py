@@ -49,6 +49,7 @@ MOSQUITO_CLIP = "abuzz_phone_species/aedes_sierrensis1.flac"  # mosquito, 8 kHz,
 ECG_ARTIFACTS = ["ecg-unet.pt", "ecg-unet.onnx", "ecg-unet.tflite", "ecg-unet-int8.onnx",
                  "ecg-unet-int8.tflite"]
 
+
 def _mosquito_artifacts() -> list[str]:
     """The shipped detector's files: checkpoint, fp32 ONNX/TFLite, INT8 ONNX/TFLite (named after api.PRETRAINED)."""
     from edgewise.models.mosquito.api import PRETRAINED as ship

@@ -10,8 +10,8 @@ from typing import Any, Callable
 import numpy as np
 
 from edgewise.data.mosquito import Recording, WindowConfig, load_recording_audio, read_recordings, split_recordings
-from edgewise.models.mosquito.specs import SHIPPED_ARCH, SPECS
 from edgewise.models.mosquito.evaluate import hysteresis_for, metrics_from_clips, score_clips, window_probabilities
+from edgewise.models.mosquito.specs import SHIPPED_ARCH, SPECS
 from edgewise.models.mosquito.train import TrainConfig, build_window_set, train_model
 from edgewise.runtime.errors import InputError
 from edgewise.runtime.mosquito import ClipTooShortError, MosquitoDetector, windows_and_events
