@@ -1,7 +1,11 @@
 """Where the time of one unit of work goes, per stage, for every shipped artifact and runtime, side by side.
 
     nice -n 5 .venv/bin/python benchmarks/runtime_stages.py [--runs 200] [--threads 1] [--quick]
-        [--record 1] [--clock-ghz 2.6] [--int8-macs-per-cycle 32] [--fp32-macs-per-cycle 16]
+        [--record 1] [--clock-ghz 2.6] [--int8-macs-per-cycle 32] [--fp32-macs-per-cycle 16] [--isa avx2]
+
+``--isa avx2`` re-runs the script on an AVX2-only view of this x86 CPU (``scripts/testbed/cpuid-mask.sh``:
+CPUID faulting hides AVX-512 and VNNI, so every runtime takes its AVX2 kernels, natively): what an
+AVX2-only host of the same micro-architecture would run; the ISA line says which kernels were picked.
 
 Units of work (what ``edgewise delineate`` / ``edgewise detect`` run, through ``edgewise.runtime``):
 - ECG: 10 s of LUDB lead II (record ``--record``, 500 Hz) delineated by ``edgewise.runtime.ecg.delineate``:
@@ -274,7 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clock-ghz", type=float, help="core clock for the roofline (default: detected)")
     ap.add_argument("--int8-macs-per-cycle", type=float, help="peak int8 MACs/cycle/core (default: from the ISA)")
     ap.add_argument("--fp32-macs-per-cycle", type=float, help="peak fp32 MACs/cycle/core (default: from the ISA)")
+    ap.add_argument("--isa", choices=("native", "avx2"), default="native",
+                    help="avx2: run on an AVX2-only view of this CPU (scripts/testbed/cpuid-mask.sh)")
     args = ap.parse_args(argv)
+    if args.isa == "avx2":
+        rest = [a for a in (sys.argv[1:] if argv is None else argv) if a not in ("--isa", "avx2", "--isa=avx2")]
+        cmd = ["bash", str(REPO / "scripts" / "testbed" / "cpuid-mask.sh"), sys.executable, __file__, *rest]
+        os.execvp(cmd[0], cmd)
     runs, warmup = (20, 3) if args.quick else (max(args.runs, 1), 10)
     try:  # numpy's BLAS (the log-Mel matmul) at the same thread count as the runtimes
         from threadpoolctl import threadpool_limits
@@ -292,11 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     over = {k: v for k, v in (("clock_ghz", args.clock_ghz), ("int8_macs_per_cycle_per_core", args.int8_macs_per_cycle),
                               ("fp32_macs_per_cycle_per_core", args.fp32_macs_per_cycle)) if v}
     prof = replace(prof, **over)
-    flags = set((Path("/proc/cpuinfo").read_text(errors="replace").split("flags")[1].split("\n")[0]).split()
-                if Path("/proc/cpuinfo").is_file() and "flags" in Path("/proc/cpuinfo").read_text(errors="replace")
-                else [])
-    isa = ("AVX-512 VNNI" if "avx512_vnni" in flags else "AVX-VNNI" if "avx_vnni" in flags
-           else "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else prof.arch)
+    from edgewise.runtime.platform import cpu_info
+
+    isa = cpu_info().isa  # from CPUID (what the runtimes' kernel selection sees), not /proc/cpuinfo
+    if "cpuid-mask" in os.environ.get("LD_PRELOAD", ""):
+        isa += " (AVX-512/VNNI hidden by scripts/testbed/cpuid-mask.sh)"
     load0 = os.getloadavg()
     print(f"# runtime stages, {args.threads} thread(s), {runs} runs per stage; {os.cpu_count()} CPUs, "
           f"1/5/15-min load {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f} at start")
