@@ -82,6 +82,9 @@ class HydraUNet1d(nn.Module):
     @classmethod
     def from_unet(cls, unet: UNet1d, *, heads: int, head_blocks: int = 1, in_channels: int = 1) -> "HydraUNet1d":
         """Phase-2 start: ``unet``'s weights in the body and in every head (heads identical at first)."""
+        if getattr(unet, "decimate", 1) != 1:
+            raise ValueError("a Hydra is built from full-rate U-Nets (decimate=1); this one runs at 1/"
+                             f"{unet.decimate} of the rate")
         widths = tuple([b[0].out_channels for b in unet.down] + [unet.bottleneck[0].out_channels])
         context = tuple(m.conv.dilation[0] for m in unet.context)
         kernel = unet.down[0][0].kernel_size[0]

@@ -29,13 +29,15 @@ class TrainConfig:
     val_every: int = 5
     widths: tuple[int, ...] = (8, 16, 24, 32, 48)
     kernel: int = 9
+    decimate: int = 1                 # 2: the U-Net runs at half the input rate (UNet1d)
     context: tuple[int, ...] = ()     # dilations of the bottleneck's rhythm-context layers (UNet1d)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 1:
             raise ValueError(f"epochs and batch must be >= 1, got {self.epochs}, {self.batch}")
-        if self.crop % 16:
-            raise ValueError(f"crop must be a multiple of 16 (four pooling levels), got {self.crop}")
+        if self.crop % (16 * self.decimate):
+            raise ValueError(f"crop must be a multiple of {16 * self.decimate} (four pooling levels x decimate "
+                             f"{self.decimate}), got {self.crop}")
         if self.min_crop and not 16 <= self.min_crop <= self.crop:
             raise ValueError(f"min_crop must be 0 or in 16..crop ({self.crop}), got {self.min_crop}")
         if not 0 <= self.synthetic_fraction <= 1:
@@ -131,7 +133,8 @@ def train_unet(train: list[LeadExample], val_fn=None, *, config: TrainConfig = T
     rng = np.random.default_rng(config.seed)
     in_channels = train[0].signal.shape[0] if train and train[0].signal.ndim == 2 else 1
     if model is None:
-        model = UNet1d(in_channels, 4, widths=config.widths, kernel=config.kernel, context=config.context)
+        model = UNet1d(in_channels, 4, widths=config.widths, kernel=config.kernel, context=config.context,
+                       decimate=config.decimate)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n_real = len(train) * config.crops_per_example
     if config.synthetic_fraction >= 1 or not train:

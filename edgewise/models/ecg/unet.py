@@ -10,8 +10,13 @@ input rate) widen the receptive field from about one beat to the whole window, s
 beat-to-beat regularity (a faint P wave before every QRS at the same PR interval). The authors' variant
 does the same with a BiLSTM(50) in the middle; dilated convolutions export to every runtime and quantise.
 
-Input: float32 [batch, in_channels, samples] (samples a multiple of 2**depth), standardised ECG at 500 Hz.
-Output: float32 [batch, 4, samples] logits.
+Optional decimation (``decimate=2``): the input is averaged over pairs of samples (250 Hz) before the first
+level and the classifier is a stride-2 transposed convolution back to 500 Hz, so every level runs on half
+the samples: half the MACs for the same temporal receptive field at half the kernel (kernel 5 at 250 Hz
+spans what kernel 9 spans at 500 Hz). INT8 convolution time on CPUs is MACs-bound (issue 25).
+
+Input: float32 [batch, in_channels, samples] (samples a multiple of ``multiple`` = 2**depth x decimate),
+standardised ECG at 500 Hz. Output: float32 [batch, 4, samples] logits.
 """
 from __future__ import annotations
 
@@ -52,14 +57,20 @@ class UNet1d(nn.Module):
         widths: channels per level, the last one is the bottleneck.
         kernel: odd convolution kernel size.
         context: dilations of residual convolutions after the bottleneck (empty: none).
+        decimate: 1 (every level at the input rate) or 2 (the network runs at half the rate, see above).
     """
 
     def __init__(self, in_channels: int = 1, n_classes: int = 4, widths: tuple[int, ...] = (8, 16, 24, 32, 48),
-                 kernel: int = 9, context: tuple[int, ...] = ()):
+                 kernel: int = 9, context: tuple[int, ...] = (), decimate: int = 1):
         super().__init__()
         if kernel % 2 == 0:
             raise ValueError(f"kernel must be odd to keep lengths, got {kernel}")
+        if decimate not in (1, 2):
+            raise ValueError(f"decimate must be 1 or 2, got {decimate}")
         self.depth = len(widths) - 1
+        self.decimate = decimate
+        self.multiple = 2 ** self.depth * decimate
+        self.pool_in = nn.AvgPool1d(decimate) if decimate > 1 else nn.Identity()
         self.down = nn.ModuleList()
         c = in_channels
         for w in widths[:-1]:
@@ -77,10 +88,13 @@ class UNet1d(nn.Module):
             self.up.append(nn.ConvTranspose1d(c, w, 2, stride=2))
             self.dec.append(_block(2 * w, w, kernel))
             c = w
-        self.head = nn.Conv1d(c, n_classes, 1)
+        self.head = nn.Conv1d(c, n_classes, 1) if decimate == 1 else nn.ConvTranspose1d(c, n_classes, decimate,
+                                                                                         stride=decimate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, skips = encode(self, x)
+        if not torch.jit.is_tracing() and x.shape[-1] % self.multiple:  # (an exported graph has a fixed length)
+            raise ValueError(f"input length {x.shape[-1]} is not a multiple of {self.multiple} (2**depth x decimate)")
+        x, skips = encode(self, self.pool_in(x))
         for up, dec, skip in zip(self.up, self.dec, skips):
             x = dec(torch.cat([up(x), skip], dim=1))
         return self.head(x)
@@ -109,7 +123,7 @@ def count_macs(model: nn.Module, samples: int = 5000, in_channels: int = 1) -> i
             macs += inp[0].numel() * mod.out_channels * mod.kernel_size[0]
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d))]
-    pad = (-samples) % (2 ** getattr(model, "depth", 0))
+    pad = (-samples) % getattr(model, "multiple", 2 ** getattr(model, "depth", 0))
     was_training = model.training
     model.eval()
     with torch.no_grad():
