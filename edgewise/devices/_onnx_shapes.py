@@ -83,6 +83,13 @@ def _pool(ins, attrs, consts, opset):
     return [(out, xt)], 0, True
 
 
+def _qlinear_pool(ins, attrs, consts, opset):
+    """com.microsoft QLinearAveragePool (x, x_scale, x_zp, y_scale, y_zp): a pool on x, in x's int8 type."""
+    if attrs.get("channels_last", 0):  # [N, ..., C]: not the layout _pool reads
+        return [ins[0]], 0, False
+    return _pool(ins, attrs, consts, opset)
+
+
 def _global_pool(ins, attrs, consts, opset):
     x, xt = ins[0]
     return [((x[0], x[1]) + (1,) * (len(x) - 2), xt)], 0, True
@@ -228,7 +235,7 @@ _TABLE: dict[str, Callable[..., tuple]] = {
     "QLinearConv": _qlinear_conv,
     "ConvTranspose": _conv_transpose,
     "MaxPool": _pool, "AveragePool": _pool, "LpPool": _pool,
-    "GlobalAveragePool": _global_pool, "GlobalMaxPool": _global_pool,
+    "GlobalAveragePool": _global_pool, "GlobalMaxPool": _global_pool, "QLinearAveragePool": _qlinear_pool,
     "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary, "Pow": _binary, "PRelu": _binary,
     "Max": _binary, "Min": _binary, "Equal": _binary, "Where": lambda ins, a, c, o: _binary(ins[1:], a, c, o),
     "QLinearAdd": _qlinear_binary, "QLinearMul": _qlinear_binary,

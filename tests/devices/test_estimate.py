@@ -87,6 +87,10 @@ def test_operator_formulas():
                    [None, None], 17)[0][0][0] == (1, 24, 32, 32)
     assert S.infer("MaxPool", [((1, 4, 9, 9), F)], {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1},
                    [None], 17)[0][0][0] == (1, 4, 5, 5)
+    # onnxruntime's int8 average pool (com.microsoft): a pool on its int8 input (a half-rate U-Net's first op)
+    outs, _, exact = S.infer("QLinearAveragePool", [((1, 1, 5024, 1), 2), ((), F), ((), 2), ((), F), ((), 2)],
+                             {"kernel_shape": [2, 1], "strides": [2, 1]}, [None] * 5, 17)
+    assert outs[0] == ((1, 1, 2512, 1), 2) and exact
     # Gemm with transB, MatMul broadcasting, Reshape 0/-1, ReduceMean without keepdims
     outs, macs, _ = S.infer("Gemm", [((4, 96), F), ((2, 96), F), ((2,), F)], {"transB": 1}, [None] * 3, 17)
     assert outs[0][0] == (4, 2) and macs == 4 * 96 * 2
