@@ -27,6 +27,7 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernel", type=int, default=9, help="convolution kernel (odd; default 9)")
     p.add_argument("--decimate", type=int, default=1, choices=(1, 2),
                    help="2: the U-Net runs at 250 Hz, half the MACs (kernel 5 there spans what 9 spans at 500 Hz)")
+    p.add_argument("--teacher", type=Path, help="distil from this ECG checkpoint (its softened outputs join the loss)")
     p.add_argument("--twelve-lead", action="store_true", help="12-lead input option (target: lead II's annotation)")
     p.add_argument("--fold-val", action="store_true", help="train on train + validation records, keep the last epoch")
     p.add_argument("--members", type=int, default=1,
@@ -63,9 +64,9 @@ def train(args: argparse.Namespace) -> int:
         if data is None or args.twelve_lead or args.fold_val or args.synthetic_fraction:
             raise ValueError("--members trains single-lead members on LUDB: drop --synthetic, --twelve-lead, "
                              "--fold-val and --synthetic-fraction")
-        if args.kernel != 9 or args.decimate != 1:
+        if args.kernel != 9 or args.decimate != 1 or args.teacher:
             raise ValueError("--members trains full-rate kernel-9 members (what a Hydra is distilled from): drop "
-                             "--kernel and --decimate")
+                             "--kernel, --decimate and --teacher")
         paths = train_ecg_ensemble(args.out, data_dir=data, members=args.members, epochs=args.epochs,
                                    seed=args.seed, threads=args.threads, widths=_ints(args.widths, "--widths"),
                                    context=_ints(args.context, "--context"), only=args.only,
@@ -81,7 +82,7 @@ def train(args: argparse.Namespace) -> int:
     ckpt = train_ecg(args.out, data_dir=data, epochs=args.epochs, synthetic_fraction=args.synthetic_fraction,
                      seed=args.seed, threads=args.threads, widths=_ints(args.widths, "--widths"),
                      context=_ints(args.context, "--context"), kernel=args.kernel, decimate=args.decimate,
-                     twelve_lead=args.twelve_lead, fold_val=args.fold_val, progress=True,
+                     teacher=args.teacher, twelve_lead=args.twelve_lead, fold_val=args.fold_val, progress=True,
                      log=lambda m: print(m, file=sys.stderr))
     print(f"wrote {ckpt} and {ckpt.parent / 'MODEL_CARD.md'}")
     return 0

@@ -143,3 +143,32 @@ def test_whole_strip_crops_are_padded_like_the_runtime_pads():
         assert 2048 <= k <= n and np.all(x[0, k:] == 0) and np.all(m[k:] == 0)
         assert abs(float(x[0, :k].std()) - 1) < 1e-3
     assert 10 <= sum(k == n for k in lengths) <= 30 and len(set(lengths)) > 10
+
+
+def test_distillation_hook_pulls_a_student_towards_its_teacher():
+    """Hinton's term: zero when the student computes what the teacher computes, positive otherwise, and its
+    gradient alone moves a half-rate student towards a full-rate teacher; the teacher stays frozen."""
+    import torch
+
+    from edgewise.models.ecg.train import distillation_hook
+    from edgewise.models.ecg.unet import UNet1d
+
+    torch.manual_seed(0)
+    teacher = UNet1d(widths=(4, 4, 4), kernel=9).eval()
+    x = torch.randn(4, 1, 256)
+    same = distillation_hook(teacher, temperature=2.0)
+    assert same(teacher, x, teacher(x)).item() == pytest.approx(0.0, abs=1e-6)
+    student = UNet1d(widths=(4, 4, 4), kernel=5, decimate=2)
+    hook = distillation_hook(teacher, temperature=2.0, weight=1.0)
+    opt = torch.optim.Adam(student.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = hook(student, x, student(x))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[0] > 0 and losses[-1] < 0.5 * losses[0]
+    assert not any(p.requires_grad for p in teacher.parameters())
+    with pytest.raises(ValueError, match="temperature"):
+        distillation_hook(teacher, temperature=0.0)

@@ -202,6 +202,29 @@ def train_unet(train: list[LeadExample], val_fn=None, *, config: TrainConfig = T
     return model, history
 
 
+def distillation_hook(teacher, *, temperature: float = 2.0, weight: float = 1.0):
+    """A ``train_unet`` ``loss_hook`` adding Hinton's distillation term: ``weight`` x T^2 x KL(softmax(teacher/T)
+    || softmax(student/T)) over the classes, averaged over the batch's samples (annotated or not: the teacher's
+    soft labels also cover the parts of a record nobody annotated). ``teacher``: a torch module taking the
+    student's input, frozen here."""
+    import torch
+    import torch.nn.functional as F
+
+    if not temperature > 0 or weight < 0:
+        raise ValueError(f"temperature must be > 0 and weight >= 0, got {temperature}, {weight}")
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+
+    def hook(model, x, logits):
+        with torch.no_grad():
+            t = F.log_softmax(teacher(x) / temperature, dim=1)
+        s = F.log_softmax(logits / temperature, dim=1)
+        return weight * temperature**2 * (t.exp() * (t - s)).sum(dim=1).mean()
+
+    return hook
+
+
 def config_dict(config: TrainConfig) -> dict:
     d = asdict(config)
     d["widths"] = list(config.widths)

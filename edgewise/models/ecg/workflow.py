@@ -81,7 +81,8 @@ def evaluate_ecg(model: str | Path, data_dir: str | Path, *, leads: tuple[str, .
 def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60, synthetic_fraction: float = 0.0,
               seed: int = 0, threads: int = 1, widths: tuple[int, ...] = (8, 16, 24, 32, 48), progress: bool = True,
               twelve_lead: bool = False, fold_val: bool = False, context: tuple[int, ...] = (2, 4, 8),
-              split: Split | None = None, kernel: int = 9, decimate: int = 1, log=print) -> Path:
+              split: Split | None = None, kernel: int = 9, decimate: int = 1, teacher: str | Path | None = None,
+              kd_temperature: float = 2.0, kd_weight: float = 1.0, log=print) -> Path:
     """Train the single-lead U-Net on LUDB (or on SYNTHETIC ECG when ``data_dir`` is None).
 
     Split by record (``split_records``: 70 % train, 10 % validation for epoch selection, 20 % test).
@@ -93,6 +94,8 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
     ``split``: train/validation/test records to use instead of the shipped split (cross-validation).
     ``kernel``: the U-Net's convolution kernel (odd; the shipped model's 9 by default).
     ``decimate``: 2 runs the U-Net at 250 Hz (``UNet1d``: half the MACs; kernel 5 there spans what 9 spans at 500 Hz).
+    ``teacher``: a single-lead ECG checkpoint whose softened outputs are added to the loss (``distillation_hook``,
+    ``kd_temperature``, ``kd_weight``): a small or half-rate student learning from a larger network.
     """
     from edgewise.models.checkpoint import save_checkpoint
     from edgewise.models.ecg.dataset import lead_examples
@@ -111,6 +114,8 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
                       **crop_config(window))
     training: dict[str, Any] = {"config": config_dict(cfg)}
     eval_leads = ("ii",) if twelve_lead else ALL_LEADS
+    if data_dir is None and teacher is not None:
+        raise InputError("a teacher distils on LUDB records: pass data_dir (the synthetic demo trains without one)")
     if data_dir is None and twelve_lead:
         raise InputError("the 12-lead option trains on LUDB only (the synthetic generator is single-lead)")
     if data_dir is None:
@@ -135,7 +140,19 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
         examples = multilead_examples(train_recs) if twelve_lead else lead_examples(train_recs)
         # rare rhythms (AF, flutter: no P waves annotated) are oversampled 3x so the model learns them
         examples += [e for e in examples if strata.get(e.record_id, "sinus") != "sinus"] * 2
-        model, hist = train_unet(examples, val_fn if val_recs else None, config=cfg, progress=progress, log=log)
+        hook = None
+        if teacher is not None:
+            from edgewise.models.checkpoint import load_checkpoint
+            from edgewise.models.ecg.train import distillation_hook
+
+            t_ck = load_checkpoint(teacher)
+            if t_ck.spec.input_shape[0] != chans:
+                raise InputError(f"teacher {teacher} takes {t_ck.spec.input_shape[0]} lead(s), the student {chans}")
+            hook = distillation_hook(t_ck.model, temperature=kd_temperature, weight=kd_weight)
+            training["distillation"] = {"teacher": str(teacher), "teacher_sha256": t_ck.sha256,
+                                        "temperature": kd_temperature, "weight": kd_weight}
+        model, hist = train_unet(examples, val_fn if val_recs else None, config=cfg, progress=progress, log=log,
+                                 loss_hook=hook)
         if val_recs:
             from edgewise.models.ecg.calibrate import calibrate_p_bias
 
