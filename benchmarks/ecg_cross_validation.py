@@ -9,6 +9,9 @@ model from scratch (``train_ecg``) and scores its test fold on lead II and on al
     nice -n 10 .venv/bin/python benchmarks/ecg_cross_validation.py --out /tmp/ecg_cv [--folds 5] [--epochs 60]
     # two cores: run folds in two processes, then print the table of every fold found in --out
     ... --only 0 2 4 &  ... --only 1 3 ;  ... --table
+    # another network on the same folds: the half-rate kernel-5 U-Net, optionally distilled from each fold's
+    # model of an earlier run (e.g. the shipped kernel-9 recipe's --out)
+    ... --out /tmp/ecg_cv_h5 --kernel 5 --decimate 2 [--teachers /tmp/ecg_cv]
 
 Takes ~20 min of one core per fold at 60 epochs on the 2-core VM (2026-12-06: training plus the
 validation every 5 epochs, the P-offset sweep and the test scoring, each over the stream's 25 windows per
