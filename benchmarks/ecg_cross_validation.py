@@ -88,8 +88,8 @@ def run_fold(data_dir: Path, out: Path, f: int, split, epochs: int, seed: int, k
     from edgewise.models.checkpoint import load_checkpoint
     from edgewise.models.ecg.workflow import train_ecg
 
-    ckpt = train_ecg(out / f"fold{f}", data_dir=data_dir, epochs=epochs, seed=seed, split=split, kernel=kernel, decimate=decimate,
-                     teacher=teachers / f"fold{f}" / "ecg-unet.pt" if teachers else None,
+    ckpt = train_ecg(out / f"fold{f}", data_dir=data_dir, epochs=epochs, seed=seed, split=split, kernel=kernel,
+                     decimate=decimate, teacher=teachers / f"fold{f}" / "ecg-unet.pt" if teachers else None,
                      progress=False, log=lambda m: None)
     ck = load_checkpoint(ckpt)
     facts = json.loads(ckpt.with_suffix(".json").read_text())

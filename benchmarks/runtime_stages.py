@@ -282,8 +282,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="avx2: run on an AVX2-only view of this CPU (scripts/testbed/cpuid-mask.sh)")
     args = ap.parse_args(argv)
     if args.isa == "avx2":
-        rest = [a for a in (sys.argv[1:] if argv is None else argv) if a not in ("--isa", "avx2", "--isa=avx2")]
-        cmd = ["bash", str(REPO / "scripts" / "testbed" / "cpuid-mask.sh"), sys.executable, __file__, *rest]
+        given = sys.argv[1:] if argv is None else list(argv)  # the last --isa wins: run natively in the masked view
+        cmd = ["bash", str(REPO / "scripts" / "testbed" / "cpuid-mask.sh"), sys.executable, __file__, *given,
+               "--isa", "native"]
         os.execvp(cmd[0], cmd)
     runs, warmup = (20, 3) if args.quick else (max(args.runs, 1), 10)
     try:  # numpy's BLAS (the log-Mel matmul) at the same thread count as the runtimes

@@ -26,6 +26,7 @@ from edgewise.models.ecg.dataset import LeadExample
 from edgewise.models.ecg.train import TrainConfig
 from edgewise.models.ensemble.distributed import DistContext
 from edgewise.models.ensemble.loop import all_weights, train_loop
+from edgewise.models.soft_targets import softened_kl as _kl
 
 
 def cached_student(path, facts: dict) -> bool:
@@ -75,16 +76,6 @@ def teacher_logits(teachers: Sequence, x) -> "object":
 
     with torch.inference_mode():
         return torch.stack([t(x) for t in teachers], dim=1)
-
-
-def _kl(teacher_logits, student_logits, temperature: float, *, dim: int = -2):
-    """T^2 * KL(softmax(t/T) || softmax(s/T)) summed over the class axis ``dim`` (-2 for ECG [..., c, w]: [..., w];
-    -1 for a detector's [..., c]: [...])."""
-    import torch.nn.functional as F
-
-    t = F.log_softmax(teacher_logits / temperature, dim=dim)
-    s = F.log_softmax(student_logits / temperature, dim=dim)
-    return (t.exp() * (t - s)).sum(dim=dim) * temperature**2
 
 
 def _mean_kl(teacher_logits, student_logits, temperature: float, *, dim: int = -2):

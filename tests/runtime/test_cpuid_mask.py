@@ -11,20 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from edgewise.runtime.platform import _cpuinfo_flags, _cpuinfo_text
+
 REPO = Path(__file__).resolve().parents[2]
 SHIM = REPO / "scripts" / "testbed" / "cpuid-mask.sh"
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return set()
-    return next((set(v.split()) for k, _, v in (ln.partition(":") for ln in text.splitlines()) if k.strip() == "flags"), set())
-
-
 pytestmark = pytest.mark.skipif(
-    platform.machine() != "x86_64" or "cpuid_fault" not in _cpu_flags() or shutil.which("gcc") is None,
+    platform.machine() != "x86_64" or "cpuid_fault" not in _cpuinfo_flags(_cpuinfo_text()) or shutil.which("gcc") is None,
     reason="needs x86_64 with CPUID faulting (cpuid_fault) and gcc")
 
 

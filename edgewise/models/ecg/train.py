@@ -208,7 +208,8 @@ def distillation_hook(teacher, *, temperature: float = 2.0, weight: float = 1.0)
     soft labels also cover the parts of a record nobody annotated). ``teacher``: a torch module taking the
     student's input, frozen here."""
     import torch
-    import torch.nn.functional as F
+
+    from edgewise.models.soft_targets import softened_kl
 
     if not temperature > 0 or weight < 0:
         raise ValueError(f"temperature must be > 0 and weight >= 0, got {temperature}, {weight}")
@@ -218,9 +219,8 @@ def distillation_hook(teacher, *, temperature: float = 2.0, weight: float = 1.0)
 
     def hook(model, x, logits):
         with torch.no_grad():
-            t = F.log_softmax(teacher(x) / temperature, dim=1)
-        s = F.log_softmax(logits / temperature, dim=1)
-        return weight * temperature**2 * (t.exp() * (t - s)).sum(dim=1).mean()
+            t = teacher(x)
+        return weight * softened_kl(t, logits, temperature, dim=1).mean()
 
     return hook
 

@@ -176,11 +176,11 @@ def _stft_power(x: np.ndarray, cfg: LogMelConfig, bins: slice = slice(None)) -> 
 
 
 @lru_cache(maxsize=16)
-def _band_weights(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> tuple[slice, np.ndarray]:
+def _band_weights(cfg: LogMelConfig) -> tuple[slice, np.ndarray]:
     """The FFT bins some mel filter uses (a slice) and the filterbank's transpose on them, float64
     ``[bins, n_mels]``: ``power[..., frames, bins] @ weights`` is the mel spectrum without the bins every
     filter ignores (above ``fmax`` and below ``fmin``: 216 of 257 bins for the shipped detector's front end)."""
-    w = _filterbank(sample_rate, n_fft, n_mels, fmin, fmax)
+    w = mel_filterbank(cfg)
     used = np.flatnonzero(w.any(axis=0))
     bins = slice(int(used[0]), int(used[-1]) + 1) if used.size else slice(0, 0)
     weights = np.ascontiguousarray(w[:, bins].T)
@@ -217,8 +217,7 @@ def log_mel(x: np.ndarray, cfg: LogMelConfig, *, dtype: type = np.float32) -> np
         raise ValueError(f"expected a signal [..., samples] with samples > 0, got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError("the signal holds NaN or inf samples; clean or drop the input before the front end")
-    fmax = cfg.sample_rate / 2 if cfg.fmax is None else cfg.fmax
-    bins, weights = _band_weights(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(fmax))
+    bins, weights = _band_weights(cfg)
     mel = np.matmul(_stft_power(x, cfg, bins), weights)  # [..., frames, n_mels]; BLAS on contiguous operands
     np.maximum(mel, cfg.amin, out=mel)  # in place: the mel array is ours
     if cfg.ref == "max":  # the reference divides in float64 first: a gain then leaves the float32 logs as they were
