@@ -2,6 +2,7 @@
 
     nice -n 5 .venv/bin/python benchmarks/runtime_stages.py [--runs 200] [--threads 1] [--quick]
         [--record 1] [--clock-ghz 2.6] [--int8-macs-per-cycle 32] [--fp32-macs-per-cycle 16] [--isa avx2]
+        [--baseline-ecg DIR]
 
 ``--isa avx2`` re-runs the script on an AVX2-only view of this x86 CPU (``scripts/testbed/cpuid-mask.sh``:
 CPUID faulting hides AVX-512 and VNNI, so every runtime takes its AVX2 kernels, natively): what an
@@ -269,6 +270,17 @@ def print_rows(title: str, rows: list[dict[str, Any]], costs: dict[str, tuple[fl
     print(f"fastest end to end: {best} {by[best]:.3f} ms ({vs})")
 
 
+def print_speedup(rows: list[dict[str, Any]], base: list[dict[str, Any]], tag: str) -> None:
+    """The fastest shipped file (by median model call and by end to end) against the baseline's fp32 files."""
+    for col in ("model", "e2e"):
+        by = {r["name"]: _pct(r["times"][col])[0] for r in rows}
+        best = min(by, key=by.get)
+        ref = {r["runtime"]: _pct(r["times"][col])[0] for r in base if ".pt" in r["name"] or "int8" not in r["name"]}
+        vs = ", ".join(f"{ref[k] / by[best]:.1f}x faster than {tag}'s {k} fp32 ({ref[k]:.3f} ms)"
+                       for k in ("onnxruntime", "torch eager") if k in ref)
+        print(f"{col}: fastest {best} {by[best]:.3f} ms; {vs}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200, help="timed runs per stage (default 200)")
@@ -278,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clock-ghz", type=float, help="core clock for the roofline (default: detected)")
     ap.add_argument("--int8-macs-per-cycle", type=float, help="peak int8 MACs/cycle/core (default: from the ISA)")
     ap.add_argument("--fp32-macs-per-cycle", type=float, help="peak fp32 MACs/cycle/core (default: from the ISA)")
+    ap.add_argument("--baseline-ecg", type=Path, metavar="DIR",
+                    help="also time the ECG files of DIR (e.g. an earlier release's, `git show REV:PATH`) in the same "
+                         "run; the fastest shipped file is compared with its fp32 files too")
     ap.add_argument("--isa", choices=("native", "avx2"), default="native",
                     help="avx2: run on an AVX2-only view of this CPU (scripts/testbed/cpuid-mask.sh)")
     args = ap.parse_args(argv)
@@ -334,6 +349,16 @@ def main(argv: list[str] | None = None) -> int:
     ecg_rows = [ecg_row(p, x, threads=args.threads, runs=runs, warmup=warmup) for p in ecg_paths]
     print(f"\nECG input: {ecg_src}; {ecg_rows[0]['waves']} waves")
     print_rows("ECG, 10 s end to end (edgewise.runtime.ecg.delineate)", ecg_rows, costs)
+    if args.baseline_ecg:
+        base = [args.baseline_ecg / n for n in ECG_ARTIFACTS if (args.baseline_ecg / n).is_file()]
+        if not base:
+            raise SystemExit(f"--baseline-ecg {args.baseline_ecg}: none of {', '.join(ECG_ARTIFACTS)} is there")
+        tag = args.baseline_ecg.name
+        b_rows = [{**ecg_row(p, x, threads=args.threads, runs=runs, warmup=warmup), "name": f"{tag}/{p.name}"}
+                  for p in base]
+        b_costs = {f"{tag}/{p.name}": _cost(p, prof, args.threads) for p in base}
+        print_rows(f"ECG baseline {args.baseline_ecg}, same run", b_rows, b_costs)
+        print_speedup(ecg_rows, b_rows, tag)
 
     y, mq_src = mosquito_window()
     mq_paths = [PRETRAINED / "mosquito" / n for n in MOSQUITO_ARTIFACTS if (PRETRAINED / "mosquito" / n).is_file()]
