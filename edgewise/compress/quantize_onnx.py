@@ -180,8 +180,14 @@ def quantize_onnx(src: str | Path, dst: str | Path, calibration: np.ndarray, *, 
     input_name = proto.graph.input[0].name
     qfmt = {"qoperator": QuantFormat.QOperator, "qdq": QuantFormat.QDQ}[str(fmt)]
     with tempfile.TemporaryDirectory(prefix="edgewise-quant-") as tmp:
-        pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        pre, rewritten = Path(tmp) / "pre.onnx", []
+        if qfmt == QuantFormat.QOperator:  # QOperator has no int8 ConvTranspose: give it one it can quantise
+            from edgewise.compress.onnx_upsample import convtranspose_as_conv
+
+            lifted, rewritten = convtranspose_as_conv(proto, skip=set(keep_fp32))
+            if rewritten:
+                onnx.save(lifted, str(Path(tmp) / "rewritten.onnx"))
+        quant_pre_process(str(Path(tmp) / "rewritten.onnx" if rewritten else src), str(pre), skip_symbolic_shape=True)
         quantize_static(
             str(pre), str(dst), _Reader(input_name, np.asarray(calibration, np.float32)), quant_format=qfmt,
             per_channel=per_channel, reduce_range=reduce_range, activation_type=QuantType.QUInt8 if qfmt == QuantFormat.QOperator else QuantType.QInt8,
@@ -198,6 +204,7 @@ def quantize_onnx(src: str | Path, dst: str | Path, calibration: np.ndarray, *, 
         "weights": "int8 symmetric" + (" 7-bit" if reduce_range else ""), "activations": "uint8" if qfmt == QuantFormat.QOperator else "int8",
         "calibration": calibration_source or f"{len(calibration)} windows", "kept_fp32": list(keep_fp32),
         "int8_ops": len(summary["int8_ops"]), "float_ops": summary["float_ops"], "weight_only_int8": weight_only,
+        "convtranspose_as_conv": rewritten,
         "fp32_size_bytes": src.stat().st_size})
     _set_metadata(dst, meta)
     from edgewise.export.metadata import add_selfcheck

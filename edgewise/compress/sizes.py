@@ -33,6 +33,7 @@ _ROLES: dict[str, dict[int, str]] = {
     "Conv": {1: "weights", 2: "biases"},
     "ConvTranspose": {1: "weights", 2: "biases"},
     "Gemm": {1: "weights", 2: "biases"},
+    "Reshape": {1: "structure"},  # a target shape (e.g. onnx_upsample's interleave) is graph structure
 }
 
 

@@ -44,9 +44,10 @@ def test_onnx_int8_structure_size_and_closeness(fp32_onnx, calib, fmt, tmp_path)
     q = quantize_onnx(fp32_onnx, tmp_path / f"{fmt}.onnx", calib, fmt=fmt, calibration_source="synthetic test")
     s = quantized_summary(q)
     convs = compute_node_names(fp32_onnx)
-    n_transpose = sum("ConvTranspose" in n for n in convs)
-    if fmt == "qoperator":  # onnxruntime has no QLinearConvTranspose: the 4 up-convolutions get int8 weights only
-        assert s["ops"]["QLinearConv"] == len(convs) - n_transpose
+    ups = [n for n in convs if "ConvTranspose" in n]
+    if fmt == "qoperator":  # no QLinearConvTranspose: the 4 up-convolutions run as 1x1 QLinearConv + interleave
+        assert s["ops"]["QLinearConv"] == len(convs) and not s["float_ops"] and len(ups) == 4
+        assert load_model(q).metadata["quantization"]["convtranspose_as_conv"] == ups
     # every conv has int8 weights (fused int8 kernel, or int8 storage dequantised for a float kernel)
     assert s["float_ops"] == s["weight_only_int8"]
     if fmt == "qdq":
@@ -119,12 +120,18 @@ def test_size_breakdown_accounts_for_every_weight(fp32_onnx, calib, tmp_path):
     fp32 = breakdown(fp32_onnx)
     assert set(fp32) == set(PARTS) and sum(fp32.values()) == fp32_onnx.stat().st_size
     assert (fp32["weights"], fp32["biases"], fp32["scales"]) == (4 * n_w, 4 * n_b, 0)
+    from onnx import numpy_helper
+
+    g = onnx.load(str(fp32_onnx)).graph
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    # QOperator's up-convolutions (kernel 2 = stride) become 1x1 convs to 2x the channels: each bias repeated twice
+    repeated = sum(inits[n.input[2]].size for n in g.node if n.op_type == "ConvTranspose")
     for fmt in ("qoperator", "qdq"):
         q = quantize_onnx(fp32_onnx, tmp_path / f"{fmt}.onnx", calib, fmt=fmt)
         b = breakdown(q)
         assert sum(b.values()) == q.stat().st_size
-        # int8 weights, 4-byte biases (int32, or float for QOperator's float ConvTranspose)
-        assert (b["weights"], b["biases"]) == (n_w, 4 * n_b)
+        # int8 weights, int32 biases
+        assert (b["weights"], b["biases"]) == (n_w, 4 * (n_b + (repeated if fmt == "qoperator" else 0)))
         assert b["scales"] > 0 and b["zero_points"] > 0 and b["metadata"] > fp32["metadata"]  # + quantization record
         assert 3.0 < payload_ratio(fp32, b) < 4.0
 
