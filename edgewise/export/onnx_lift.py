@@ -8,6 +8,11 @@ and ``k x 1`` kernels lets every layer map to one TFLite op: one reshape at the 
 output remain. The lifted graph computes the same function (tested against onnxruntime on the
 original); only the copy handed to onnx2tf is lifted, the ONNX artifact is untouched.
 
+A non-overlapping ``AveragePool`` (kernel = stride, no padding; the half-rate U-Net's input decimation) is
+written as a depthwise ``Conv`` with weights 1/k first: the same average, and a convolution is what every
+TFLite delegate runs in int8 — XNNPACK takes no int8 ``AVERAGE_POOL_2D``, which had split the INT8 file into
+two XNNPACK partitions around TFLite's built-in kernel (and onnx2tf wrapped the pool in two STRIDED_SLICEs).
+
 The length goes on H, not W: onnx2tf maps an ``Unsqueeze`` of a channels-first ``[N, C, L]`` tensor to
 channels-last ``[N, L, 1, C]`` (tested), which is ``[N, C, L, 1]`` in the ONNX's own layout.
 
@@ -65,7 +70,7 @@ def lift_to_2d(model: Any) -> Any:
     import onnx
     from onnx import helper, numpy_helper
 
-    m = onnx.ModelProto.FromString(model.SerializeToString())
+    m = _avgpool_as_conv(onnx.ModelProto.FromString(model.SerializeToString()))
     g = m.graph
     opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < 13:
@@ -104,4 +109,34 @@ def lift_to_2d(model: Any) -> Any:
     g.node.append(helper.make_node("Squeeze", [f"{y}__2d", "lift__axis"], [y]))
     del g.value_info[:]
     onnx.checker.check_model(m)
+    return m
+
+
+def _avgpool_as_conv(m: Any) -> Any:
+    """``m`` with every 1-D ``AveragePool`` of kernel k = stride k and no padding replaced by a depthwise
+    ``Conv`` (weights 1/k, no bias) over the same channels (in place; returns ``m``). Channels come from
+    onnx's shape inference; a pool whose channel count it cannot tell is left as it is."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    g = m.graph
+    pools = [n for n in g.node if n.op_type == "AveragePool"]
+    if not pools:
+        return m
+    shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+              for v in list(onnx.shape_inference.infer_shapes(m).graph.value_info) + list(g.input)}
+    for n in pools:
+        a = {x.name: helper.get_attribute_value(x) for x in n.attribute}
+        k = list(a.get("kernel_shape", []))
+        shape = shapes.get(n.input[0]) or []
+        if (len(k) != 1 or list(a.get("strides", [1])) != k or any(a.get("pads", [0, 0])) or a.get("ceil_mode", 0)
+                or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") or len(shape) != 3 or not shape[1]):
+            continue
+        c, name = shape[1], f"{n.name or n.output[0]}__as_conv_w"
+        g.initializer.append(numpy_helper.from_array(np.full((c, 1, k[0]), 1.0 / k[0], np.float32), name))
+        n.op_type = "Conv"
+        n.input.append(name)
+        del n.attribute[:]
+        n.attribute.extend([helper.make_attribute("kernel_shape", k), helper.make_attribute("strides", k),
+                            helper.make_attribute("group", c)])
     return m

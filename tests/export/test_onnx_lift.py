@@ -44,6 +44,32 @@ def test_lift_keeps_the_function_of_a_unet(tmp_path):
     assert [o.name for o in lifted.graph.output] == [o.name for o in model.graph.output]
 
 
+def test_half_rate_unet_pools_its_input_with_a_depthwise_conv_after_lifting(tmp_path):
+    """The half-rate U-Net's AveragePool(2) becomes a depthwise Conv (weights 1/2): same function, and an op
+    XNNPACK runs in int8."""
+    from edgewise.export.onnx_lift import lift_to_2d
+
+    model = _unet_onnx(tmp_path, decimate=2)
+    assert any(n.op_type == "AveragePool" for n in model.graph.node)
+    lifted = lift_to_2d(model)
+    assert not any(n.op_type == "AveragePool" for n in lifted.graph.node)
+    x = np.random.default_rng(1).standard_normal((1, 1, 256)).astype(np.float32)
+    np.testing.assert_allclose(_run(lifted, x), _run(model, x), rtol=1e-5, atol=1e-5)
+
+
+def test_overlapping_or_padded_average_pools_stay_pools():
+    from onnx import TensorProto, helper
+
+    from edgewise.export.onnx_lift import lift_to_2d
+
+    for attrs in ({"kernel_shape": [3], "strides": [2]}, {"kernel_shape": [2], "strides": [2], "pads": [1, 1]}):
+        g = helper.make_graph([helper.make_node("AveragePool", ["x"], ["y"], **attrs)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, None])])
+        lifted = lift_to_2d(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+        assert [n.op_type for n in lifted.graph.node] == ["Unsqueeze", "AveragePool", "Squeeze"]
+
+
 def test_lift_refuses_what_it_does_not_know():
     from onnx import TensorProto, helper
 
