@@ -113,7 +113,8 @@ def test_real_device_without_stored_results_measures_and_files_them(bundle, tmp_
     assert not again.measure
     _, choices = again.finish([])
     assert choices["ecg-delineation"].timing == "stored" and choices["ecg-delineation"].name == ecg.name
-    assert "stored bench results: 20 runs, litert 2.3.0" in choices["ecg-delineation"].reason
+    runtime = "litert 2.3.0" if want.endswith(".tflite") else "onnxruntime 1.32.0"  # the chosen file's runtime
+    assert f"stored bench results: 20 runs, {runtime}" in choices["ecg-delineation"].reason
 
 
 def test_stored_results_of_another_runtime_version_or_device_do_not_count(bundle, tmp_path):

@@ -38,15 +38,14 @@ def test_onnx_and_tflite_readers_agree(stem):
 
 
 def test_mac_counts_match_the_readme():
-    """README: the ECG U-Net is 130 M MACs per 10 s of signal, scored in one call of a 5008-sample window
-    (the 0.1 files scored 25 overlapping 2048-sample windows per 10 s, ~4x that); INT8 keeps every MAC."""
+    """README: the ECG U-Net (half-rate since 0.3) is 37 M MACs per 10 s of signal, scored in one call of a
+    5024-sample window (0.2's full-rate network: 130 M); INT8 keeps every MAC."""
     full = _graph.graph_cost(ECG.with_suffix(".tflite")).macs
     int8 = _graph.graph_cost(ECG8.with_suffix(".tflite")).macs
-    np.testing.assert_allclose(full * 5000 / 5008, 130e6, rtol=0.02)
+    np.testing.assert_allclose(full * 5000 / 5024, 37e6, rtol=0.02)
     assert int8 == full
-    # the int8 ONNX keeps its ConvTranspose in float (quantize_onnx): those MACs are fp32, the rest int8
-    by = _graph.graph_cost(ECG8.with_suffix(".onnx")).macs_by_precision()
-    assert by["int8"] > 0.9 * int8 and 0 < by["fp32"] < 0.1 * int8
+    # the int8 ONNX runs its transposed convolutions as int8 1x1 convolutions (compress.onnx_upsample): same MACs
+    assert _graph.graph_cost(ECG8.with_suffix(".onnx")).macs_by_precision() == {"int8": int8, "fp32": 0}
     assert _graph.graph_cost(ECG8.with_suffix(".tflite")).macs_by_precision() == {"int8": int8, "fp32": 0}
 
 
@@ -68,7 +67,9 @@ def test_onnx_shapes_agree_with_onnx_shape_inference(path):
             continue
         assert tuple(3 if d is None else d for d in ref) == layer.out_shape, node.name
         compared += 1
-    assert compared >= 20
+    # every file has layers onnx can infer; the half-rate ECG INT8 graph pools its input with a com.microsoft
+    # QLinearAveragePool, past which onnx infers few shapes (test_onnx_and_tflite_readers_agree covers all layers)
+    assert compared >= 5
 
 
 def test_operator_formulas():

@@ -26,6 +26,7 @@ SHIPPED = sorted((REPO / "edgewise" / "models" / "pretrained").glob("*/*.onnx"))
     (REPO / "edgewise" / "models" / "pretrained").glob("*/*.tflite"))
 ECG = REPO / "edgewise" / "models" / "pretrained" / "ecg" / "ecg-unet-int8.onnx"
 MOSQUITO = REPO / "edgewise" / "models" / "pretrained" / "mosquito" / "model.tflite"
+W = int(read_metadata(ECG)["window"])  # the shipped ECG files' window (5024 since 0.3: a multiple of the half-rate U-Net's 32)
 
 
 @pytest.mark.parametrize("path", SHIPPED + [FIX / "tiny.onnx", FIX / "tiny.tflite", FIX / "tiny_int8.tflite"],
@@ -57,19 +58,19 @@ def _edited(tmp_path: Path, src: Path, **changes) -> Path:
 @pytest.mark.parametrize("changes, message", [
     ({"window": -5}, r"metadata key 'window' is -5: expected an integer in 1..1048576"),
     ({"window": 1_000_000_000}, r"metadata key 'window' is 1000000000: expected an integer in 1..1048576"),
-    ({"window": 1024}, r"metadata key 'window' is 1024, but the graph's output 'logits' is \[\?, 4, 5008\] in the "
+    ({"window": 1024}, rf"metadata key 'window' is 1024, but the graph's output 'logits' is \[\?, 4, {W}\] in the "
                        r"model's layout: the metadata does not describe this graph"),
     ({"window": 1024, "input_shape": [1, 1024]},
-     r"metadata key 'window' is 1024, but the graph's input 'input' is \[\?, 1, 5008\] in the model's layout"),
-    ({"input_shape": [3, 5008]}, r"metadata key 'input_shape' is \[3, 5008\], but the graph's input 'input' is "
-                                 r"\[\?, 1, 5008\]"),
+     rf"metadata key 'window' is 1024, but the graph's input 'input' is \[\?, 1, {W}\] in the model's layout"),
+    ({"input_shape": [3, W]}, rf"metadata key 'input_shape' is \[3, {W}\], but the graph's input 'input' is "
+                                 rf"\[\?, 1, {W}\]"),
     ({"sample_rate": "abc"}, r"metadata key 'sample_rate' is \"abc\": expected an integer in 50..20000"),
     ({"sample_rate": 500.5}, r"metadata key 'sample_rate' is 500.5: expected an integer"),
     ({"input_layout": "XYZ"}, r"metadata key 'input_layout' is \"XYZ\": expected \"NCW\""),
     ({"classes": []}, r"metadata key 'classes' is \[\]: expected 4 names"),
     ({"classes": ["a", "b", "c", "c"]}, r"metadata key 'classes' is .*: expected 4 names"),
-    ({"hop": 6000}, r"metadata key 'hop' is 6000: expected at most the window \(5008\)"),
-    ({"heads": 3}, r"metadata key 'heads' is 3, but the graph's output 'logits' is \[\?, 4, 5008\]"),
+    ({"hop": 6000}, rf"metadata key 'hop' is 6000: expected at most the window \({W}\)"),
+    ({"heads": 3}, rf"metadata key 'heads' is 3, but the graph's output 'logits' is \[\?, 4, {W}\]"),
     ({"format": "tflite"}, r"metadata key 'format' is 'tflite', but the file is ONNX"),
     ({"io": {"outputs": [{"name": "logits", "tensor": "nope"}]}},
      r"metadata key 'io.outputs\[0\].tensor' is \"nope\", but the graph's outputs are \['logits'\]"),
@@ -116,10 +117,10 @@ def test_edited_mosquito_metadata_is_refused(tmp_path, changes, message):
 def test_relations_without_a_graph():
     """What export checks before a file exists: keys that must agree with each other."""
     meta = read_metadata(ECG)
-    with pytest.raises(ArtifactError, match=r"m.onnx: metadata key 'window' is 1024: expected 5008, the samples axis "
-                                            r"of input_shape \[1, 5008\]"):
+    with pytest.raises(ArtifactError, match=rf"m.onnx: metadata key 'window' is 1024: expected {W}, the samples axis "
+                                            rf"of input_shape \[1, {W}\]"):
         validate_metadata({**meta, "window": 1024}, where="m.onnx")
-    with pytest.raises(ArtifactError, match=r"metadata key 'hop' is 6000: expected at most the window \(5008\)"):
+    with pytest.raises(ArtifactError, match=rf"metadata key 'hop' is 6000: expected at most the window \({W}\)"):
         validate_metadata({**meta, "hop": 6000}, where="m.onnx")
 
 

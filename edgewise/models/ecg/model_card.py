@@ -62,6 +62,24 @@ def _compressed_section(manifest: Path, parameters: int | None = None) -> list[s
             *rows, ""]
 
 
+def _architecture(config: dict) -> list[str]:
+    """One line on how the U-Net runs: its kernel and, for a half-rate network, the rate inside it."""
+    if not config.get("kernel"):
+        return []
+    rate = (f"the network runs at 1/{config['decimate']} of the input rate (average-pooled in, a stride-"
+            f"{config['decimate']} transposed convolution back to every input sample)" if config.get("decimate", 1) > 1
+            else "the network runs at the input rate")
+    return [f"- Architecture: 1-D U-Net, widths {config.get('widths')}, kernel {config['kernel']}; {rate}."]
+
+
+def _distillation(d: dict | None) -> list[str]:
+    if not d:
+        return []
+    return [f"- Distilled from a teacher: {d.get('teacher')} (sha256 `{d.get('teacher_sha256', '?')}`); loss = "
+            f"cross-entropy on the annotations + {d.get('weight')} x KL to the teacher's outputs at temperature "
+            f"{d.get('temperature')}."]
+
+
 def write_model_card(path: Path, checkpoint: Path) -> Path:
     facts = json.loads(Path(checkpoint).with_suffix(".json").read_text())
     tr, m, spec = facts["training"], facts["metrics"], facts["spec"]
@@ -83,6 +101,8 @@ def write_model_card(path: Path, checkpoint: Path) -> Path:
         "  Database (Kalyakulina et al., IEEE Access 2020) is distributed by PhysioNet under ODC-By 1.0;",
         "  these weights are derived from it and must carry this attribution.",
         f"- Training config: `{json.dumps(tr.get('config', {}))}`.",
+        *_architecture(tr.get("config", {})),
+        *_distillation(tr.get("distillation")),
         f"- Epoch selection: {tr.get('epoch_selection', 'best mean wave F1 on the validation records')}"
         f"{_chosen_epoch(tr.get('history', []))}.",
     ]
