@@ -72,7 +72,18 @@ class QatConfig:
             raise ValueError(f"qat distill_weight must be >= 0 (> 0 without labels), got {self.distill_weight}")
 
 
-def _weight_quantizer(axis: int, per_channel: bool, levels: int = 64) -> Any:
+def _interleaved(module: Any) -> bool:
+    """A 1-D transposed conv that ``edgewise.compress.onnx_upsample`` rewrites (kernel = stride, no padding)."""
+    import torch
+
+    return (isinstance(module, torch.nn.ConvTranspose1d) and module.kernel_size == module.stride
+            and module.padding == (0,) and module.output_padding == (0,) and module.dilation == (1,)
+            and module.groups == 1)
+
+
+def _weight_quantizer(axis: int, per_channel: bool, levels: int = 64, flatten_from: int | None = None) -> Any:
+    """``flatten_from``: treat dims ``flatten_from..`` as one channel axis (a ConvTranspose1d weight [C_in, C_out,
+    k] gets one scale per (C_out, k) pair, as the 1x1 conv it is rewritten into has)."""
     import torch
 
     class WeightFakeQuant(torch.nn.Module):
@@ -84,6 +95,11 @@ def _weight_quantizer(axis: int, per_channel: bool, levels: int = 64) -> Any:
         def forward(self, w: torch.Tensor) -> torch.Tensor:
             if not self.enabled:
                 return w
+            if flatten_from is not None:
+                return self._plain(w.flatten(flatten_from)).reshape(w.shape)
+            return self._plain(w)
+
+        def _plain(self, w: torch.Tensor) -> torch.Tensor:
             dims = [d for d in range(w.ndim) if d != axis] if per_channel else list(range(w.ndim))
             scale = (w.detach().abs().amax(dim=dims) / float(levels)).clamp_min(1e-12).float()
             if not per_channel:
@@ -149,10 +165,15 @@ def prepare_qat(model: Any, calibration: Any, *, per_channel: bool = True, weigh
         if not isinstance(module, convs):
             continue
         transposed = isinstance(module, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d))
-        # onnxruntime runs ConvTranspose in float from 8-bit weights (quantize_onnx.int8_weights_for_float_ops):
-        # no integer products there, so no reduced range either
-        levels = 127 if transposed else weight_levels
-        parametrize.register_parametrization(module, "weight", _weight_quantizer(int(transposed), per_channel, levels))
+        if transposed and _interleaved(module):
+            # quantize_onnx runs it as a 1x1 int8 conv to C_out x k channels (compress.onnx_upsample): one scale
+            # per (output channel, tap) on the reduced-range grid, like every other conv
+            quantizer = _weight_quantizer(1, per_channel, weight_levels, flatten_from=1)
+        else:
+            # other transposed convs run in float from 8-bit weights (quantize_onnx.int8_weights_for_float_ops):
+            # no integer products there, so no reduced range either
+            quantizer = _weight_quantizer(int(transposed), per_channel, 127 if transposed else weight_levels)
+        parametrize.register_parametrization(module, "weight", quantizer)
         module.add_module("qat_input", _activation_quantizer())
         handles.append(module.register_forward_pre_hook(lambda mod, args: (mod.qat_input(args[0]), *args[1:])))
     if not handles:

@@ -17,7 +17,7 @@ __all__ = ["INT8_OPS", "infer"]
 Shape = tuple[int, ...]
 Tensor = tuple[Shape, int]
 FLOAT, UINT8 = 1, 2
-INT8_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QGemm"})
+INT8_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QGemm", "QLinearAveragePool"})
 
 
 def _window(n: int, k: int, stride: int, dil: int, pad: int, ceil: bool = False) -> int:
@@ -83,11 +83,18 @@ def _pool(ins, attrs, consts, opset):
     return [(out, xt)], 0, True
 
 
+def _avg_pool(ins, attrs, consts, opset):
+    """An average is k multiply-adds per output (sum, scale): what the TFLite export runs a non-overlapping
+    average pool as (a depthwise conv with weights 1/k, ``edgewise.export.onnx_lift``), so both files count it."""
+    outs, _, exact = _pool(ins, attrs, consts, opset)
+    return outs, math.prod(outs[0][0]) * math.prod(attrs["kernel_shape"]), exact
+
+
 def _qlinear_pool(ins, attrs, consts, opset):
     """com.microsoft QLinearAveragePool (x, x_scale, x_zp, y_scale, y_zp): a pool on x, in x's int8 type."""
     if attrs.get("channels_last", 0):  # [N, ..., C]: not the layout _pool reads
         return [ins[0]], 0, False
-    return _pool(ins, attrs, consts, opset)
+    return _avg_pool(ins, attrs, consts, opset)
 
 
 def _global_pool(ins, attrs, consts, opset):
@@ -234,7 +241,7 @@ _TABLE: dict[str, Callable[..., tuple]] = {
     "ConvInteger": lambda ins, attrs, consts, opset: _conv(ins, attrs, out_type=6),
     "QLinearConv": _qlinear_conv,
     "ConvTranspose": _conv_transpose,
-    "MaxPool": _pool, "AveragePool": _pool, "LpPool": _pool,
+    "MaxPool": _pool, "AveragePool": _avg_pool, "LpPool": _pool,
     "GlobalAveragePool": _global_pool, "GlobalMaxPool": _global_pool, "QLinearAveragePool": _qlinear_pool,
     "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary, "Pow": _binary, "PRelu": _binary,
     "Max": _binary, "Min": _binary, "Equal": _binary, "Where": lambda ins, a, c, o: _binary(ins[1:], a, c, o),

@@ -67,9 +67,10 @@ def test_onnx_shapes_agree_with_onnx_shape_inference(path):
             continue
         assert tuple(3 if d is None else d for d in ref) == layer.out_shape, node.name
         compared += 1
-    # every file has layers onnx can infer; the half-rate ECG INT8 graph pools its input with a com.microsoft
-    # QLinearAveragePool, past which onnx infers few shapes (test_onnx_and_tflite_readers_agree covers all layers)
-    assert compared >= 5
+    # onnx infers nothing past a com.microsoft op (the half-rate ECG INT8 graph pools its input with
+    # QLinearAveragePool: 2 layers compared); test_onnx_and_tflite_readers_agree covers every layer of those
+    contrib = any(n.domain == "com.microsoft" for n in model.graph.node)
+    assert compared >= (1 if contrib else 20)
 
 
 def test_operator_formulas():
