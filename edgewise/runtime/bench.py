@@ -6,8 +6,8 @@ the file (session / interpreter creation), the first inference, warm-up runs, th
 (seconds of signal per second of compute), the process's peak RSS, the file size and sha256, the
 runtime and its version, and the CPU (``edgewise.runtime.platform``). The unit of work is what a user
 runs, end to end:
-- ECG delineation: 10 s of single-lead ECG at the model's rate (one call of the whole-strip model of
-  edgewise 0.2, window 5008 samples at 500 Hz; 25 stream windows of 2048 for a 0.1 model):
+- ECG delineation: 10 s of single-lead ECG at the model's rate (one call of a whole-strip model: window
+  5024 samples at 500 Hz in edgewise 0.3, 5008 in 0.2; 25 stream windows of 2048 for a 0.1 model):
   checks, standardisation, windowing, the model, stitching and wave post-processing
   (``edgewise.runtime.ecg.delineate``);
 - mosquito detection: one window of audio (2 s at 8 kHz): the log-Mel front end, the model, softmax;
