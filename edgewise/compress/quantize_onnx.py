@@ -184,9 +184,9 @@ def quantize_onnx(src: str | Path, dst: str | Path, calibration: np.ndarray, *, 
         if qfmt == QuantFormat.QOperator:  # QOperator has no int8 ConvTranspose: give it one it can quantise
             from edgewise.compress.onnx_upsample import convtranspose_as_conv
 
-            lifted, rewritten = convtranspose_as_conv(proto, skip=set(keep_fp32))
+            upsampled, rewritten = convtranspose_as_conv(proto, skip=set(keep_fp32))
             if rewritten:
-                onnx.save(lifted, str(Path(tmp) / "rewritten.onnx"))
+                onnx.save(upsampled, str(Path(tmp) / "rewritten.onnx"))
         quant_pre_process(str(Path(tmp) / "rewritten.onnx" if rewritten else src), str(pre), skip_symbolic_shape=True)
         quantize_static(
             str(pre), str(dst), _Reader(input_name, np.asarray(calibration, np.float32)), quant_format=qfmt,
