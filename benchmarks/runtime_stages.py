@@ -263,22 +263,27 @@ def print_rows(title: str, rows: list[dict[str, Any]], costs: dict[str, tuple[fl
         b = "+".join(str(n) for n in r["batches"])
         print(f"{r['name']:30} {r['runtime']:12} {b:>8} " + " ".join(f"{_fmt(t[c]):>22}" for c in cols)
               + f" {other:7.3f} {macs / 1e6:7.1f} {floor:8.3f} {frac:10.1%}")
-    by = {r["name"]: _pct(r["times"]["e2e"])[0] for r in rows}
+    best, ms, ref = _fastest_vs_fp32(rows, rows, "e2e")
+    vs = ", ".join(f"{ref[k] / ms:.1f}x faster than {k} fp32" for k in ("onnxruntime", "torch eager") if k in ref)
+    print(f"fastest end to end: {best} {ms:.3f} ms ({vs})")
+
+
+def _fastest_vs_fp32(rows: list[dict[str, Any]], ref_rows: list[dict[str, Any]], col: str
+                     ) -> tuple[str, float, dict[str, float]]:
+    """(fastest of ``rows`` by median ``col``, its ms, {runtime: median ms} of ``ref_rows``' fp32 files)."""
+    by = {r["name"]: _pct(r["times"][col])[0] for r in rows}
     best = min(by, key=by.get)
-    ref = {r["runtime"]: by[r["name"]] for r in rows if ".pt" in r["name"] or "int8" not in r["name"]}
-    vs = ", ".join(f"{ref[k] / by[best]:.1f}x faster than {k} fp32" for k in ("onnxruntime", "torch eager") if k in ref)
-    print(f"fastest end to end: {best} {by[best]:.3f} ms ({vs})")
+    ref = {r["runtime"]: _pct(r["times"][col])[0] for r in ref_rows if ".pt" in r["name"] or "int8" not in r["name"]}
+    return best, by[best], ref
 
 
 def print_speedup(rows: list[dict[str, Any]], base: list[dict[str, Any]], tag: str) -> None:
     """The fastest shipped file (by median model call and by end to end) against the baseline's fp32 files."""
     for col in ("model", "e2e"):
-        by = {r["name"]: _pct(r["times"][col])[0] for r in rows}
-        best = min(by, key=by.get)
-        ref = {r["runtime"]: _pct(r["times"][col])[0] for r in base if ".pt" in r["name"] or "int8" not in r["name"]}
-        vs = ", ".join(f"{ref[k] / by[best]:.1f}x faster than {tag}'s {k} fp32 ({ref[k]:.3f} ms)"
+        best, ms, ref = _fastest_vs_fp32(rows, base, col)
+        vs = ", ".join(f"{ref[k] / ms:.1f}x faster than {tag}'s {k} fp32 ({ref[k]:.3f} ms)"
                        for k in ("onnxruntime", "torch eager") if k in ref)
-        print(f"{col}: fastest {best} {by[best]:.3f} ms; {vs}")
+        print(f"{col}: fastest {best} {ms:.3f} ms; {vs}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,8 +29,10 @@ def _attrs(node: Any) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _rewritable(node: Any, weight: np.ndarray | None) -> bool:
+def _rewritable(node: Any, weight: np.ndarray | None, inits: dict[str, Any]) -> bool:
     if node.op_type != "ConvTranspose" or weight is None or weight.ndim != 3:
+        return False
+    if len(node.input) > 2 and node.input[2] and node.input[2] not in inits:  # a bias from another op
         return False
     a = _attrs(node)
     k = weight.shape[2]
@@ -56,7 +58,7 @@ def convtranspose_as_conv(model: Any, skip: set[str] = frozenset()) -> tuple[Any
     for node in g.node:
         w_init = inits.get(node.input[1]) if node.op_type == "ConvTranspose" and len(node.input) > 1 else None
         w = numpy_helper.to_array(w_init) if w_init is not None else None
-        if node.name in skip or not _rewritable(node, w):
+        if node.name in skip or not _rewritable(node, w, inits):
             nodes.append(node)
             continue
         c_in, c_out, k = w.shape
