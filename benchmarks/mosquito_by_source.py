@@ -10,6 +10,16 @@ on 0.1-0.5 s excerpts of the held-out sources; the worst false alarms by source 
     nice -n 10 .venv/bin/python benchmarks/mosquito_by_source.py --steps 600          # train all folds (~1.5 h)
     nice -n 10 .venv/bin/python benchmarks/mosquito_by_source.py --reuse              # re-score saved fold models
     .venv/bin/python benchmarks/mosquito_by_source.py --tables-only                   # re-print from saved results
+
+Ensembles of earlier runs (same folds, other seeds; each run's ``--out``), scored on the same protocol:
+
+    .venv/bin/python benchmarks/mosquito_by_source.py --arch dscnn-robust --ensemble RUN0 RUN1 RUN2 --out ENS
+    .venv/bin/python benchmarks/mosquito_by_source.py --arch dscnn-robust --distil-from RUN0 RUN1 RUN2 --out KD
+
+``--ensemble`` scores each fold's mean member probability (``edgewise.models.ensemble.mean``); ``--distil-from``
+trains one device-sized student per fold by plain knowledge distillation from that fold's ensemble
+(``edgewise.compress.distill_mosquito.distill_plain_mosquito``, ``MOSQUITO_DISTILL``'s phase 1 for ``--steps``) on the fold's
+training windows; threshold and scores are the protocol's either way, so no held-out source steers either.
 """
 from __future__ import annotations
 
@@ -120,6 +130,37 @@ def _short_variants(recs, audio_by, folds, arch: str, out: Path, seed: int) -> d
     return {name: _auc_pair(y, np.array(v))[0] for name, v in scores.items()} | {"n": [int(y.sum()), int((1 - y).sum())]}
 
 
+def _fold_members(runs: list[Path], arch: str, fold: str) -> list:
+    """The fold models of earlier runs (``RUN/arch/fold.pt``), frozen."""
+    from edgewise.models.checkpoint import load_checkpoint
+
+    missing = [str(r / arch / f"{fold}.pt") for r in runs if not (r / arch / f"{fold}.pt").is_file()]
+    if missing:
+        raise SystemExit(f"no fold model at {', '.join(missing)}: run the benchmark with that --out first")
+    return [load_checkpoint(r / arch / f"{fold}.pt").model.eval() for r in runs]
+
+
+def _kd_trainer(members: list, seed: int, steps: int, eval_every: int):
+    """A ``run_fold`` trainer: plain KD from ``members``' mean prediction (``MOSQUITO_DISTILL``'s phase 1 at
+    ``steps`` / ``eval_every``, the members' budget)."""
+    from dataclasses import replace
+
+    from edgewise.compress.distill_mosquito import MOSQUITO_DISTILL, distill_plain_mosquito, for_members
+
+    def train(cfg, tr, va, progress=None):
+        config = for_members(MOSQUITO_DISTILL, cfg.arch)
+        config = replace(config, phase1=replace(config.phase1, seed=seed, steps=steps, eval_every=eval_every))
+        t = time.time()
+        student, log = distill_plain_mosquito(
+            members, tr, va, config=config,
+            progress=None if progress is None else (lambda desc, step, loss, score: progress(step, loss, score)))
+        return student, {**log, "train_seconds": round(time.time() - t, 1), "teachers": len(members),
+                         "distill": {"steps": config.phase1.steps, "lr": config.phase1.lr,
+                                     "temperature": config.temperature, "hard_weight": config.hard_weight}}
+
+    return train
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -146,8 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tables-only", action="store_true", help="print tables from results saved in --out")
     ap.add_argument("--short-variants", action="store_true",
                     help="also score the short excerpts tiled without crossfade and zero-padded (saved fold models)")
+    ap.add_argument("--ensemble", type=Path, nargs="+", metavar="RUN",
+                    help="score the mean of these runs' fold models (their --out folders) instead of training")
+    ap.add_argument("--distil-from", type=Path, nargs="+", metavar="RUN",
+                    help="train each fold's model by plain KD from the mean of these runs' fold models")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    if args.ensemble and args.distil_from:
+        ap.error("--ensemble and --distil-from are two different models: run them with two --out folders")
     torch.set_num_threads(1)
     if args.data is None:
         print("no mosquito data (pass --data DIR): this benchmark only runs on real recordings", file=sys.stderr)
@@ -177,14 +224,24 @@ def main(argv: list[str] | None = None) -> int:
                 ckpt_path = args.out / arch / f"{fold.name}.pt"
                 ckpt = load_checkpoint(ckpt_path) if args.reuse and ckpt_path.is_file() else None
                 model = ckpt.model if ckpt is not None else None
+                trainer = None
+                if args.ensemble:
+                    from edgewise.models.ensemble.mean import MeanOfMembers
+
+                    model = MeanOfMembers(_fold_members(args.ensemble, arch, fold.name))
+                elif args.distil_from and model is None:
+                    trainer = _kd_trainer(_fold_members(args.distil_from, arch, fold.name), args.seed, args.steps,
+                                          args.eval_every)
                 t = time.time()
                 def progress(step: int, loss: float, auc: float, arch: str = arch, fold: str = fold.name) -> None:
                     print(f"    {arch} {fold} step {step} loss {loss:.3f} val window AUC {auc:.3f}", file=sys.stderr, flush=True)
 
                 model, r = run_fold(fold, recs, audio_by, cfg, max_false_alarms_per_hour=args.max_fa, seed=args.seed,
-                                    model=model, progress=progress)
+                                    model=model, progress=progress, trainer=trainer)
                 if ckpt is not None:
                     r.training = dict(ckpt.training)
+                elif args.ensemble:
+                    r.training = {"ensemble": [str(p) for p in args.ensemble]}
                 else:
                     save_checkpoint(ckpt_path, spec=cfg.spec, model=model, training={
                         "threshold": r.threshold["threshold"], "seed": args.seed, "fold": fold.name, "test": fold.test,
@@ -202,12 +259,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(out, default=float))
         return 0
-    names = {"dscnn": "mosquito-dscnn (current recipe)", "dscnn-robust": "mosquito-dscnn-robust (window level removed, bands to 3.4 kHz)", "humbug": "mosquito-humbug-cnn (HumBug baseline, same loop)"}
+    names = {"dscnn": "mosquito-dscnn (first recipe)", "dscnn-robust": "mosquito-dscnn-robust (window level removed, bands to 3.4 kHz)", "humbug": "mosquito-humbug-cnn (HumBug baseline, same loop)"}
+    kind = (f", mean of {len(args.ensemble)} runs" if args.ensemble else
+            f", plain KD from the mean of {len(args.distil_from)} runs" if args.distil_from else "")
     for arch, o in out.items():
+        names[arch] += kind
+        steps = "" if o["steps"] is None else f", {o['steps']} steps per fold"
         if o["loso"] is not None:
-            print(_report(f"{names[arch]}, {o['steps']} steps per fold", o["loso"], o["fixed"]))
+            print(_report(names[arch] + steps, o["loso"], o["fixed"]))
         elif o["fixed"] is not None:
-            print(_report(f"{names[arch]}, {o['steps']} steps", o["fixed"], None, title="fixed by-source split"))
+            print(_report(names[arch] + steps, o["fixed"], None, title="fixed by-source split"))
         if "short_variants" in o:
             v = o["short_variants"]
             print(f"\nshort excerpts (LOSO fold models, {v['n'][0]} mosquito / {v['n'][1]} other): ROC-AUC "

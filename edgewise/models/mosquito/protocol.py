@@ -73,7 +73,8 @@ def _part(recs: list[Recording], audio: dict[str, np.ndarray], fold: Fold, part:
 
 def run_fold(fold: Fold, recs: list[Recording], audio: dict[str, np.ndarray], cfg: TrainConfig, *,
              max_false_alarms_per_hour: float = 5.0, seed: int = 0, model: Any = None,
-             progress: Callable[[int, float, float], None] | None = None) -> tuple[Any, FoldResult]:
+             progress: Callable[[int, float, float], None] | None = None,
+             trainer: Callable[..., tuple[Any, dict[str, Any]]] | None = None) -> tuple[Any, FoldResult]:
     """Train (unless ``model`` is given) on the fold's training sources, threshold on validation, score test.
 
     Args:
@@ -83,6 +84,9 @@ def run_fold(fold: Fold, recs: list[Recording], audio: dict[str, np.ndarray], cf
         max_false_alarms_per_hour: the validation false-alarm budget that sets the operating threshold.
         seed: seeds the short excerpts.
         model: an already trained model for this fold (skips training; its ``training`` log is then empty).
+        trainer: trains the fold's model instead of the recipe's ``train.train_model``, called as
+            ``trainer(cfg, train_windows, val_windows, progress=progress)`` -> ``(model, log)`` (e.g. a student
+            distilled from this fold's ensemble: the windows, threshold and scoring stay the protocol's).
 
     Returns:
         ``(model, FoldResult)``.
@@ -96,7 +100,7 @@ def run_fold(fold: Fold, recs: list[Recording], audio: dict[str, np.ndarray], cf
         tr = build_window_set(*train, WindowConfig(sample_rate=spec.sample_rate, window_s=win, hop_s=cfg.train_hop_s))
         va = build_window_set(*val, WindowConfig(sample_rate=spec.sample_rate, window_s=win,
                                                  hop_s=spec.hop / spec.sample_rate))
-        model, log = train_model(cfg, tr, va, progress=progress)
+        model, log = (trainer or train_model)(cfg, tr, va, progress=progress)
     t1 = time.time()
     thr = choose_threshold(score_clips(model, spec, *val), max_false_alarms_per_hour=max_false_alarms_per_hour)
     clips = score_clips(model, spec, *test, threshold=thr["threshold"])
