@@ -32,7 +32,8 @@ def main() -> None:
     data = default_dataset_dir("ludb")
     fn, info, training = load_model_fn(SHIPPED / "ecg-unet.pt")
     ids = heldout_records(data, training)
-    s = evaluate_records(load_records(data, ids), fn, leads=("ii",), window=info.window, hop=info.hop)["ii"]
+    s = evaluate_records(load_records(data, ids), fn, leads=("ii",), window=info.window, hop=info.hop,
+                         post=info.post)["ii"]
     rows = [("torch (host, .venv)", {k: s.wave_f1(k) for k in ("P", "QRS", "T")})]
     bare = REPO / ".venv-bare" / "bin" / "python"
     py = str(bare) if bare.exists() else sys.executable

@@ -101,7 +101,8 @@ def delineate_record(rec, fn, info, leads: tuple[str, ...]) -> dict[str, list[Wa
     from edgewise.runtime.ecg.multilead import delineate_leads
 
     rows = np.stack([rec.lead(lead) for lead in leads])
-    res = delineate_leads(rows, rec.fs, fn, model_fs=info.sample_rate, window=info.window, hop=info.hop)
+    res = delineate_leads(rows, rec.fs, fn, model_fs=info.sample_rate, window=info.window, hop=info.hop,
+                          post=info.post)
     return {lead: r.waves for lead, r in zip(leads, res)}
 
 

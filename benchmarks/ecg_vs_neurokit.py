@@ -59,7 +59,7 @@ def main() -> None:
     results: dict[str, dict] = {}
     t0 = time.time()
     results["edgewise"] = {"score": evaluate_records(recs, fn, leads=(args.lead,), window=info.window,
-                                                     hop=info.hop)[args.lead], "seconds": time.time() - t0}
+                                                     hop=info.hop, post=info.post)[args.lead], "seconds": time.time() - t0}
     for method in ("dwt", "prominence"):
         total, failed, t0 = DelineationScore(), 0, time.time()
         for r in recs:

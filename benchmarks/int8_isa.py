@@ -71,7 +71,7 @@ def worker(artifacts: list[str], data: str, n_records: int, out: str) -> None:
             sig = read_wfdb_signal(base)
             truth, span = read_annotated_lead(base, "ii")
             res = delineate(sig.signal[sig.leads.index("ii")], sig.fs, fn, model_fs=info.sample_rate,
-                            window=info.window, hop=info.hop)
+                            window=info.window, hop=info.hop, post=info.post)
             total.add(score_waves(truth, res.waves, sig.fs, span=span))
             scores = np.ascontiguousarray(res.scores, np.float32)
             recs[str(rec)] = {"waves": [[w.kind, w.onset, w.offset] for w in res.waves],

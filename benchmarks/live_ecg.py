@@ -76,7 +76,7 @@ def main() -> int:
     # what the sensor sends is what offline gets: the text's own rounding
     x_sent = np.array([float(s) for s in lines], np.float32)
     fn, info = load_artifact_fn(args.model)
-    ref = delineate(x_sent, fs, fn, window=info.window).waves  # at the live stream's hop (128), as `run ecg` runs
+    ref = delineate(x_sent, fs, fn, window=info.window, post=info.post).waves  # at the live stream's hop (128), as `run ecg` runs
 
     tmp = Path(tempfile.mkdtemp(prefix="edgewise-live-ecg-"))
     pair = ["bash", str(REPO / "scripts" / "testbed" / "serial-pair.sh")]

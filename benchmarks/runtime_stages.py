@@ -130,7 +130,7 @@ def ecg_signal(record: str) -> tuple[np.ndarray, str]:
 
 def ecg_row(path: Path, x: np.ndarray, *, threads: int, runs: int, warmup: int) -> dict[str, Any]:
     from edgewise.runtime.ecg.delineate import delineate
-    from edgewise.runtime.ecg.postprocess import PostprocessConfig
+    from edgewise.runtime.ecg.postprocess import post_config
     from edgewise.runtime.ecg.preprocess import check_signal
     from edgewise.runtime.ecg.stitch import model_input, window_starts
     from edgewise.runtime.ecg.stream import EcgStream, StreamConfig
@@ -144,21 +144,23 @@ def ecg_row(path: Path, x: np.ndarray, *, threads: int, runs: int, warmup: int) 
     if path.suffix == ".pt":
         from edgewise.models.checkpoint import load_checkpoint
 
-        fn, spec = _torch_fn(path, threads), load_checkpoint(path).spec
+        ck = load_checkpoint(path)
+        fn, spec, post_cfg = _torch_fn(path, threads), ck.spec, post_config(ck.training)
         window, hop = spec.window, offline_hop(spec.window, spec.hop)
     else:
         from edgewise.runtime.ecg.model import load_artifact_fn
 
         fn, info = load_artifact_fn(path, threads=threads)
         model_fs, window, hop = info.sample_rate, info.window, info.hop  # delineate's (offline) hop
-    cfg = StreamConfig(window=window, hop=hop)
+        post_cfg = info.post
+    cfg = StreamConfig(window=window, hop=hop, post=post_cfg)
     batches: list[np.ndarray] = []
 
     def recording(b: np.ndarray) -> np.ndarray:
         batches.append(b.copy())
         return fn(b)
 
-    ref = delineate(x, fs, recording, model_fs=model_fs, window=window, hop=hop)
+    ref = delineate(x, fs, recording, model_fs=model_fs, window=window, hop=hop, post=post_cfg)
     scores = ref.scores
     hop = cfg.stitching()[0]
 
@@ -176,12 +178,12 @@ def ecg_row(path: Path, x: np.ndarray, *, threads: int, runs: int, warmup: int) 
             fn(b)
 
     def post() -> None:
-        wt = WaveTracker(model_fs, PostprocessConfig(), context_s=cfg.context_s, warmup_s=cfg.warmup_s)
+        wt = WaveTracker(model_fs, post_cfg, context_s=cfg.context_s, warmup_s=cfg.warmup_s)
         wt.push(scores, x)
         wt.flush()
 
     def e2e() -> None:
-        delineate(x, fs, fn, model_fs=model_fs, window=window, hop=hop)
+        delineate(x, fs, fn, model_fs=model_fs, window=window, hop=hop, post=post_cfg)
 
     def e2e_one_call() -> None:
         EcgStream(fn, fs, model_fs=model_fs, config=cfg).flush(x)

@@ -8,9 +8,12 @@ without touching any weights (when delineation itself changes, e.g. its stitchin
 2. the fp32 exports: the same metrics in their metadata (they run the checkpoint's weights);
 3. the compressed files: their own test lead-II and validation all-leads wave F1, measured with the
    file itself on the runtime, and the uncompressed model's metrics beside them;
-4. manifest.json with the new checksums (parity facts kept). Only ``metrics`` in the metadata change
-   (and each file's ``content_sha256``, which ``update_metadata`` re-stamps): graphs, weights,
+4. manifest.json with the new checksums (parity facts kept). Only ``metrics`` and ``postprocess`` in the
+   metadata change (and each file's ``content_sha256``, which ``update_metadata`` re-stamps): graphs, weights,
    self-checks and verified ISAs stay as they are.
+
+``postprocess`` (P edges drawn without the P-logit offset, ``calibrate.p_edge_postprocess``) is added to the
+checkpoint's training facts and to every file whose training facts name a calibration, unless already there.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from edgewise.compress.tasks.ecg import split_ids
 from edgewise.data.paths import default_dataset_dir
 from edgewise.export.metadata import update_metadata
 from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
+from edgewise.models.ecg.calibrate import p_edge_postprocess
 from edgewise.models.ecg.dataset import load_records
 from edgewise.models.ecg.evaluate import evaluate_records, torch_model_fn
 from edgewise.models.ecg.model_card import write_model_card
@@ -38,11 +42,15 @@ def main() -> None:
     folder = PRETRAINED_DIR / "ecg"
     ckpt_path = folder / "ecg-unet.pt"
     ck = load_checkpoint(ckpt_path)
+    if "postprocess" not in ck.training:
+        ck.training["postprocess"] = p_edge_postprocess(ck.training)
+    print("postprocess:", ck.training["postprocess"])
     test = load_records(args.data, ck.training["test_records"])
     from edgewise.runtime.ecg.model import offline_hop
+    from edgewise.runtime.ecg.postprocess import post_config
 
     scores = evaluate_records(test, torch_model_fn(ck.model, threads=1), leads=ALL_LEADS, window=ck.spec.window,
-                              hop=offline_hop(ck.spec.window, ck.spec.hop))
+                              hop=offline_hop(ck.spec.window, ck.spec.hop), post=post_config(ck.training))
     model_metrics = {"test_lead_ii": scores["ii"].summary(), "test_all_leads": scores["all"].summary()}
     save_checkpoint(ckpt_path, spec=ck.spec, model=ck.model, model_kwargs=ck.model_kwargs, training=ck.training,
                     metrics={**model_metrics, "test_records": list(ck.training["test_records"])})
@@ -57,10 +65,15 @@ def main() -> None:
         path = folder / name
         if path.suffix not in (".onnx", ".tflite"):
             continue
-        old = (read_metadata(path) or {}).get("metrics") or {}
+        meta = read_metadata(path) or {}
+        if "postprocess" not in meta and p_edge_postprocess(meta.get("training") or {}):
+            update_metadata(path, {"postprocess": p_edge_postprocess(meta["training"])})
+        old = meta.get("metrics") or {}
         if "test_lead_ii_wave_f1" in old:  # a compressed file: measured with itself
-            fn, _ = load_artifact_fn(path)
-            new = {"test_lead_ii_wave_f1": wave_f1(fn, test), "val_all_leads_wave_f1": wave_f1(fn, val, leads=ALL_LEADS),
+            fn, info = load_artifact_fn(path)
+            at = {"window": info.window, "hop": info.hop, "post": info.post}  # as `delineate` runs the file
+            new = {"test_lead_ii_wave_f1": wave_f1(fn, test, **at),
+                   "val_all_leads_wave_f1": wave_f1(fn, val, leads=ALL_LEADS, **at),
                    "uncompressed_model": {**old.get("uncompressed_model", {}), **f1, "checkpoint_sha256": ckpt_sha}}
             update_metadata(path, {"metrics": new})
         else:

@@ -46,12 +46,18 @@ if args.window and args.window != ck.spec.window:  # same weights, another input
                                  f"runs on {args.window}-sample windows (one call per 10-s strip)")
     ck = replace(ck, spec=ecg_spec_for_window(args.window), training=training)
 
+if "postprocess" not in ck.training:  # P edges without the P-logit offset (checkpoints before 2026-12-07)
+    from edgewise.models.ecg.calibrate import p_edge_postprocess
+
+    ck = replace(ck, training={**ck.training, "postprocess": p_edge_postprocess(ck.training)})
+
 test = load_records(args.data, ck.training["test_records"])
 from edgewise.runtime.ecg.model import offline_hop  # noqa: E402
+from edgewise.runtime.ecg.postprocess import post_config  # noqa: E402
 
 # scored at the window the files run on (one call per 10-s strip for a 5008-sample window), as `delineate` does
 scores = evaluate_records(test, torch_model_fn(ck.model), leads=ALL_LEADS, window=ck.spec.window,
-                          hop=offline_hop(ck.spec.window, ck.spec.hop))
+                          hop=offline_hop(ck.spec.window, ck.spec.hop), post=post_config(ck.training))
 metrics = {"test_lead_ii": scores["ii"].summary(), "test_all_leads": scores["all"].summary(),
            "test_records": list(ck.training["test_records"])}
 save_checkpoint(ckpt_path, spec=ck.spec, model=ck.model, model_kwargs=ck.model_kwargs, training=ck.training,

@@ -81,7 +81,7 @@ def _all_leads(path: str, x, fs, names: tuple[str, ...], fn, info, as_json: bool
     from edgewise.runtime.ecg.intervals import beats_to_json
     from edgewise.runtime.ecg.multilead import delineate_leads
 
-    results = delineate_leads(x, fs, fn, model_fs=info.sample_rate, window=info.window, hop=info.hop)
+    results = delineate_leads(x, fs, fn, model_fs=info.sample_rate, window=info.window, hop=info.hop, post=info.post)
     waves, support = consensus_waves([r.waves for r in results], fs)
     beats, summary = beats_to_json(waves, fs, n=x.shape[-1])
     fs_out = int(fs) if float(fs).is_integer() else fs
@@ -135,7 +135,7 @@ def run_delineate(args: argparse.Namespace) -> int:
                 _all_leads(path, x, fs, lead, fn, info, args.json)
                 continue
             res = delineate(x, fs, fn, model_fs=info.sample_rate, window=info.window, hop=info.hop,
-                            in_channels=info.in_channels)
+                            in_channels=info.in_channels, post=info.post)
         except (EdgewiseError, ValueError, OSError) as e:
             if args.debug:
                 raise

@@ -108,7 +108,8 @@ def run_ecg(args: argparse.Namespace) -> int:
     source = open_source(args.source, rate=args.rate, baud=args.baud, column=column, realtime=args.realtime,
                          loop=args.loop, timestamp_column=args.timestamp_column, timestamp_unit=args.timestamp_unit,
                          wait=args.wait)
-    engine = EcgLive(fn, source_fs=source.rate, model_fs=info.sample_rate, name=model.name, window=info.window)
+    engine = EcgLive(fn, source_fs=source.rate, model_fs=info.sample_rate, name=model.name, window=info.window,
+                     post=info.post)
     return _go(args, "ecg", source, engine, samples_to_server=True)
 
 

@@ -91,9 +91,13 @@ ALL_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5"
 
 
 def wave_f1(model_fn: Callable[[np.ndarray], np.ndarray], records: Sequence[Any], *, window: int = 2048,
-            hop: int | None = None, leads: Sequence[str] = ("ii",)) -> dict[str, float]:
-    """Wave F1 (P, QRS, T) on ``leads`` (pooled) of ``records`` (LUDB ``EcgRecord``s) or synthetic triples."""
+            hop: int | None = None, leads: Sequence[str] = ("ii",), post: Any = None) -> dict[str, float]:
+    """Wave F1 (P, QRS, T) on ``leads`` (pooled) of ``records`` (LUDB ``EcgRecord``s) or synthetic triples;
+    ``post``: the model's ``PostprocessConfig`` (default: the defaults)."""
     from edgewise.models.ecg.evaluate import evaluate_records
+    from edgewise.runtime.ecg.postprocess import PostprocessConfig
+
+    post = post or PostprocessConfig()
 
     if records and isinstance(records[0], tuple):  # SYNTHETIC (x, fs, waves)
         from edgewise.runtime.ecg.delineate import delineate
@@ -101,9 +105,9 @@ def wave_f1(model_fn: Callable[[np.ndarray], np.ndarray], records: Sequence[Any]
 
         total = DelineationScore()
         for x, fs, waves in records:
-            total.add(score_waves(waves, delineate(x, fs, model_fn, window=window, hop=hop).waves, fs))
+            total.add(score_waves(waves, delineate(x, fs, model_fn, window=window, hop=hop, post=post).waves, fs))
         return {k: float(total.wave_f1(k)) for k in WAVES}
-    scores = evaluate_records(records, model_fn, leads=tuple(leads), window=window, hop=hop)
+    scores = evaluate_records(records, model_fn, leads=tuple(leads), window=window, hop=hop, post=post)
     s = scores["all"] if len(leads) > 1 else scores[leads[0]]
     return {k: float(s.wave_f1(k)) for k in WAVES}
 

@@ -178,6 +178,7 @@ def _prune_step(state: _State, step: PruneStep, m: _Measurer, out: Path, log: Ca
                 "finetune_epochs": step.finetune_epochs, "distill_weight": step.distill_weight,
                 "data": m.data.source, **recal}}}
     training.pop("history", None)
+    training.update(m.task.postprocess_facts(training))
     ckpt = out / name / f"{name}.pt"
     save_checkpoint(ckpt, spec=state.ck.spec, model=res.model, model_kwargs=res.model_kwargs, training=training,
                     metrics={"uncompressed_model": _metric_summary(state.ck),

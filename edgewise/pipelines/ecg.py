@@ -48,7 +48,7 @@ def _synthetic_eval(model_fn, info, rep: Report) -> dict:
     total = DelineationScore()
     for seed in range(20):
         x, _, waves = synthetic_ecg(seed)
-        res = delineate(x, 500, model_fn, window=info.window, hop=info.hop)
+        res = delineate(x, 500, model_fn, window=info.window, hop=info.hop, post=info.post)
         total.add(score_waves(waves, res.waves, 500))
     rep.text(f"No LUDB folder was found: the model is evaluated on {SYNTHETIC_LABEL} (20 records). "
              "These numbers say nothing about real ECG.")
@@ -159,7 +159,7 @@ def run_ecg_pipeline(out: str | Path, *, data_dir: Path | None, train: bool = Fa
     rep.heading("Sample delineation")
     if records:
         r = records[0]
-        res_s = delineate(r.lead("ii"), r.fs, fn, window=info.window, hop=info.hop)
+        res_s = delineate(r.lead("ii"), r.fs, fn, window=info.window, hop=info.hop, post=info.post)
         png = plot_strip(r.lead("ii"), r.fs, res_s.waves, out / "strip.png", reference=r.waves["ii"],
                          title=f"LUDB record {r.record_id}, lead II (held out)")
         rep.image(png, caption=f"LUDB record {r.record_id} lead II: edgewise (top) vs reference annotation (bottom)")
@@ -167,7 +167,7 @@ def run_ecg_pipeline(out: str | Path, *, data_dir: Path | None, train: bool = Fa
         from edgewise.data.synthetic_ecg import synthetic_ecg
 
         x, _, waves = synthetic_ecg(123)
-        res_s = delineate(x, 500, fn, window=info.window, hop=info.hop)
+        res_s = delineate(x, 500, fn, window=info.window, hop=info.hop, post=info.post)
         png = plot_strip(x, 500, res_s.waves, out / "strip.png", reference=waves, title="SYNTHETIC ECG")
         rep.image(png, caption="SYNTHETIC ECG: edgewise (top) vs exact synthetic boundaries (bottom)")
     stages.lap("sample delineation")

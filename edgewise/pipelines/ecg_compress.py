@@ -128,7 +128,7 @@ def _measure(row: VerifiedArtifact, path: Path, test: list, fid_x: np.ndarray, r
     from edgewise.runtime.ecg.model import load_artifact_fn
 
     fn, info = load_artifact_fn(path, threads=1)
-    row.f1 = wave_f1(fn, test, window=info.window, hop=info.hop)
+    row.f1 = wave_f1(fn, test, window=info.window, hop=info.hop, post=info.post)
     row.latency_ms = latency_p50(fn, ten_s)
     row.agreement, row.mean_kl = fidelity(ref_logits, fn(fid_x))
 

@@ -65,6 +65,9 @@ def unit_of_work(model: Any) -> tuple[str, float, Callable[[], Any], Callable[[]
         from edgewise.runtime.ecg.delineate import delineate
         from edgewise.runtime.ecg.preprocess import standardized_window
 
+        from edgewise.runtime.ecg.postprocess import post_config
+
+        post = post_config(meta)
         fs, window, hop, starts, unit = ecg_unit(meta, shape)
         base = reference_input((shape[0], 10 * fs), task=task, fs=fs)[0]
         signal = base[0] if shape[0] == 1 else base
@@ -73,7 +76,7 @@ def unit_of_work(model: Any) -> tuple[str, float, Callable[[], Any], Callable[[]
 
         def run():
             return delineate(signal, fs, lambda x: np.asarray(model.run(x)), model_fs=fs, window=window, hop=hop,
-                             in_channels=shape[0])
+                             in_channels=shape[0], post=post)
 
         return unit, 10.0, run, lambda: model.run(batch)
     prep = meta.get("preprocessing") or {}

@@ -136,6 +136,8 @@ TASK_KEYS: dict[str, dict[str, Rule]] = {
         "classes": Rule("list", min_len=4, max_len=4, unique=True, items=Rule("str", min_len=1, max_len=64),
                         what="4 names (background, P, QRS, T: what delineation decodes)"),
         "preprocessing": Rule("dict", keys={"kind": Rule("str", allowed=("ecg-standardize",))}),
+        # edgewise.runtime.ecg.postprocess.post_config: the P-logit offset folded into the model's head
+        "postprocess": Rule("dict", keys={"p_edge_offset": Rule("number", min=0, max=100, max_open=True)}),
     },
     "mosquito-detection": {
         "sample_rate": Rule("int", min=1000, max=192_000),

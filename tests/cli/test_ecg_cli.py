@@ -146,7 +146,13 @@ def test_artifact_without_metadata_needs_fs_and_layout(record, tmp_path):
     ok = run("delineate", record, "--model", str(tmp_path / "bare.onnx"), "--fs", "500", "--layout", "NCW", "--json")
     assert ok.returncode == 0, ok.stderr
     ref = run("delineate", record, "--json")
-    assert json.loads(ok.stdout)["waves"] == json.loads(ref.stdout)["waves"]
+    got, want = json.loads(ok.stdout)["waves"], json.loads(ref.stdout)["waves"]
+    # the same model; without metadata it cannot know the P-logit offset, so its P waves keep the edges they
+    # were found with (the shipped file draws them without the offset): the same waves, P edges aside
+    assert [w for w in got if w["wave"] != "P"] == [w for w in want if w["wave"] != "P"]
+    p_got, p_want = [w for w in got if w["wave"] == "P"], [w for w in want if w["wave"] == "P"]
+    assert len(p_got) == len(p_want) and all(g["onset"] <= w["onset"] <= w["offset"] <= g["offset"]
+                                              for g, w in zip(p_got, p_want))
 
 
 def test_train_rejects_a_bad_context_flag(tmp_path):

@@ -38,7 +38,7 @@ def ecg(artifact: str, record: str) -> dict:
     inp = read_ecg_input(record)
     x = inp.signal[list(inp.leads).index("ii")]
     res = delineate(x, inp.fs, recorded, model_fs=info.sample_rate, window=info.window, hop=info.hop,
-                    in_channels=info.in_channels)
+                    in_channels=info.in_channels, post=info.post)
     return {"raw": _b64(np.concatenate(raw, axis=0)), "waves": [w.to_dict() for w in res.waves]}
 
 

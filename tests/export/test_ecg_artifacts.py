@@ -36,13 +36,13 @@ for r in ids:
     sym, samp = read_mit_annotation(root / f"{r}.ii")
     on = [s for s, y in zip(samp, sym) if y == "("]
     off = [s for s, y in zip(samp, sym) if y == ")"]
-    res = delineate(x, sig.fs, fn, window=info.window, hop=info.hop)
+    res = delineate(x, sig.fs, fn, window=info.window, hop=info.hop, post=info.post)
     total.add(score_waves(parse_annotation(sym, samp), res.waves, sig.fs, span=(int(min(on)), int(max(off)))))
 print(json.dumps({k: total.wave_f1(k) for k in ("P", "QRS", "T")}))
 """
 
 
-def _torch_f1(model, root: Path, ids: list[int], window: int, hop: int | None) -> dict[str, float]:
+def _torch_f1(model, root: Path, ids: list[int], window: int, hop: int | None, post) -> dict[str, float]:
     from edgewise.data.ludb import parse_annotation
     from edgewise.models.ecg.evaluate import torch_model_fn
     from edgewise.runtime.ecg.delineate import delineate
@@ -57,7 +57,7 @@ def _torch_f1(model, root: Path, ids: list[int], window: int, hop: int | None) -
         sym, samp = read_mit_annotation(root / f"{r}.ii")
         on = [s for s, y in zip(samp, sym) if y == "("]
         off = [s for s, y in zip(samp, sym) if y == ")"]
-        res = delineate(x, sig.fs, fn, window=window, hop=hop)
+        res = delineate(x, sig.fs, fn, window=window, hop=hop, post=post)
         total.add(score_waves(parse_annotation(sym, samp), res.waves, sig.fs, span=(int(min(on)), int(max(off)))))
     return {k: total.wave_f1(k) for k in ("P", "QRS", "T")}
 
@@ -76,7 +76,10 @@ def test_shipped_ecg_artifacts_match_torch_f1(tmp_path, ludb_dir):
     ids = [i for i in ckpt.training.get("test_records", []) if i in present] or [i for i in present if i not in seen]
     assert ids, "no held-out LUDB records for the shipped model"
     root = data_folder(ludb_dir)
-    want = _torch_f1(ckpt.model, root, ids, ckpt.spec.window, None)  # the stream hop, as the artifacts use
+    from edgewise.runtime.ecg.postprocess import post_config
+
+    # the stream hop, as the artifacts use; the checkpoint's post-processing, which its exports carry
+    want = _torch_f1(ckpt.model, root, ids, ckpt.spec.window, None, post_config(ckpt.training))
     for fmt, path in arts.items():
         out = subprocess.run([sys.executable, "-c", F1_SCRIPT, str(path), str(root), json.dumps(ids)],
                              capture_output=True, text=True, timeout=600, cwd=tmp_path)

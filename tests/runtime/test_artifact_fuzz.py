@@ -69,7 +69,8 @@ OPTIONAL = {"schema", "name", "format", "precision", "heads", "opset", "export_a
             "selfcheck.input", "selfcheck.positions[0]", "training.threshold"}
 OPTIONAL_ONNX = {"io", "io.input", "io.input.perm", "io.outputs", "io.outputs[0].perm"}  # identity layouts
 OPTIONAL_ECG = {"preprocessing", "preprocessing.kind", "preprocessing.center", "preprocessing.scale",
-                "preprocessing.eps", "preprocessing.min_seconds", "preprocessing.scope"}
+                "preprocessing.eps", "preprocessing.min_seconds", "preprocessing.scope",
+                "postprocess", "postprocess.p_edge_offset"}  # none: P edges as found (files before 2026-12-07)
 # (a missing "ref" reads as absolute dB, as every file written before the key existed)
 OPTIONAL_LOGMEL = {f"preprocessing.{k}" for k in ("fmin", "fmax", "center", "pad_mode", "power", "amin", "top_db",
                                                    "ref", "mono", "resample", "normalisation", "output")}
@@ -78,10 +79,10 @@ FREE = {"metrics", "quantization", "training", "source_checkpoint", "training_da
         "exported_at", "name", "io.outputs[0].name", "selfcheck.input", "preprocessing.normalisation",
         "preprocessing.output"}
 FREE_ONNX = {"io", "io.input"}
-FREE_ECG = {"preprocessing", "preprocessing.center", "preprocessing.scale", "preprocessing.scope"}
+FREE_ECG = {"preprocessing", "preprocessing.center", "preprocessing.scale", "preprocessing.scope", "postprocess"}
 # where zero is a meaningful value
 ZERO_OK = {"export_atol", "selfcheck.atol", "preprocessing.fmin", "preprocessing.top_db", "selfcheck.positions[0]",
-           "preprocessing.min_seconds", "preprocessing.eps"}
+           "preprocessing.min_seconds", "preprocessing.eps", "postprocess.p_edge_offset"}
 
 
 def _accepted(key: str, kind: str, task: str, fmt: str) -> bool:

@@ -141,7 +141,8 @@ def test_model_intervals_against_ludb_annotations(ludb_dir):
         rec = read_record(ludb_dir, rid)
         n = rec.signal.shape[1]
         ref = build_beats(rec.waves["ii"], rec.fs, n=n)
-        res = delineate(rec.lead("ii"), rec.fs, fn, model_fs=info.sample_rate, window=info.window, hop=info.hop)
+        res = delineate(rec.lead("ii"), rec.fs, fn, model_fs=info.sample_rate, window=info.window, hop=info.hop,
+                        post=info.post)
         got = build_beats(res.waves, rec.fs, n=n)
         pairs, missed, _ = match_boundaries(np.array([b.qrs_onset for b in ref]),
                                             np.array([b.qrs_onset for b in got]), 75)

@@ -61,6 +61,6 @@ def test_shipped_model_flags_held_out_ludb_records(ludb_dir):
     for rid, want in ((16, "sinus"), (26, "sinus"), (129, "af"), (173, "af")):
         r = read_wfdb_signal(data / str(rid))
         x = r.signal[[n.lower() for n in r.leads].index("ii")]
-        res = delineate(x, r.fs, fn, window=info.window, hop=info.hop)
+        res = delineate(x, r.fs, fn, window=info.window, hop=info.hop, post=info.post)
         _, summary = beats_to_json(res.waves, r.fs, n=x.shape[-1])
         assert summary["rhythm"]["rhythm"] == want, (rid, summary["rhythm"])

@@ -149,14 +149,15 @@ def test_stream_equals_offline_on_ludb_in_any_blocks(fs_in):
     from edgewise.runtime.ecg.model import load_artifact_fn
 
     fn, info = load_artifact_fn(INT8)
+    assert info.post.p_edge_offset > 0  # P edges drawn without the offset: the refinement is block-invariant too
     rng = np.random.default_rng(fs_in)
     for rec in (1, 35, 103, 112):  # sinus; flutter (35, 103); fibrillation (112)
         sig = read_wfdb_signal(LUDB / str(rec))
         x = sig.signal[sig.leads.index("ii")].astype(np.float32)
         x = np.concatenate([x, x, x])  # 30 s: past the warm-up, rhythm decided on trailing context
         x = resample_ecg(x, 500, fs_in)[0] if fs_in != 500 else x
-        ref = delineate(x, fs_in, fn, window=info.window).waves  # at the stream's hop (not offline_hop)
-        st = EcgStream(fn, fs_in, config=StreamConfig(window=info.window))
+        ref = delineate(x, fs_in, fn, window=info.window, post=info.post).waves  # at the stream's hop (not offline_hop)
+        st = EcgStream(fn, fs_in, config=StreamConfig(window=info.window, post=info.post))
         got = []
         for b in _blocks(x, rng, most=int(fs_in)):
             got += st.feed(b)

@@ -12,7 +12,8 @@ pipeline"):
 - ``check_calibration``: refuse calibration windows unlike the device input;
 - ``finetuner``/``trainable``: fine-tuning for prune and QAT steps (ECG only so far: the mosquito task
   takes quantize steps, and a recipe asking it for more fails before anything runs);
-- ``stamp``: the held-out metrics written into a kept artifact's metadata (what the deploy chooser reads).
+- ``stamp``: the held-out metrics written into a kept artifact's metadata (what the deploy chooser reads);
+- ``postprocess_facts``: training facts a fine-tuned model's post-processing follows (ECG: the P offset).
 
 Tasks: ``edgewise.compress.tasks.ecg`` (LUDB) and ``edgewise.compress.tasks.mosquito`` (the mosquito dataset).
 """

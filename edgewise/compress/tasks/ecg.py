@@ -44,9 +44,12 @@ class EcgTask:
 
     def score(self, fn: Callable, data: EvalData, part: str, ck: Any) -> dict[str, float]:
         """Wave F1 on the validation records (all leads; lead II for SYNTHETIC data) or the test records (lead II)."""
+        from edgewise.runtime.ecg.postprocess import post_config
+
+        post = post_config(ck.training)  # the checkpoint's; its exports carry the same (export.metadata)
         if part == "val":
-            return wave_f1(fn, data.val, leads=self.val_leads(data), window=ck.spec.window)
-        return wave_f1(fn, data.test, window=ck.spec.window)
+            return wave_f1(fn, data.val, leads=self.val_leads(data), window=ck.spec.window, post=post)
+        return wave_f1(fn, data.test, window=ck.spec.window, post=post)
 
     @staticmethod
     def val_leads(data: EvalData) -> tuple[str, ...]:
@@ -86,6 +89,14 @@ class EcgTask:
     @staticmethod
     def recalibrate(model: Any, m: Any, log: Callable) -> dict[str, Any]:
         return recalibrate(model, m, log)
+
+    @staticmethod
+    def postprocess_facts(training: dict[str, Any]) -> dict[str, Any]:
+        """``{"postprocess": ...}`` for a compressed model's training facts: P edges drawn without the offsets
+        (calibration + recalibration) its head now carries (``calibrate.p_edge_postprocess``)."""
+        from edgewise.models.ecg.calibrate import p_edge_postprocess
+
+        return {"postprocess": p_edge_postprocess(training)}
 
     @staticmethod
     def stamp(row: Any, old: dict[str, Any], reference: Any = None) -> dict[str, Any]:

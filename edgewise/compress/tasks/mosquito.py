@@ -55,6 +55,11 @@ class MosquitoTask:
         return load_parts(ck, Path(data_dir), n_calibration=n_calibration, eval_records=eval_records, seed=seed)
 
     @staticmethod
+    def postprocess_facts(training: dict[str, Any]) -> dict[str, Any]:
+        """Nothing: a detector's post-processing (events) does not depend on its training."""
+        return {}
+
+    @staticmethod
     def torch_fn(model: Any) -> Callable[[np.ndarray], np.ndarray]:
         import torch
 

@@ -111,6 +111,11 @@ def write_model_card(path: Path, checkpoint: Path) -> Path:
         sweep = ", ".join(f"{r['bias']:+.2f}: {r['mean']:.4f}" for r in cal.get("sweep", []))
         lines += [f"- Decision calibration: P logit {cal['p_logit_bias']:+.2f}, folded into the head's bias; "
                   f"chosen on {cal['chosen_on']} (offset: mean wave F1 — {sweep})."]
+    edge = (tr.get("postprocess") or {}).get("p_edge_offset")
+    if edge:
+        lines += [f"- P edges: P waves are found with the offset and drawn where P wins without it ({edge:+.2f} taken "
+                  "off the P logit; `postprocess.p_edge_offset` in every file's metadata), so the offset finds faint "
+                  "P waves without widening them."]
     lines += [""]
     if m:
         lines += ["## Held-out metrics (test records, ±150 ms tolerance, inside each lead's annotated span)", "",

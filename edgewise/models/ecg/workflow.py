@@ -12,6 +12,7 @@ from edgewise.data.ludb import list_records
 from edgewise.models.ecg.dataset import SPLIT_SEED, Split, load_records, rhythm_strata, split_records
 from edgewise.runtime.ecg.metrics import DelineationScore
 from edgewise.runtime.ecg.model import EcgModelInfo, load_artifact_fn
+from edgewise.runtime.ecg.postprocess import post_config
 from edgewise.runtime.errors import InputError
 
 ALL_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6")
@@ -28,7 +29,7 @@ def load_model_fn(path: str | Path, *, threads: int = 1) -> tuple[Callable[[np.n
         ck = load_checkpoint(path)
         s = ck.spec
         info = EcgModelInfo(s.name, s.sample_rate, s.window, offline_hop(s.window, s.hop), s.input_shape[0], "torch",
-                            "fp32", str(path))
+                            "fp32", str(path), post=post_config(ck.training))
         return torch_model_fn(ck.model, threads), info, ck.training
     fn, info = load_artifact_fn(path, threads=threads)
     from edgewise.runtime.backends import load_model
@@ -72,7 +73,7 @@ def evaluate_ecg(model: str | Path, data_dir: str | Path, *, leads: tuple[str, .
     recs = load_records(data_dir, ids, progress=progress)
     t0 = time.time()
     scores = evaluate_records(recs, fn, leads=leads, window=info.window, hop=info.hop, progress=progress,
-                              in_channels=info.in_channels)
+                              in_channels=info.in_channels, post=info.post)
     return {"model": str(model), "format": info.format, "precision": info.precision, "data": str(data_dir),
             "records": ids, "leads": list(leads), "seconds": round(time.time() - t0, 2),
             "scores": score_to_json(scores)}
@@ -154,18 +155,19 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
         model, hist = train_unet(examples, val_fn if val_recs else None, config=cfg, progress=progress, log=log,
                                  loss_hook=hook)
         if val_recs:
-            from edgewise.models.ecg.calibrate import calibrate_p_bias
+            from edgewise.models.ecg.calibrate import calibrate_p_bias, p_edge_postprocess
 
             training["calibration"] = calibrate_p_bias(model, val_recs, leads=eval_leads, in_channels=chans,
                                                        window=window)
             log(f"P-logit offset chosen on the validation records: {training['calibration']['p_logit_bias']:+.2f}")
+            training["postprocess"] = p_edge_postprocess(training)
         test_recs = load_records(data_dir, split.test, progress=progress)
         scores = evaluate_records(test_recs, torch_model_fn(model), leads=eval_leads, progress=progress,
-                                  in_channels=chans, window=window)
+                                  in_channels=chans, window=window, post=post_config(training))
         metrics = {"test_lead_ii": scores["ii"].summary(), "test_records": list(split.test)}
         if "all" in scores:
             metrics["test_all_leads"] = scores["all"].summary()
-        training.update(data=f"LUDB 1.0.1 ({len(split.train) + len(split.val) + len(split.test)} records in {data_dir})",
+        training.update(data=f"LUDB 1.0.1 ({len(split.train) + len(split.val) + len(split.test)} records in {Path(data_dir).name}/)",
                         split=f"by record (= subject), {how}: "
                               f"{len(split.train)} train / {len(split.val)} val / {len(split.test)} test",
                         oversampled="records with atrial fibrillation/flutter/other rhythms x3",

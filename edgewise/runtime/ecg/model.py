@@ -1,12 +1,13 @@
 """An exported ECG artifact (.onnx / .tflite) as a delineation model function, on any runtime backend."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from edgewise.runtime.ecg.postprocess import PostprocessConfig, post_config
 from edgewise.runtime.ecg.stream import STREAM_HOP, STREAM_RIGHT
 from edgewise.runtime.errors import ArtifactError
 from edgewise.runtime.uncertainty import uncertainty_threshold
@@ -26,6 +27,8 @@ class EcgModelInfo:
     path: str = ""
     # a multi-head model's mean epistemic uncertainty (nats) above which an input is unlike its training ECG
     uncertainty_threshold: float | None = None
+    # the post-processing the model asks for (its metadata's ``postprocess``: P edges of a calibrated model)
+    post: PostprocessConfig = field(default_factory=PostprocessConfig)
 
 
 def offline_hop(window: int, meta_hop: Any = None) -> int:
@@ -46,6 +49,13 @@ def offline_hop(window: int, meta_hop: Any = None) -> int:
     return hop if 0 < hop <= window - STREAM_RIGHT else window // 2
 
 
+def _post(meta: dict, path: Any) -> PostprocessConfig:
+    try:
+        return post_config(meta)
+    except (TypeError, ValueError) as e:
+        raise ArtifactError(f"{path}: metadata key 'postprocess' is not usable: {e}") from e
+
+
 def load_artifact_fn(path: str | Path, *, threads: int = 1, backend: str | None = None, fs: float | None = None,
                      layout: str | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], EcgModelInfo]:
     """Open an ECG artifact; returns (fn: float32 [b, leads, window] -> [b, 4, window], info)."""
@@ -64,7 +74,7 @@ def load_artifact_fn(path: str | Path, *, threads: int = 1, backend: str | None 
         name=str(meta.get("name", Path(path).stem)), sample_rate=int(meta.get("sample_rate") or fs or 500),
         window=window, hop=offline_hop(window, meta.get("hop")), in_channels=int(shape[0] or 1),
         format=model.format, precision=str(meta.get("precision", "fp32")), path=str(path),
-        uncertainty_threshold=uncertainty_threshold(meta, path),
+        uncertainty_threshold=uncertainty_threshold(meta, path), post=_post(meta, path),
     )
 
     def fn(x: np.ndarray) -> np.ndarray:

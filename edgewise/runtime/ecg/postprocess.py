@@ -18,7 +18,7 @@ import numpy as np
 
 from edgewise.runtime.ecg.waves import Wave, mask_to_waves
 
-__all__ = ["PostprocessConfig", "probabilities_to_waves", "clean_mask", "clean_waves", "label_runs"]
+__all__ = ["PostprocessConfig", "post_config", "probabilities_to_waves", "clean_mask", "clean_waves", "label_runs"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,27 @@ class PostprocessConfig:
     max_sinus_rr_cv: float = 0.086
     max_pr_ms: float = 400.0          # P onset to next QRS onset
     max_qt_ms: float = 700.0          # QRS onset to T offset
+    # The P-logit offset a calibrated model carries in its head (``edgewise.models.ecg.calibrate``): it finds
+    # faint P waves but draws every P wave wider than the annotators do. With it given here, P waves are still
+    # found (and judged by the rules) on the calibrated scores, and then each one's edges are drawn where P
+    # wins without the offset (inside the wave; kept when that core is shorter than P's minimum duration).
+    # 0: edges as found. Artifacts name it in their metadata (``post_config``).
+    p_edge_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if self.min_gap_ms < 0:
             raise ValueError(f"min_gap_ms must be >= 0, got {self.min_gap_ms}")
+        if not 0 <= self.p_edge_offset < 100:
+            raise ValueError(f"p_edge_offset must be in [0, 100) (a logit offset), got {self.p_edge_offset}")
+
+
+def post_config(meta: dict | None) -> PostprocessConfig:
+    """The post-processing a model asks for: ``meta["postprocess"]`` of an artifact's metadata or a
+    checkpoint's training facts (``p_edge_offset``); the defaults when it names none."""
+    post = (meta or {}).get("postprocess") or {}
+    if not isinstance(post, dict):
+        raise ValueError(f"'postprocess' must be a dict, got {type(post).__name__}")
+    return PostprocessConfig(p_edge_offset=float(post.get("p_edge_offset", 0.0)))
 
 
 def label_runs(mask: np.ndarray, max_gap: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

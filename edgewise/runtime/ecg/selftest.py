@@ -45,6 +45,6 @@ def selftest(model: str | Path, data_dir: str | Path, records: Iterable[int], *,
         sig = read_wfdb_signal(base)
         waves, span = read_annotated_lead(base, lead)
         res = delineate(sig.signal[sig.leads.index(lead)], sig.fs, fn, model_fs=info.sample_rate,
-                        window=info.window, hop=info.hop)
+                        window=info.window, hop=info.hop, post=info.post)
         total.add(score_waves(waves, res.waves, sig.fs, span=span))
     return total

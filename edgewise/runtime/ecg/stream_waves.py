@@ -13,6 +13,10 @@ look-ahead so that a wave is emitted about a second after its offset:
   (10 s, 10 s) a 10-s record (LUDB) is judged as a whole, exactly as before.
 Decisions depend only on the waves and samples up to a wave's own decision point, never on how the
 samples were cut into blocks.
+
+With ``post.p_edge_offset`` > 0 (a calibrated model), a P wave is found and judged as above, and is
+returned with its edges moved to the first and last sample inside it where P wins once the offset is
+taken off its score (unless that core is shorter than P's minimum duration).
 """
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ def argmax_classes(scores: np.ndarray) -> np.ndarray:
 class _Pending:
     wave: Wave
     horizon: int  # the wave is decided once every wave starting before this sample is final
+    shown: Wave   # what is returned if it is kept (``wave`` with refined edges)
 
 
 class WaveTracker:
@@ -74,6 +79,9 @@ class WaveTracker:
         min_dur = dict(post.min_duration_ms)
         self._min_dur_by_label = [0.0] + [min_dur.get(k, 0.0) for k in WAVE_KINDS]  # ms, by mask label
         self._mask = np.zeros(0, np.int8)   # argmax labels from index self._base on
+        self._p_offset = float(post.p_edge_offset)
+        self._p_core = np.zeros(0, bool)    # with an offset: P wins without it, aligned with self._mask
+        self._shown: dict[Wave, Wave] = {}  # P waves of the last _final_waves with their refined edges
         self._base = 0
         self._n = 0                         # final score samples seen
         self._sig = np.zeros(0, np.float32)  # the lead, from index self._sig0 on
@@ -83,6 +91,13 @@ class WaveTracker:
         self._pending: list[_Pending] = []  # P waves awaiting their decision
 
     # ---- incremental run extraction ----------------------------------------------------------
+    def _p_edges(self, on: int, off: int) -> Wave:
+        """A P wave found at ``on..off`` with the edges of its offset-free core (see the module doc)."""
+        core = np.flatnonzero(self._p_core[on - self._base : off - self._base + 1])
+        if core.size and (core[-1] - core[0] + 1) * 1000 / self.fs >= self._min_dur_by_label[1]:
+            return Wave("P", on + int(core[0]), on + int(core[-1]))
+        return Wave("P", on, off)
+
     def _final_waves(self, final: bool) -> tuple[list[Wave], int]:
         """Newly final waves (gap-filled) that pass the duration and edge filters, and the frontier below
         which every wave is final. The runs come from numpy (``label_runs``); the few dozen of them are then
@@ -106,6 +121,8 @@ class WaveTracker:
             # segment's start (or, at its end, by its end) dropped
             if length * 1000 / fs >= min_dur[k] and on > 0 and not (final and off >= n - 1):
                 out.append(Wave(WAVE_KINDS[k - 1], on, off))
+                if k == 1 and self._p_offset:  # before the mask is cut below
+                    self._shown[out[-1]] = self._p_edges(on, off)
         if last_done is not None:
             cut = last_done + 1 - base
         elif frontier < n:  # the first wave is not final: keep the mask from its onset
@@ -114,6 +131,8 @@ class WaveTracker:
             cut = self._mask.size - self.max_gap - 1
         if cut > 0:
             self._mask = self._mask[cut:]
+            if self._p_offset:
+                self._p_core = self._p_core[cut:]
             self._base += cut
         return out, frontier
 
@@ -172,6 +191,10 @@ class WaveTracker:
             if scores.shape[0] != len(WAVE_KINDS) + 1:
                 raise ValueError(f"expected [4, samples] class scores, got shape {scores.shape}")
             self._mask = np.concatenate([self._mask, argmax_classes(scores).astype(np.int8)])
+            if self._p_offset:
+                free = np.array(scores, np.float32)
+                free[1] -= self._p_offset
+                self._p_core = np.concatenate([self._p_core, argmax_classes(free) == 1])
             if signal is not None:
                 self._sig = np.concatenate([self._sig, np.asarray(signal, np.float32).reshape(-1)])
             self._n += scores.shape[1]
@@ -181,13 +204,14 @@ class WaveTracker:
         return self._advance(final=True)
 
     def _advance(self, final: bool) -> list[Wave]:
+        self._shown = {}
         waves, frontier = self._final_waves(final)
         out: list[Wave] = []
         enforce = self.post.enforce_order
         for w in waves:
             self._ctx.append(w)
             if not enforce:
-                out.append(w)
+                out.append(self._shown.get(w, w))
             elif w.kind == "QRS":
                 self._qrs_on.append(w.onset)
                 out.append(w)
@@ -196,14 +220,14 @@ class WaveTracker:
                     out.append(w)
             else:
                 horizon = max(math.floor(w.onset + self.max_pr) + 1, self.warmup)
-                self._pending.append(_Pending(w, horizon))
+                self._pending.append(_Pending(w, horizon, self._shown.get(w, w)))
         if enforce:
             still = []
             contexts: dict[int, tuple[list[int], bool | None]] = {}  # self._ctx is fixed from here on
             for p in self._pending:
                 if final or frontier >= p.horizon:
                     if self._decide_p(p, final, contexts):
-                        out.append(p.wave)
+                        out.append(p.shown)
                 else:
                     still.append(p)
             self._pending = still

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgewise.runtime.ecg.postprocess import PostprocessConfig
 from edgewise.runtime.ecg.stream import EcgStream
 from edgewise.runtime.ecg.waves import Wave
 from edgewise.runtime.live.sources.base import Block, Fault, Gap
@@ -22,13 +23,14 @@ class EcgLive:
     """``feed(block)``, ``gap(gap)``, ``fault(fault)``, ``flush()`` -> lists of records (dicts with "type")."""
 
     def __init__(self, model_fn, *, source_fs: float, model_fs: int = 500, channel: int = 0, name: str = "",
-                 window: int = 2048):
+                 window: int = 2048, post: PostprocessConfig = PostprocessConfig()):
         from dataclasses import replace
 
         from edgewise.runtime.ecg.stream import StreamConfig
 
         self.fs, self.channel, self.name = float(source_fs), channel, name
-        self.stream = EcgStream(model_fn, source_fs, model_fs=model_fs, config=replace(StreamConfig(), window=window))
+        self.stream = EcgStream(model_fn, source_fs, model_fs=model_fs,
+                                config=replace(StreamConfig(), window=window, post=post))
         self._qrs: list[int] = []
         self._seg_start = 0
         self._sat_run = 0

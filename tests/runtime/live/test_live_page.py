@@ -287,7 +287,7 @@ def ecg_timeline(ludb: Path, fs: int = 500, block: int = 50) -> tuple[list, dict
         assert e.fs == fs
         leads.append(e.signal[e.leads.index("ii")].astype(np.float32))
     x = np.concatenate(leads)
-    waves = delineate(x, fs, fn, model_fs=info.sample_rate, window=info.window, hop=info.hop).waves
+    waves = delineate(x, fs, fn, model_fs=info.sample_rate, window=info.window, hop=info.hop, post=info.post).waves
     gap = (11 * fs, fs // 2)  # samples [5500, 5750) never arrive
     g0, g1 = gap[0], gap[0] + gap[1]
     waves = [w for w in waves if w.offset < g0 or w.onset >= g1]  # an engine finds nothing in a gap

@@ -69,7 +69,7 @@ class Run:
 
 def _offline(x: np.ndarray, fs: float = 500, lo: int = 0, hi: int = 1 << 62) -> list[tuple]:
     fn, info = load_artifact_fn(MODEL)  # at the live stream's hop: what `run ecg` computes
-    return sorted((w.onset, w.offset, w.kind) for w in delineate(x, fs, fn, window=info.window).waves
+    return sorted((w.onset, w.offset, w.kind) for w in delineate(x, fs, fn, window=info.window, post=info.post).waves
                   if w.onset >= lo and w.offset < hi)
 
 
