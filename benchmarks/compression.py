@@ -70,9 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     from edgewise.data.paths import default_dataset_dir
     from edgewise.export import export_checkpoint
     from edgewise.models.checkpoint import load_checkpoint
+    from edgewise.models.ecg.calibrate import ecg_post
     from edgewise.models.ecg.evaluate import torch_model_fn
     from edgewise.runtime.artifact import read_metadata
     from edgewise.runtime.backends import load_model
+    from edgewise.runtime.ecg.postprocess import post_config
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, default=SHIPPED / "ecg-unet.pt")
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.qat_demo:
         return _qat_demo(ck, args.data, args.qat_demo)
     recs = _records(ck, args.data)
+    post = ecg_post(ck.training)  # the P edges the checkpoint and its files ship with
     x = ten_seconds(recs[0].lead("ii"), ck.spec.window, stream_hop(ck.spec.window))
     print(f"checkpoint {args.checkpoint}; held-out: {len(recs)} LUDB records, lead II; latency input: "
           f"{len(x)} windows = 10 s of record {recs[0].record_id} lead II; 1 thread; p50 of {args.repeats} calls",
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"name": name, "format": fmt, "path": path,
                          "parts": breakdown(path) if path is not None else None, "precision": (meta or {}).get("precision", "fp32"),
                          "size": path.stat().st_size if path is not None else None, "fp32_counterpart": q.get("fp32_size_bytes"),
-                         "f1": wave_f1(fn, recs)})
+                         "f1": wave_f1(fn, recs, window=ck.spec.window, post=post_config(meta) if meta else post)})
         times = {k: [] for k in fns}
         cpu = {k: [] for k in fns}
         for _ in range(3):

@@ -35,6 +35,7 @@ def rhythm_scores(ckpt: Path, data_dir: Path, records: list[int]) -> dict:
     from edgewise.models.ecg.evaluate import evaluate_records, torch_model_fn
     from edgewise.models.ecg.workflow import ALL_LEADS
 
+    from edgewise.models.ecg.calibrate import ecg_post
     from edgewise.runtime.ecg.metrics import DelineationScore
 
     ck = load_checkpoint(ckpt)
@@ -48,7 +49,7 @@ def rhythm_scores(ckpt: Path, data_dir: Path, records: list[int]) -> dict:
         pooled = {"ii": DelineationScore(), "all": DelineationScore()}
         per_record = {}
         for rec in load_records(data_dir, ids):  # each record scored once, then pooled
-            s = evaluate_records([rec], fn, leads=ALL_LEADS, window=ck.spec.window, post=_post(ck))
+            s = evaluate_records([rec], fn, leads=ALL_LEADS, window=ck.spec.window, post=ecg_post(ck.training))
             for key in pooled:
                 pooled[key].add(s[key])
             per_record[str(rec.record_id)] = int(s["ii"].counts["P on"].fp)
@@ -62,15 +63,6 @@ def rhythm_scores(ckpt: Path, data_dir: Path, records: list[int]) -> dict:
     return out
 
 
-def _post(ck):
-    """The post-processing a fold model ships with: P edges without its P-logit offset (fold checkpoints made
-    before 2026-12-07 name a calibration but no ``postprocess``)."""
-    from edgewise.models.ecg.calibrate import p_edge_postprocess
-    from edgewise.runtime.ecg.postprocess import post_config
-
-    return post_config({"postprocess": ck.training.get("postprocess", p_edge_postprocess(ck.training))})
-
-
 def one_call_scores(ckpt: Path, data_dir: Path, records: list[int], window: int = 5008) -> dict:
     """The fold's test records delineated with one model call per 10-s strip (window ``window``, the
     strip standardised as a whole) instead of the stream's windows: what a fully convolutional offline
@@ -78,11 +70,12 @@ def one_call_scores(ckpt: Path, data_dir: Path, records: list[int], window: int 
     from edgewise.models.checkpoint import load_checkpoint
     from edgewise.models.ecg.dataset import load_records
     from edgewise.models.ecg.evaluate import evaluate_records, torch_model_fn
+    from edgewise.models.ecg.calibrate import ecg_post
     from edgewise.models.ecg.workflow import ALL_LEADS
 
     ck = load_checkpoint(ckpt)
     s = evaluate_records(load_records(data_dir, records), torch_model_fn(ck.model, 1), leads=ALL_LEADS, window=window,
-                         post=_post(ck))
+                         post=ecg_post(ck.training))
     return {"window": window, "lead_ii": {w: s["ii"].wave_f1(w) for w in ("P", "QRS", "T")},
             "all_leads": {w: s["all"].wave_f1(w) for w in ("P", "QRS", "T")}}
 

@@ -27,6 +27,7 @@ LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v
 def delineate_folds(cv: Path, data: Path) -> list[dict]:
     """One row per (record, lead): fold, label, features and waves (cached per fold in cv)."""
     from edgewise.models.checkpoint import load_checkpoint
+    from edgewise.models.ecg.calibrate import ecg_post
     from edgewise.models.ecg.dataset import load_records, rhythm_strata
     from edgewise.models.ecg.evaluate import torch_model_fn
     from edgewise.runtime.ecg.delineate import delineate
@@ -48,7 +49,7 @@ def delineate_folds(cv: Path, data: Path) -> list[dict]:
             for lead in LEADS:
                 if lead not in r.spans:
                     continue
-                res = delineate(r.lead(lead), r.fs, fn, window=ck.spec.window)
+                res = delineate(r.lead(lead), r.fs, fn, window=ck.spec.window, post=ecg_post(ck.training))
                 beats = build_beats(res.waves, r.fs, n=r.signal.shape[1])
                 part.append({"fold": fold["fold"], "record": r.record_id, "lead": lead,
                              "af": strata.get(r.record_id, "sinus") != "sinus",

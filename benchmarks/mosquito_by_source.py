@@ -18,8 +18,9 @@ Ensembles of earlier runs (same folds, other seeds; each run's ``--out``), score
 
 ``--ensemble`` scores each fold's mean member probability (``edgewise.models.ensemble.mean``); ``--distil-from``
 trains one device-sized student per fold by plain knowledge distillation from that fold's ensemble
-(``edgewise.compress.distill_mosquito.distill_plain_mosquito``, ``MOSQUITO_DISTILL``'s phase 1 for ``--steps``) on the fold's
-training windows; threshold and scores are the protocol's either way, so no held-out source steers either.
+(``edgewise.compress.distill_mosquito.distill_plain_mosquito``: ``MOSQUITO_DISTILL``'s loss and learning rate, the
+fold's recipe otherwise) on the fold's training windows; threshold and scores are the protocol's either way, so no
+held-out source steers either.
 """
 from __future__ import annotations
 
@@ -140,16 +141,16 @@ def _fold_members(runs: list[Path], arch: str, fold: str) -> list:
     return [load_checkpoint(r / arch / f"{fold}.pt").model.eval() for r in runs]
 
 
-def _kd_trainer(members: list, seed: int, steps: int, eval_every: int):
-    """A ``run_fold`` trainer: plain KD from ``members``' mean prediction (``MOSQUITO_DISTILL``'s phase 1 at
-    ``steps`` / ``eval_every``, the members' budget)."""
+def _kd_trainer(members: list):
+    """A ``run_fold`` trainer: plain KD from ``members``' mean prediction (``MOSQUITO_DISTILL``'s loss and learning
+    rate, the fold's recipe otherwise: steps, validation interval, seed, augmentation)."""
     from dataclasses import replace
 
-    from edgewise.compress.distill_mosquito import MOSQUITO_DISTILL, distill_plain_mosquito, for_members
+    from edgewise.compress.distill_mosquito import MOSQUITO_DISTILL, distill_plain_mosquito
 
     def train(cfg, tr, va, progress=None):
-        config = for_members(MOSQUITO_DISTILL, cfg.arch)
-        config = replace(config, phase1=replace(config.phase1, seed=seed, steps=steps, eval_every=eval_every))
+        # the fold's recipe (arch, steps, augmentation, p_short ...) at the distillation's learning rate
+        config = replace(MOSQUITO_DISTILL, phase1=replace(cfg, lr=MOSQUITO_DISTILL.phase1.lr))
         t = time.time()
         student, log = distill_plain_mosquito(
             members, tr, va, config=config,
@@ -195,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.ensemble and args.distil_from:
         ap.error("--ensemble and --distil-from are two different models: run them with two --out folders")
+    if args.ensemble and (args.short_variants or args.reuse):
+        ap.error("--ensemble saves no fold models: --short-variants and --reuse need a trained run's --out")
     torch.set_num_threads(1)
     if args.data is None:
         print("no mosquito data (pass --data DIR): this benchmark only runs on real recordings", file=sys.stderr)
@@ -230,11 +233,12 @@ def main(argv: list[str] | None = None) -> int:
 
                     model = MeanOfMembers(_fold_members(args.ensemble, arch, fold.name))
                 elif args.distil_from and model is None:
-                    trainer = _kd_trainer(_fold_members(args.distil_from, arch, fold.name), args.seed, args.steps,
-                                          args.eval_every)
+                    trainer = _kd_trainer(_fold_members(args.distil_from, arch, fold.name))
                 t = time.time()
+                score = "val -KL to the teachers" if args.distil_from else "val window AUC"
+
                 def progress(step: int, loss: float, auc: float, arch: str = arch, fold: str = fold.name) -> None:
-                    print(f"    {arch} {fold} step {step} loss {loss:.3f} val window AUC {auc:.3f}", file=sys.stderr, flush=True)
+                    print(f"    {arch} {fold} step {step} loss {loss:.3f} {score} {auc:.3f}", file=sys.stderr, flush=True)
 
                 model, r = run_fold(fold, recs, audio_by, cfg, max_false_alarms_per_hour=args.max_fa, seed=args.seed,
                                     model=model, progress=progress, trainer=trainer)

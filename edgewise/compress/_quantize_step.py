@@ -27,7 +27,7 @@ def _ptq(state: Any, step: QuantizeStep, m: Any, out: Path, calib_note: str, *, 
     from edgewise.compress.quantize_onnx import quantize_onnx
 
     folder, x = out / f"{state.name}-int8", m.data.calibration
-    common = dict(step="quantize", params=state.params, macs=state.macs, precision="int8")
+    common = dict(step="quantize", params=state.params, macs=state.macs, precision="int8", ck=state.ck)
     rows = []
     for f in onnx_formats:
         path = quantize_onnx(state.files["onnx"], folder / f"{state.name}-int8-{f}.onnx", x, fmt=f,
@@ -51,7 +51,7 @@ def _tflite(state: Any, step: QuantizeStep, m: Any, folder: Path, calib_note: st
                            fp32_size_bytes=state.files["tflite"].stat().st_size)
     notes = "; ".join(filter(None, [note, "int16 activations, int8 weights" if act == "int16" else ""]))
     return m.row(name, "tflite", path, step="quantize", params=state.params, macs=state.macs, precision="int8",
-                 notes=notes)
+                 notes=notes, ck=state.ck)
 
 
 def _qat_state(state: Any, step: QuantizeStep, m: Any, out: Path, log: Callable, *, labels: bool,
@@ -129,7 +129,7 @@ def _mixed_precision(state: Any, step: QuantizeStep, m: Any, out: Path, calib_no
                              m.data.calibration, fmt=f, per_channel=step.per_channel, keep_fp32=keep,
                              calibration_source=calib_note, reduce_range=step.onnx_reduce_range)
         r = m.row(f"{state.name}-mixed{len(keep)}-{f}", "onnx", path, step="quantize", params=state.params,
-                  macs=state.macs, precision="int8", notes=f"mixed precision, kept in float: {keep}")
+                  macs=state.macs, precision="int8", notes=f"mixed precision, kept in float: {keep}", ck=state.ck)
         rows.append(r)
         log(f"mixed precision with {keep} in float: {'within' if r.within_budget else 'misses'} the budget")
         if r.within_budget:

@@ -65,7 +65,9 @@ class _Measurer:
         self.ref_val = task.score(self.ref_fn, data, "val", ck)
 
     def row(self, variant: str, fmt: str, path: Path | None, *, fn: Callable | None = None, precision: str = "fp32",
-            step: str, params: int, macs: int, notes: str = "") -> ArtifactRow:
+            step: str, params: int, macs: int, notes: str = "", ck: Any = None) -> ArtifactRow:
+        """Measure one model; ``ck``: the checkpoint it was made from (default: the original), whose training facts
+        the task scores with (ECG: the P offset its head carries after a pruning step's recalibration)."""
         from edgewise.runtime.backends import load_model
 
         if fn is None:
@@ -73,8 +75,8 @@ class _Measurer:
             fn = lambda x: np.asarray(m.run(x))  # noqa: E731
         size = path.stat().st_size if path is not None else 0
         r = ArtifactRow(variant, fmt, precision, str(path or ""), step, params, macs, size, notes=notes)
-        r.f1_val = self.task.score(fn, self.data, "val", self.ck)
-        r.f1_test = self.task.score(fn, self.data, "test", self.ck)
+        r.f1_val = self.task.score(fn, self.data, "val", ck or self.ck)
+        r.f1_test = self.task.score(fn, self.data, "test", ck or self.ck)
         r.latency_ms = latency_p50(fn, self.data.latency_windows)
         r.agreement, r.mean_kl = fidelity(self.ref_logits, self.view(fn(self.data.fidelity_windows)))
         drops = f1_drop(r, self.ref_val)
@@ -172,13 +174,13 @@ def _prune_step(state: _State, step: PruneStep, m: _Measurer, out: Path, log: Ca
     name = f"{state.name}-pruned" if step.mode == PruneMode.STRUCTURED else f"{state.name}-sparse"
     if progress is not None:
         progress.phase(f"recalibrate, export and measure {name}")
-    recal = m.task.recalibrate(res.model, m, log) if finetune is not None else {}
+    recal = m.task.recalibrate(res.model, m, log, before=state.ck.training or {}) if finetune is not None else {}
     training = {**(state.ck.training or {}), "compression": {"pruning": {**res.facts(), "ratio": step.ratio,
                 "importance": step.importance.value, "iterations": step.iterations,
                 "finetune_epochs": step.finetune_epochs, "distill_weight": step.distill_weight,
                 "data": m.data.source, **recal}}}
     training.pop("history", None)
-    training.update(m.task.postprocess_facts(training))
+    training.update(m.task.postprocess_facts(state.ck.training or {}, recal))
     ckpt = out / name / f"{name}.pt"
     save_checkpoint(ckpt, spec=state.ck.spec, model=res.model, model_kwargs=res.model_kwargs, training=training,
                     metrics={"uncompressed_model": _metric_summary(state.ck),
@@ -188,9 +190,9 @@ def _prune_step(state: _State, step: PruneStep, m: _Measurer, out: Path, log: Ca
     note = "" if step.mode == PruneMode.STRUCTURED else (
         f"unstructured: {res.params_after} non-zero of {res.params_before}; gzip state dict {gzip_size(res.model)} B "
         f"vs {gzip_size(state.ck.model)} B; dense files and latency unchanged")
-    rows = [m.row(name, "torch", None, fn=m.task.torch_fn(ck.model), step="prune", params=res.params_after,
+    rows = [m.row(name, "torch", None, fn=m.task.torch_fn(ck.model), step="prune", params=res.params_after, ck=ck,
                   macs=res.macs_after, notes=note)]
-    rows += [m.row(name, f, p, step="prune", params=res.params_after, macs=res.macs_after, notes=note)
+    rows += [m.row(name, f, p, step="prune", params=res.params_after, macs=res.macs_after, notes=note, ck=ck)
              for f, p in files.items()]
     ok = all(r.within_budget for r in rows)
     return rows, _State(ck, name, files, res.params_after, res.macs_after, state.formats) if ok else None

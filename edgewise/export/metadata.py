@@ -182,8 +182,12 @@ def build_metadata(checkpoint: Any, *, fmt: Format | str, io: dict[str, Any],
         "edgewise_version": __version__,
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    if training.get("postprocess"):  # what delineation needs besides the graph (edgewise.runtime.ecg.postprocess)
-        meta["postprocess"] = dict(training["postprocess"])
+    if spec.task.value == "ecg-delineation":  # what delineation needs besides the graph (runtime.ecg.postprocess)
+        from edgewise.models.ecg.calibrate import p_edge_postprocess
+
+        post = p_edge_postprocess(training)  # its facts, or those its calibration implies (older checkpoints)
+        if post:
+            meta["postprocess"] = post
     heads = (getattr(checkpoint, "model_kwargs", None) or {}).get("heads")
     if isinstance(heads, int) and heads > 1:  # a multi-head (Hydra) model: the runtime reports its uncertainty
         meta["heads"] = heads

@@ -137,7 +137,8 @@ TASK_KEYS: dict[str, dict[str, Rule]] = {
                         what="4 names (background, P, QRS, T: what delineation decodes)"),
         "preprocessing": Rule("dict", keys={"kind": Rule("str", allowed=("ecg-standardize",))}),
         # edgewise.runtime.ecg.postprocess.post_config: the P-logit offset folded into the model's head
-        "postprocess": Rule("dict", keys={"p_edge_offset": Rule("number", min=0, max=100, max_open=True)}),
+        "postprocess": Rule("dict", keys={"p_edge_offset": Rule("number", min=-100, max=100, min_open=True,
+                                                                  max_open=True)}),
     },
     "mosquito-detection": {
         "sample_rate": Rule("int", min=1000, max=192_000),

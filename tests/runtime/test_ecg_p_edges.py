@@ -58,6 +58,14 @@ def test_a_core_shorter_than_a_p_wave_keeps_the_found_edges():
 def test_offset_larger_than_the_core_margin_keeps_the_found_edges():
     z = _scores()
     assert _run(z, PostprocessConfig(p_edge_offset=5.0)) == _run(z, PostprocessConfig())  # no sample is P without it
+    assert _run(z, PostprocessConfig(p_edge_offset=-1.0)) == _run(z, PostprocessConfig())  # could only widen
+
+
+def test_the_offline_mask_path_refuses_an_offset_it_cannot_apply():
+    from edgewise.runtime.ecg.postprocess import probabilities_to_waves
+
+    with pytest.raises(ValueError, match="stream engine"):
+        probabilities_to_waves(_scores(), FS, PostprocessConfig(p_edge_offset=2.0))
 
 
 def test_block_sizes_do_not_change_the_edges():
@@ -71,8 +79,9 @@ def test_block_sizes_do_not_change_the_edges():
 def test_post_config_reads_metadata_and_refuses_nonsense():
     assert post_config({}) == PostprocessConfig()
     assert post_config({"postprocess": {"p_edge_offset": 2}}).p_edge_offset == 2.0
+    assert post_config({"postprocess": {"p_edge_offset": -1}}).p_edge_offset == -1.0  # draws edges as found
     with pytest.raises(ValueError, match="p_edge_offset"):
-        post_config({"postprocess": {"p_edge_offset": -1}})
+        post_config({"postprocess": {"p_edge_offset": 1e3}})
     with pytest.raises(ValueError, match="dict"):
         post_config({"postprocess": 3})
 

@@ -44,9 +44,9 @@ class EcgTask:
 
     def score(self, fn: Callable, data: EvalData, part: str, ck: Any) -> dict[str, float]:
         """Wave F1 on the validation records (all leads; lead II for SYNTHETIC data) or the test records (lead II)."""
-        from edgewise.runtime.ecg.postprocess import post_config
+        from edgewise.models.ecg.calibrate import ecg_post
 
-        post = post_config(ck.training)  # the checkpoint's; its exports carry the same (export.metadata)
+        post = ecg_post(ck.training)  # the checkpoint's; its exports carry the same (export.metadata)
         if part == "val":
             return wave_f1(fn, data.val, leads=self.val_leads(data), window=ck.spec.window, post=post)
         return wave_f1(fn, data.test, window=ck.spec.window, post=post)
@@ -87,16 +87,18 @@ class EcgTask:
         return finetuner(data, step, kwargs, log, teacher=teacher, progress=progress)
 
     @staticmethod
-    def recalibrate(model: Any, m: Any, log: Callable) -> dict[str, Any]:
-        return recalibrate(model, m, log)
+    def recalibrate(model: Any, m: Any, log: Callable, *, before: dict[str, Any] | None = None) -> dict[str, Any]:
+        return recalibrate(model, m, log, before=before)
 
     @staticmethod
-    def postprocess_facts(training: dict[str, Any]) -> dict[str, Any]:
-        """``{"postprocess": ...}`` for a compressed model's training facts: P edges drawn without the offsets
-        (calibration + recalibration) its head now carries (``calibrate.p_edge_postprocess``)."""
+    def postprocess_facts(before: dict[str, Any], recal: dict[str, Any]) -> dict[str, Any]:
+        """``{"postprocess": ...}`` of a pruned model made from a model with training facts ``before`` and then
+        re-calibrated (``recal``, ``recalibrate``'s result): P edges drawn without every offset its head now
+        carries (``calibrate.p_edge_postprocess``)."""
         from edgewise.models.ecg.calibrate import p_edge_postprocess
 
-        return {"postprocess": p_edge_postprocess(training)}
+        extra = float((recal.get("recalibration") or {}).get("p_logit_bias") or 0.0)
+        return {"postprocess": p_edge_postprocess(before, extra)}
 
     @staticmethod
     def stamp(row: Any, old: dict[str, Any], reference: Any = None) -> dict[str, Any]:
@@ -230,13 +232,16 @@ def finetuner(data: EvalData, step: Any, kwargs: dict, log: Callable, teacher: A
 RECALIBRATION_GRID = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 
 
-def recalibrate(model: Any, m: Any, log: Callable) -> dict[str, Any]:
+def recalibrate(model: Any, m: Any, log: Callable, *, before: dict[str, Any] | None = None) -> dict[str, Any]:
     """Re-choose the P-logit offset of a pruned and fine-tuned model on the validation records
     (``edgewise.models.ecg.calibrate``): fine-tuning on the labels moves the offset the uncompressed
-    model was calibrated with."""
-    from edgewise.models.ecg.calibrate import calibrate_p_bias
+    model was calibrated with. ``before``: the training facts of the model it was pruned from (the offset its
+    head already carries, so each candidate is scored with the P edges it would ship with)."""
+    from edgewise.models.ecg.calibrate import calibrate_p_bias, p_edge_postprocess
 
-    facts = calibrate_p_bias(model, m.data.val, leads=m.val_leads, grid=RECALIBRATION_GRID, window=m.window)
+    prior = p_edge_postprocess(before or {}).get("p_edge_offset", 0.0)
+    facts = calibrate_p_bias(model, m.data.val, leads=m.val_leads, grid=RECALIBRATION_GRID, window=m.window,
+                             prior=prior)
     log(f"P-logit offset re-chosen on the validation records after fine-tuning: {facts['p_logit_bias']:+.2f}")
     return {"recalibration": facts}
 

@@ -55,7 +55,7 @@ class MosquitoTask:
         return load_parts(ck, Path(data_dir), n_calibration=n_calibration, eval_records=eval_records, seed=seed)
 
     @staticmethod
-    def postprocess_facts(training: dict[str, Any]) -> dict[str, Any]:
+    def postprocess_facts(before: dict[str, Any], recal: dict[str, Any]) -> dict[str, Any]:
         """Nothing: a detector's post-processing (events) does not depend on its training."""
         return {}
 

@@ -9,10 +9,10 @@ from typing import Any, Callable
 import numpy as np
 
 from edgewise.data.ludb import list_records
+from edgewise.models.ecg.calibrate import ecg_post
 from edgewise.models.ecg.dataset import SPLIT_SEED, Split, load_records, rhythm_strata, split_records
 from edgewise.runtime.ecg.metrics import DelineationScore
 from edgewise.runtime.ecg.model import EcgModelInfo, load_artifact_fn
-from edgewise.runtime.ecg.postprocess import post_config
 from edgewise.runtime.errors import InputError
 
 ALL_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6")
@@ -29,7 +29,7 @@ def load_model_fn(path: str | Path, *, threads: int = 1) -> tuple[Callable[[np.n
         ck = load_checkpoint(path)
         s = ck.spec
         info = EcgModelInfo(s.name, s.sample_rate, s.window, offline_hop(s.window, s.hop), s.input_shape[0], "torch",
-                            "fp32", str(path), post=post_config(ck.training))
+                            "fp32", str(path), post=ecg_post(ck.training))
         return torch_model_fn(ck.model, threads), info, ck.training
     fn, info = load_artifact_fn(path, threads=threads)
     from edgewise.runtime.backends import load_model
@@ -163,7 +163,7 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
             training["postprocess"] = p_edge_postprocess(training)
         test_recs = load_records(data_dir, split.test, progress=progress)
         scores = evaluate_records(test_recs, torch_model_fn(model), leads=eval_leads, progress=progress,
-                                  in_channels=chans, window=window, post=post_config(training))
+                                  in_channels=chans, window=window, post=ecg_post(training))
         metrics = {"test_lead_ii": scores["ii"].summary(), "test_records": list(split.test)}
         if "all" in scores:
             metrics["test_all_leads"] = scores["all"].summary()

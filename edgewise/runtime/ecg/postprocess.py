@@ -41,14 +41,15 @@ class PostprocessConfig:
     # faint P waves but draws every P wave wider than the annotators do. With it given here, P waves are still
     # found (and judged by the rules) on the calibrated scores, and then each one's edges are drawn where P
     # wins without the offset (inside the wave; kept when that core is shorter than P's minimum duration).
-    # 0: edges as found. Artifacts name it in their metadata (``post_config``).
+    # <= 0: edges as found (a head biased against P draws no wave narrower). Artifacts name it in their metadata
+    # (``post_config``).
     p_edge_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if self.min_gap_ms < 0:
             raise ValueError(f"min_gap_ms must be >= 0, got {self.min_gap_ms}")
-        if not 0 <= self.p_edge_offset < 100:
-            raise ValueError(f"p_edge_offset must be in [0, 100) (a logit offset), got {self.p_edge_offset}")
+        if not -100 < self.p_edge_offset < 100:
+            raise ValueError(f"p_edge_offset must be in (-100, 100) (a logit offset), got {self.p_edge_offset}")
 
 
 def post_config(meta: dict | None) -> PostprocessConfig:
@@ -220,5 +221,8 @@ def probabilities_to_waves(probs: np.ndarray, fs: float, config: PostprocessConf
     probs = np.asarray(probs)
     if probs.ndim != 2 or probs.shape[0] != 4:
         raise ValueError(f"expected [4, samples] class scores, got shape {probs.shape}")
+    if config.p_edge_offset > 0:
+        raise ValueError("probabilities_to_waves draws P waves as found; P edges without the P offset are drawn by "
+                         "the stream engine (edgewise.runtime.ecg.delineate)")
     mask = clean_mask(np.argmax(probs, axis=0), fs, config)
     return clean_waves(mask_to_waves(mask), fs, config, n=probs.shape[1], signal=signal)

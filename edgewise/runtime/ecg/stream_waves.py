@@ -79,7 +79,7 @@ class WaveTracker:
         min_dur = dict(post.min_duration_ms)
         self._min_dur_by_label = [0.0] + [min_dur.get(k, 0.0) for k in WAVE_KINDS]  # ms, by mask label
         self._mask = np.zeros(0, np.int8)   # argmax labels from index self._base on
-        self._p_offset = float(post.p_edge_offset)
+        self._p_offset = max(0.0, float(post.p_edge_offset))  # <= 0 could only widen: edges as found
         self._p_core = np.zeros(0, bool)    # with an offset: P wins without it, aligned with self._mask
         self._shown: dict[Wave, Wave] = {}  # P waves of the last _final_waves with their refined edges
         self._base = 0
