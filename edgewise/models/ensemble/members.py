@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 from edgewise.models.ecg.dataset import LeadExample
 from edgewise.models.ecg.train import TrainConfig, config_dict
+from edgewise.models.ensemble.cache import config_matches
 from edgewise.models.ensemble.distributed import DistContext, barrier
 from edgewise.models.ensemble.loop import span_weights, train_loop
 
@@ -38,7 +39,8 @@ def _cached(path: Path, config: TrainConfig) -> bool:
     side = path.with_suffix(".json")
     if not (path.is_file() and side.is_file()):
         return False
-    return json.loads(side.read_text()).get("training", {}).get("config") == config_dict(config)
+    stored = json.loads(side.read_text()).get("training", {}).get("config")
+    return config_matches(stored, config_dict(config), config_dict(TrainConfig()))
 
 
 def _ce(net, x, y, span):

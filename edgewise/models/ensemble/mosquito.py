@@ -29,6 +29,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from edgewise.data.mosquito import ClipLabel, Recording, WindowConfig
+from edgewise.models.ensemble.cache import config_matches
 from edgewise.models.mosquito.train import TrainConfig
 
 __all__ = ["HOLDOUT", "SPLIT_KEYS", "EnsembleSplit", "ensemble_split", "ood_sources", "member_config", "split_audio",
@@ -129,7 +130,8 @@ def _cached(path: Path, cfg: TrainConfig, fingerprint: str) -> bool:
     if not (path.is_file() and side.is_file()):
         return False
     t = json.loads(side.read_text()).get("training", {})
-    return t.get("config") == _config_dict(cfg) and t.get("split_fingerprint") == fingerprint
+    return (config_matches(t.get("config"), _config_dict(cfg), _config_dict(TrainConfig()))
+            and t.get("split_fingerprint") == fingerprint)
 
 
 def _window_sets(split: EnsembleSplit, audio: dict[str, np.ndarray], cfg: TrainConfig):

@@ -1,0 +1,28 @@
+"""A trained member on disk is reused after an upgrade that only added config fields (edgewise.models.ensemble.cache)."""
+from __future__ import annotations
+
+import json
+
+from edgewise.models.ensemble.cache import config_matches
+
+
+def test_a_field_added_since_reads_as_its_default():
+    defaults = {"epochs": 60, "kernel": 9, "decimate": 1}
+    old = {"epochs": 20, "kernel": 9}  # written before "decimate" existed
+    assert config_matches(old, {"epochs": 20, "kernel": 9, "decimate": 1}, defaults)
+    assert not config_matches(old, {"epochs": 20, "kernel": 9, "decimate": 2}, defaults)  # asks for more than it had
+    assert not config_matches(old, {"epochs": 60, "kernel": 9, "decimate": 1}, defaults)
+    assert not config_matches({**old, "gone": 1}, {"epochs": 20, "kernel": 9, "decimate": 1}, defaults)
+    assert not config_matches(None, {"epochs": 20}, defaults)
+
+
+def test_ecg_members_of_an_older_config_are_loaded_not_retrained(tmp_path):
+    from edgewise.models.ecg.train import TrainConfig, config_dict
+    from edgewise.models.ensemble.members import _cached, member_config
+
+    cfg = member_config(TrainConfig(epochs=20, seed=5), 1)
+    stored = {k: v for k, v in config_dict(cfg).items() if k != "decimate"}  # as a member of 2026-12-06 stored it
+    (tmp_path / "member-1.pt").write_bytes(b"weights")
+    (tmp_path / "member-1.json").write_text(json.dumps({"training": {"config": stored}}))
+    assert _cached(tmp_path / "member-1.pt", cfg)
+    assert not _cached(tmp_path / "member-1.pt", member_config(TrainConfig(epochs=20, seed=5, decimate=2), 1))
