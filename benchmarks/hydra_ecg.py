@@ -309,8 +309,9 @@ def _ddp_report(args) -> int:
     facts = json.loads((args.members / "member-0.json").read_text())["training"]
     ddp = _ddp_compare(args.members, args.ddp_members, load_records(args.data, facts["test_records"]),
                        args.noise_members)
-    (args.work / "hydra_ecg_ddp.json").write_text(json.dumps(ddp, indent=1))
     _print_ddp(ddp)
+    args.work.mkdir(parents=True, exist_ok=True)  # --ddp-only writes nothing else there
+    (args.work / "hydra_ecg_ddp.json").write_text(json.dumps(ddp, indent=1))
     return 0
 
 
