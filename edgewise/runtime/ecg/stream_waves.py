@@ -81,7 +81,6 @@ class WaveTracker:
         self._mask = np.zeros(0, np.int8)   # argmax labels from index self._base on
         self._p_offset = max(0.0, float(post.p_edge_offset))  # <= 0 could only widen: edges as found
         self._p_core = np.zeros(0, bool)    # with an offset: P wins without it, aligned with self._mask
-        self._shown: dict[Wave, Wave] = {}  # P waves of the last _final_waves with their refined edges
         self._base = 0
         self._n = 0                         # final score samples seen
         self._sig = np.zeros(0, np.float32)  # the lead, from index self._sig0 on
@@ -98,16 +97,17 @@ class WaveTracker:
             return Wave("P", on + int(core[0]), on + int(core[-1]))
         return Wave("P", on, off)
 
-    def _final_waves(self, final: bool) -> tuple[list[Wave], int]:
-        """Newly final waves (gap-filled) that pass the duration and edge filters, and the frontier below
-        which every wave is final. The runs come from numpy (``label_runs``); the few dozen of them are then
+    def _final_waves(self, final: bool) -> tuple[list[tuple[Wave, Wave]], int]:
+        """Newly final waves (gap-filled) that pass the duration and edge filters, each with the wave to return
+        for it (a P wave's refined edges, see the module doc; else itself), and the frontier below which every
+        wave is final. The runs come from numpy (``label_runs``); the few dozen of them are then
         walked as Python ints, cheaper than a dozen numpy calls on tiny arrays, and only the kept ones become
         ``Wave`` objects."""
         if self._mask.size == 0:
             return [], self._n
         starts, lengths, labels = label_runs(self._mask, self.max_gap)
         base, n, fs, min_dur = self._base, self._n, self.fs, self._min_dur_by_label
-        out: list[Wave] = []
+        out: list[tuple[Wave, Wave]] = []
         frontier, last_done = n, None
         for s, length, k in zip(starts.tolist(), lengths.tolist(), labels.tolist()):
             if k == 0:
@@ -120,9 +120,8 @@ class WaveTracker:
             # the filters of postprocess.clean_waves: a minimum duration per class, waves cut by the
             # segment's start (or, at its end, by its end) dropped
             if length * 1000 / fs >= min_dur[k] and on > 0 and not (final and off >= n - 1):
-                out.append(Wave(WAVE_KINDS[k - 1], on, off))
-                if k == 1 and self._p_offset:  # before the mask is cut below
-                    self._shown[out[-1]] = self._p_edges(on, off)
+                w = Wave(WAVE_KINDS[k - 1], on, off)
+                out.append((w, self._p_edges(on, off) if k == 1 and self._p_offset else w))  # before the cut below
         if last_done is not None:
             cut = last_done + 1 - base
         elif frontier < n:  # the first wave is not final: keep the mask from its onset
@@ -191,10 +190,10 @@ class WaveTracker:
             if scores.shape[0] != len(WAVE_KINDS) + 1:
                 raise ValueError(f"expected [4, samples] class scores, got shape {scores.shape}")
             self._mask = np.concatenate([self._mask, argmax_classes(scores).astype(np.int8)])
-            if self._p_offset:
-                free = np.array(scores, np.float32)
-                free[1] -= self._p_offset
-                self._p_core = np.concatenate([self._p_core, argmax_classes(free) == 1])
+            if self._p_offset:  # argmax == P once the offset is off (argmax's ties: P loses to background only)
+                p = scores[1] - self._p_offset
+                core = (p > scores[0]) & (p >= scores[2]) & (p >= scores[3])
+                self._p_core = np.concatenate([self._p_core, core])
             if signal is not None:
                 self._sig = np.concatenate([self._sig, np.asarray(signal, np.float32).reshape(-1)])
             self._n += scores.shape[1]
@@ -204,14 +203,13 @@ class WaveTracker:
         return self._advance(final=True)
 
     def _advance(self, final: bool) -> list[Wave]:
-        self._shown = {}
         waves, frontier = self._final_waves(final)
         out: list[Wave] = []
         enforce = self.post.enforce_order
-        for w in waves:
+        for w, shown in waves:
             self._ctx.append(w)
             if not enforce:
-                out.append(self._shown.get(w, w))
+                out.append(shown)
             elif w.kind == "QRS":
                 self._qrs_on.append(w.onset)
                 out.append(w)
@@ -220,7 +218,7 @@ class WaveTracker:
                     out.append(w)
             else:
                 horizon = max(math.floor(w.onset + self.max_pr) + 1, self.warmup)
-                self._pending.append(_Pending(w, horizon, self._shown.get(w, w)))
+                self._pending.append(_Pending(w, horizon, shown))
         if enforce:
             still = []
             contexts: dict[int, tuple[list[int], bool | None]] = {}  # self._ctx is fixed from here on
