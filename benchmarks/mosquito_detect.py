@@ -47,7 +47,7 @@ def _tradeoff(clips, thresholds=(0.5, 0.8, 0.9, 0.95, 0.99)) -> list[dict]:
     for t in thresholds:
         fa = sum(len(merge_events(c.p, c.times, hysteresis_for(t))) for c in neg)
         out.append({"threshold": t, "false_alarms_per_hour": fa / hours if hours else float("nan"),
-                    "clip_recall": float(np.mean([c.score >= t for c in pos])) if pos else float("nan")})
+                    "clip_recall": float(np.mean([c.peak >= t for c in pos])) if pos else float("nan")})
     return out
 
 

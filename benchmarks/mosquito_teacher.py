@@ -642,7 +642,7 @@ def calibration(results) -> dict[str, Any]:
     p = np.concatenate([c.p for c in clips])
     keep = np.isfinite(lab)
     return {"window": table(lab[keep], p[keep]),
-            "clip_max": table(np.array([c.mosquito for c in clips], float), np.array([c.score for c in clips]))}
+            "clip_max": table(np.array([c.mosquito for c in clips], float), np.array([c.peak for c in clips]))}
 
 
 def shortcut_check(heads: dict, folds, recs, net_factory, n_per_class: int, seed: int, log) -> dict[str, Any]:

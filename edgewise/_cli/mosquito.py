@@ -216,5 +216,5 @@ def detect(args: argparse.Namespace) -> int:
             u = res.get("uncertainty")
             unfamiliar = (f", {u['unfamiliar_windows']} unfamiliar window(s)"
                           f"{' suppressed' if u['suppress'] else ''}" if u and u["threshold"] is not None else "")
-            print(f"{path}: {len(res['windows'])} windows, events: {ev}{flags}{unfamiliar}")
+            print(f"{path}: {len(res['windows'])} windows, clip p {res['p_clip']:.2f}, events: {ev}{flags}{unfamiliar}")
     return 2 if failed else 0

@@ -125,7 +125,7 @@ def held_out_analysis(rep: Any, clips: list, out: Path, *, threshold: float, top
               caption=f"worst false alarms (top {top})")
     misses = sorted((c for c in scored if c.mosquito), key=lambda c: (c.score, c.name))[:top]
     rep.table(["mosquito clip", "source", "clip score", "detected", "seconds"],
-              [[c.name, c.source, c.score, "yes" if c.score >= threshold else "NO", round(c.duration_s, 1)] for c in misses],
+              [[c.name, c.source, c.score, "yes" if c.peak >= threshold else "NO", round(c.duration_s, 1)] for c in misses],
               caption=f"worst misses (lowest-scoring mosquito clips, top {top})")
     return {"by_source": by_src, "alarm_curve": curve, "reliability": rel, "false_alarms": off,
             "misses": [{"name": c.name, "source": c.source, "score": c.score} for c in misses]}

@@ -59,7 +59,7 @@ def test_detect_human_output_and_missing_file(tmp_path, tiny_model, capsys):
     rc = main(["detect", str(d / "stereo44k.wav"), str(d / "nope.wav"), "--model", str(tiny_model)])
     out, err = capsys.readouterr()
     assert rc == 2
-    assert out.startswith(f"{d / 'stereo44k.wav'}: 4 windows, events:")
+    assert out.startswith(f"{d / 'stereo44k.wav'}: 4 windows, clip p ") and ", events:" in out
     assert "nope.wav" in err and "no audio file" in err
 
 

@@ -107,11 +107,14 @@ def test_metrics_against_hand_computed_values():
     ]
     m = metrics_from_clips(clips, threshold=0.5)
     np.testing.assert_allclose(m["window_roc_auc"], 1.0)  # labelled windows: 0.9, 0.7 vs 0.5, 0.1, 0.35, 0.05
-    np.testing.assert_allclose(m["clip_roc_auc"], roc_auc_score([1, 1, 0, 0], [0.9, 0.4, 0.5, 0.35]))
-    np.testing.assert_allclose(m["clip_pr_auc"], average_precision_score([1, 1, 0, 0], [0.9, 0.4, 0.5, 0.35]))
+    # clip scores are the means of the top-3 windows: 0.6, 0.35 | 0.3, 0.2 (highest windows 0.9, 0.4 | 0.5, 0.35)
+    np.testing.assert_allclose([c.score for c in clips], [0.6, 0.35, 0.3, 0.2])
+    np.testing.assert_allclose(m["clip_roc_auc"], roc_auc_score([1, 1, 0, 0], [0.6, 0.35, 0.3, 0.2]))
+    np.testing.assert_allclose(m["clip_pr_auc"], average_precision_score([1, 1, 0, 0], [0.6, 0.35, 0.3, 0.2]))
+    assert m["clip_roc_auc"] == 1.0 and roc_auc_score([1, 1, 0, 0], [0.9, 0.4, 0.5, 0.35]) == 0.75
     np.testing.assert_allclose(m["false_alarms_per_hour"], 1.0)  # one event in one hour of negatives
     assert m["n_windows"] == {"mosquito": 2, "other": 4, "unlabelled": 3}
-    np.testing.assert_allclose(m["clip_recall_at_threshold"], 0.5)
+    np.testing.assert_allclose(m["clip_recall_at_threshold"], 0.5)  # a raises an event at 0.5 (its 0.9 window), b not
 
 
 def test_tiny_training_learns_synthetic_tones():
@@ -154,7 +157,9 @@ def test_checkpoint_round_trip_and_detect_file(tmp_path):
     _, y, _, _ = synthetic_recordings(2, duration_s=5.0, seed=5)[1]
     sf.write(tmp_path / "clip.wav", np.stack([y, y], 1), 8000, subtype="PCM_16")
     res = detect_file(tmp_path / "clip.wav", ckpt)
-    assert set(res) == {"input", "sample_rate", "windows", "events", "flags"} and res["sample_rate"] == 8000
+    assert set(res) == {"input", "sample_rate", "p_clip", "windows", "events", "flags"} and res["sample_rate"] == 8000
+    top3 = np.mean(sorted(w["p"] for w in res["windows"])[-3:])  # of window p rounded to 4 decimals
+    assert abs(res["p_clip"] - top3) <= 1e-4
     assert [w["start_s"] for w in res["windows"]] == [0.0, 1.0, 2.0, 3.0]
     assert all(0 <= w["p"] <= 1 and w["end_s"] <= 5.0 for w in res["windows"])
 

@@ -71,11 +71,13 @@ def test_metrics_by_source_rank_against_the_other_class_of_the_fold():
     clips = rethreshold(_fold_clips(), 0.7)
     rows = metrics_by_source(clips)
     assert set(rows) == {"A", "B", "C"}
-    # A (0.9, 0.6, 0.75) against all fold negatives (0.95, 0.3, 0.72): pairs won 2 + 1 + 2 of 9
-    np.testing.assert_allclose(rows["A"]["clip_roc_auc"], 5 / 9)
+    # clip scores, the mean of the top-3 windows: A (0.467, 0.5, 0.75) against all fold negatives (n1 0.883,
+    # n2 0.3, c1 0.385): pairs won 2 + 2 + 2 of 9 (by the highest window, a2's 0.6 would lose to c1's 0.72)
+    np.testing.assert_allclose([c.score for c in clips], [1.4 / 3, 0.5, 0.75, 2.65 / 3, 0.3, 0.385])
+    np.testing.assert_allclose(rows["A"]["clip_roc_auc"], 6 / 9)
     np.testing.assert_allclose(rows["A"]["clip_recall_at_threshold"], 2 / 3)
     assert rows["A"]["false_alarms"] == 0 and np.isnan(rows["A"]["false_alarms_per_hour"])  # no negatives of its own
-    # B (0.95, 0.3) against the fold's positives (0.9, 0.6, 0.75): positives beat 0.3 only
+    # B (0.883, 0.3) against the fold's positives: positives beat 0.3 only
     np.testing.assert_allclose(rows["B"]["clip_roc_auc"], 3 / 6)
     np.testing.assert_allclose(rows["B"]["false_alarms_per_hour"], 2.0)  # 2 events in 1 h of its own audio
     assert np.isnan(rows["B"]["clip_recall_at_threshold"]) and rows["B"]["n_ranked_against"] == 3
@@ -105,7 +107,7 @@ def test_summary_pools_folds_and_round_trips(tmp_path):
         np.testing.assert_array_equal(a.p, b.p)
         assert (a.name, a.events, a.threshold, a.source) == (b.name, b.events, b.threshold, b.source)
     s = summarise(back)
-    assert s["loso"]["per_source"] == {"A": pytest.approx(5 / 9)} and s["loso"]["worst_source"] == "A"
+    assert s["loso"]["per_source"] == {"A": pytest.approx(6 / 9)} and s["loso"]["worst_source"] == "A"
     np.testing.assert_allclose(s["pooled"]["false_alarms_per_hour"], 3 / 1.25)
     np.testing.assert_allclose(s["short"]["roc_auc"], 3 / 4)  # 0.9 beats both, 0.4 beats 0.1 only
     assert s["short"]["per_fold"]["A"]["recall_at_threshold"] == 0.5

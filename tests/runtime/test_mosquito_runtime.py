@@ -106,18 +106,35 @@ def test_probability_over_heads():
         mosquito_probability(np.zeros(3))
 
 
+def test_clip_score_is_the_mean_of_the_top_three_windows():
+    from edgewise.runtime.mosquito import CLIP_TOP_K, clip_score
+
+    assert CLIP_TOP_K == 3
+    spike = [0.1, 0.1, 0.97, 0.1, 0.1, 0.1]  # one confident window of a buzzing negative
+    tone = [0.2, 0.8, 0.85, 0.9, 0.3]        # a mosquito flying past: several high windows
+    assert clip_score(spike) == pytest.approx(1.17 / 3) and clip_score(tone) == pytest.approx(0.85)
+    assert clip_score(tone) > clip_score(spike) and max(spike) > max(tone)  # the highest window ranks them wrong
+    assert clip_score([0.4, 0.6]) == pytest.approx(0.5) and clip_score([0.7]) == 0.7  # fewer windows than k
+    assert clip_score([]) == 0.0 and clip_score(spike, k=1) == 0.97
+    with pytest.raises(ValueError, match="at least 1"):
+        clip_score(spike, k=0)
+
+
 @pytest.mark.slow  # real recordings: seconds natively, minutes under ISA emulation (test-isa skips)
 def test_detect_real_recordings(det, mosquito_dir):
     data, sr = _read(mosquito_dir / POSITIVE)
     pos = det.detect(data, sr)
     assert pos["sample_rate"] == 96000 and pos["flags"] == [] and len(pos["windows"]) == 7
     assert [(e["start_s"], e["end_s"]) for e in pos["events"]] == [(0.0, 7.539)] and pos["events"][0]["p"] >= 0.99
+    assert pos["p_clip"] == pytest.approx(np.mean(sorted(w["p"] for w in pos["windows"])[-3:]), abs=1e-4)
     data, sr = _read(mosquito_dir / NEGATIVE)
     neg = det.detect(data, sr)
     assert len(neg["windows"]) == 60 and neg["events"] == [] and max(w["p"] for w in neg["windows"]) < 0.3
+    assert neg["p_clip"] <= max(w["p"] for w in neg["windows"]) and neg["p_clip"] < pos["p_clip"]
     data, sr = _read(mosquito_dir / SHORT)
     short = det.detect(data, sr)
     assert short["flags"] == ["short"] and [(w["start_s"], w["end_s"]) for w in short["windows"]] == [(0.0, 1.408)]
+    assert short["p_clip"] == short["windows"][0]["p"]  # one tiled window: the clip is scored by it
 
 
 def test_onnx_and_tflite_agree(mosquito_dir):

@@ -14,7 +14,7 @@ from edgewise.models.mosquito.evaluate import hysteresis_for, metrics_from_clips
 from edgewise.models.mosquito.specs import SHIPPED_ARCH, SPECS
 from edgewise.models.mosquito.train import TrainConfig, build_window_set, train_model
 from edgewise.runtime.errors import InputError
-from edgewise.runtime.mosquito import ClipTooShortError, MosquitoDetector, windows_and_events
+from edgewise.runtime.mosquito import ClipTooShortError, MosquitoDetector, clip_score, windows_and_events
 
 __all__ = ["ArtifactDetector", "PRETRAINED", "DEFAULT_CACHE", "decode_recordings", "load_split", "train_detector",
            "evaluate_detector", "detect_file", "load_detector",
@@ -182,8 +182,9 @@ def detect_file(path: str | Path, ckpt: Any, *, threshold: float | None = None) 
     checkpoint scores the audio ``edgewise.data.audio.load_audio`` resamples (scipy).
 
     Returns:
-        ``{"input", "sample_rate" (of the file), "windows": [{start_s, end_s, p}], "events": [...],
-        "flags": [...]}``; flags name short (tiled), silent or clipped inputs.
+        ``{"input", "sample_rate" (of the file), "p_clip", "windows": [{start_s, end_s, p}], "events": [...],
+        "flags": [...]}``; ``p_clip`` is the file's score (``edgewise.runtime.mosquito.clip_score``: mean of its
+        top-3 windows); flags name short (tiled), silent or clipped inputs.
 
     Raises:
         ClipTooShortError: the file holds less than 0.05 s of audio.
@@ -199,9 +200,9 @@ def detect_file(path: str | Path, ckpt: Any, *, threshold: float | None = None) 
         else:
             audio = load_audio(path, spec.sample_rate, min_samples=spec.window)
             p, times = window_probabilities(ckpt.model, spec, audio.samples)
-            rate, res = audio.source_rate, {**windows_and_events(p, times, hysteresis_for(threshold)),
-                                            "flags": list(audio.flags)}
+            rate, res = audio.source_rate, {"p_clip": round(clip_score(p), 4), "flags": list(audio.flags),
+                                            **windows_and_events(p, times, hysteresis_for(threshold))}
     except ClipTooShortError as e:
         raise ClipTooShortError(f"{path}: {e}") from e
-    return {"input": str(path), "sample_rate": int(rate), "windows": res["windows"], "events": res["events"],
-            "flags": res["flags"]}
+    return {"input": str(path), "sample_rate": int(rate), "p_clip": res["p_clip"], "windows": res["windows"],
+            "events": res["events"], "flags": res["flags"]}

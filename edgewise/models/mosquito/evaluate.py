@@ -2,7 +2,8 @@
 
 Per window: windows of held-out recordings labelled under the weak-label policy of
 ``edgewise.data.mosquito`` (unlabelled windows of weak recordings are left out). Per clip: the clip
-score is the highest window probability, the truth is "mosquito present" (``mosquito`` and both weak
+score is the mean of its top-3 window probabilities (``edgewise.runtime.mosquito.clip_score``, what
+``edgewise detect`` reports as ``p_clip``), the truth is "mosquito present" (``mosquito`` and both weak
 labels count as positive, ``unknown`` recordings are never scored). Clips shorter than one window are
 tiled into it (``edgewise.models.mosquito.clips``); clips under 0.05 s are not scored, flagged
 ``too-short`` and left out of every figure (counted in ``n_clips_too_short``).
@@ -10,9 +11,9 @@ tiled into it (``edgewise.models.mosquito.clips``); clips under 0.05 s are not s
 False alarms per hour: the events (``edgewise.runtime.events.merge_events`` with ``hysteresis_for``:
 opens at the operating threshold, closes 0.2 below it, gaps < 1 s merged) raised on the negative clips'
 windows (2 s, hop 1 s), summed over those clips, divided by their summed duration in hours (a clip's own
-length, also when it was tiled). Recall at the threshold: the share of positive clips whose clip score
-reaches the threshold (equivalently, that raise at least one event). ROC-AUC and average precision
-(PR-AUC) come from scikit-learn.
+length, also when it was tiled). Recall at the threshold: the share of positive clips whose highest window
+probability (``ClipResult.peak``) reaches the threshold (equivalently, that raise at least one event).
+ROC-AUC and average precision (PR-AUC) come from scikit-learn.
 
 By source (``metrics_by_source``), within one fold's held-out clips: a positive source's clips are ranked
 against all of the fold's negative clips (its own negatives included); a negative-only source's clips
@@ -33,6 +34,7 @@ from edgewise.runtime.events import Event, merge_events, window_times
 from edgewise.runtime.mosquito import (
     ClipTooShortError,
     MosquitoDetector,
+    clip_score,
     detector_windows,
     hysteresis_for,
     mosquito_probability,
@@ -63,6 +65,12 @@ class ClipResult:
 
     @property
     def score(self) -> float:
+        """The clip's score, what clips are ranked by: the mean of its top-3 window probabilities (``clip_score``)."""
+        return clip_score(self.p)
+
+    @property
+    def peak(self) -> float:
+        """The highest window probability: the clip raises an event at a threshold it reaches."""
         return float(self.p.max()) if self.p.size else 0.0
 
 
@@ -160,7 +168,7 @@ def metrics_from_clips(clips: list[ClipResult], *, threshold: float | None = 0.5
     c_roc, c_pr = _auc_pair(c_y, c_s)
     n_fa, neg_h = _false_alarms(clips)
     pos_clips = [c for c in clips if c.mosquito]
-    hit = [c.score >= (c.threshold if threshold is None else threshold) for c in pos_clips]
+    hit = [c.peak >= (c.threshold if threshold is None else threshold) for c in pos_clips]
     return {
         "window_roc_auc": w_roc, "window_pr_auc": w_pr, "clip_roc_auc": c_roc, "clip_pr_auc": c_pr,
         "false_alarms_per_hour": n_fa / neg_h if neg_h > 0 else float("nan"), "false_alarms": n_fa,
@@ -196,7 +204,7 @@ def choose_threshold(val_clips: list[ClipResult], *, max_false_alarms_per_hour: 
     hours = sum(c.duration_s for c in neg) / 3600
     if hours <= 0:
         raise ValueError("choosing a threshold needs validation clips without mosquitoes (negative audio)")
-    peak = max((c.score for c in neg), default=0.0)
+    peak = max((c.peak for c in neg), default=0.0)
 
     def rate(t: float) -> float:
         if t > peak:  # above every negative window: no event opens
@@ -211,7 +219,7 @@ def choose_threshold(val_clips: list[ClipResult], *, max_false_alarms_per_hour: 
             break
         chosen, fa = t, r
     return {"threshold": float(chosen), "val_false_alarms_per_hour": float(fa),
-            "val_clip_recall": float(np.mean([c.score >= chosen for c in pos])) if pos else float("nan"),
+            "val_clip_recall": float(np.mean([c.peak >= chosen for c in pos])) if pos else float("nan"),
             "target_met": bool(fa <= max_false_alarms_per_hour), "max_false_alarms_per_hour": max_false_alarms_per_hour}
 
 
@@ -220,7 +228,7 @@ def _source_row(own: list[ClipResult], others: list[ClipResult]) -> dict[str, An
     ranked = own + [c for c in others if c.mosquito != bool(pos)]  # the other class from the same fold
     m = metrics_from_clips(ranked, threshold=None)
     n_fa, hours = _false_alarms(own)
-    hits = [c.score >= c.threshold for c in pos]
+    hits = [c.peak >= c.threshold for c in pos]
     return {"clip_roc_auc": m["clip_roc_auc"], "clip_pr_auc": m["clip_pr_auc"],
             "clip_recall_at_threshold": float(np.mean(hits)) if hits else float("nan"),
             "false_alarms": n_fa, "negative_hours": hours,

@@ -40,7 +40,7 @@ def detect_file_heads(path: str | Path, ckpt: Any, *, threshold: float | None = 
     from edgewise.models.mosquito.evaluate import hysteresis_for
     from edgewise.models.mosquito.train import predict_logits
     from edgewise.runtime.events import window_times
-    from edgewise.runtime.mosquito import ClipTooShortError, detector_windows, mosquito_probability
+    from edgewise.runtime.mosquito import ClipTooShortError, clip_score, detector_windows, mosquito_probability
     from edgewise.runtime.mosquito.heads import heads_epistemic, report_windows
 
     spec = ckpt.spec
@@ -59,4 +59,5 @@ def detect_file_heads(path: str | Path, ckpt: Any, *, threshold: float | None = 
                          duration_s=max(audio.samples.size, 1) / spec.sample_rate)
     body = report_windows(p, times, hysteresis_for(threshold), epistemic=heads_epistemic(z),
                           threshold=None if tau is None else float(tau), suppress=suppress)
-    return {"input": str(path), "sample_rate": int(audio.source_rate), **body, "flags": list(audio.flags)}
+    return {"input": str(path), "sample_rate": int(audio.source_rate), "p_clip": round(clip_score(p), 4), **body,
+            "flags": list(audio.flags)}

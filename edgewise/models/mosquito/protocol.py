@@ -8,9 +8,9 @@ For each fold of ``edgewise.models.mosquito.sources`` (leave-one-source-out, and
 2. choose the operating threshold on the validation sources' clips: the lowest threshold from which up
    their negatives raise at most ``max_false_alarms_per_hour`` events per hour of their audio
    (``evaluate.choose_threshold``), so nothing about the held-out sources steers it;
-3. score every clip of the *test* sources (``evaluate.score_clips``: per-clip score = highest window
-   probability; clips shorter than a window tiled; under 0.05 s flagged and left out) and merge events
-   at that threshold;
+3. score every clip of the *test* sources (``evaluate.score_clips``: per-clip score = mean of the top-3
+   window probabilities, ``edgewise.runtime.mosquito.clip_score``; clips shorter than a window tiled; under
+   0.05 s flagged and left out) and merge events at that threshold;
 4. cut 0.1-0.5 s excerpts from the test sources (``clips.cut_short_clips``) and score them the same way.
 
 ``summarise`` then gives, per held-out source and pooled over folds, per-clip ROC-AUC and PR-AUC, recall
@@ -35,6 +35,7 @@ from edgewise.models.mosquito.evaluate import (
     score_clips, window_probabilities,
 )
 from edgewise.models.mosquito.sources import Fold
+from edgewise.runtime.mosquito import clip_score
 from edgewise.models.mosquito.train import TrainConfig, build_window_set, train_model
 from edgewise.runtime.events import Event
 
@@ -106,8 +107,8 @@ def run_fold(fold: Fold, recs: list[Recording], audio: dict[str, np.ndarray], cf
     clips = score_clips(model, spec, *test, threshold=thr["threshold"])
     short = []
     for c in cut_short_clips(*test, sample_rate=spec.sample_rate, length_s=SHORT_CLIP_S, seed=seed):
-        p, _ = window_probabilities(model, spec, c.samples)
-        short.append({"name": c.name, "source": c.source, "mosquito": c.mosquito, "score": float(p.max()),
+        p, _ = window_probabilities(model, spec, c.samples)  # one tiled window: its clip score is its peak
+        short.append({"name": c.name, "source": c.source, "mosquito": c.mosquito, "score": clip_score(p),
                       "seconds": c.samples.size / spec.sample_rate})
     seconds = {"train": round(t1 - t0, 1), "score": round(time.time() - t1, 1)}
     return model, FoldResult(fold=fold, arch=cfg.arch, threshold=thr, training=log, clips=clips, short=short,

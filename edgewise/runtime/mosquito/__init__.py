@@ -1,10 +1,12 @@
 """Mosquito detection on the device (numpy + onnxruntime/LiteRT): windows, the artifact detector, events.
 
 ``MosquitoDetector.open("model.onnx").detect(y, fs)`` scores a signal like ``edgewise detect``; the live
-engine (``edgewise.runtime.live.mosquito_stream``) runs the same detector window by window.
+engine (``edgewise.runtime.live.mosquito_stream``) runs the same detector window by window. A clip is scored
+as a whole by the mean of its top-3 window probabilities (``clip_score``).
 """
 from __future__ import annotations
 
+from edgewise.runtime.mosquito.clip_score import CLIP_TOP_K, clip_score
 from edgewise.runtime.mosquito.detector import (
     TASK,
     MosquitoDetector,
@@ -25,10 +27,12 @@ from edgewise.runtime.mosquito.windows import (
 )
 
 __all__ = [
+    "CLIP_TOP_K",
     "FADE_S",
     "MIN_CLIP_S",
     "TASK",
     "ClipTooShortError",
+    "clip_score",
     "MosquitoDetector",
     "Windows",
     "detector_windows",

@@ -10,7 +10,9 @@ own metadata (``edgewise.runtime.artifact``): the model rate, window and hop, th
 2. log-Mel features of each window (``edgewise.runtime.features.logmel``, the one front end training used);
 3. the model: logits ``[n, 2]``; softmax; p = probability of the ``mosquito`` class;
 4. events (``edgewise.runtime.events.merge_events`` with ``hysteresis_for``: open at the threshold, close
-   0.2 below it, gaps under 1 s merged).
+   0.2 below it, gaps under 1 s merged);
+5. one score for the whole signal, ``p_clip`` (``edgewise.runtime.mosquito.clip_score``: the mean of the
+   top-3 window probabilities) to rank recordings by; detection itself is the events.
 
 Uncertainty: an artifact whose output holds several heads (logits ``[n, heads, 2]``, or one ``[n, 2]``
 output per head: a Hydra student, an ensemble exported as one graph) is scored as the mean of the heads'
@@ -33,6 +35,7 @@ from edgewise.runtime.errors import ArtifactError, InputError
 from edgewise.runtime.events import HysteresisConfig, merge_events, window_times
 from edgewise.runtime.features.logmel import LogMelConfig, log_mel
 from edgewise.runtime.features.resample import resample_to
+from edgewise.runtime.mosquito.clip_score import clip_score
 from edgewise.runtime.mosquito.heads import heads_epistemic, report_windows, uncertainty_threshold
 from edgewise.runtime.mosquito.windows import detector_windows
 
@@ -82,6 +85,10 @@ def windows_and_events(p: np.ndarray, times: np.ndarray, cfg: HysteresisConfig, 
     return {"windows": [{"start_s": round(float(a), 4), "end_s": round(float(b), 4),
                          "p": float(q) if decimals is None else round(float(q), decimals)} for (a, b), q in zip(times, p)],
             "events": [e.to_dict() for e in merge_events(p, times, cfg)]}
+
+
+def _rounded(x: float, decimals: int | None) -> float:
+    return float(x) if decimals is None else round(float(x), decimals)
 
 
 def _int(meta: dict[str, Any], key: str, path: Path) -> int:
@@ -250,8 +257,9 @@ class MosquitoDetector:
             uncertainty_threshold: that threshold in nats (default: the artifact's ``uncertainty_threshold``).
 
         Returns:
-            ``{"sample_rate": fs, "windows": [{start_s, end_s, p}], "events": [{start_s, end_s, p}],
-            "flags": [...]}`` with times and event p rounded to 4 decimals; flags name ``short`` (tiled),
+            ``{"sample_rate": fs, "p_clip", "windows": [{start_s, end_s, p}], "events": [{start_s, end_s, p}],
+            "flags": [...]}`` with times and event p rounded to 4 decimals; ``p_clip`` is the whole signal's
+            score (``clip_score``: mean of the top-3 windows, rounded like the windows); flags name ``short`` (tiled),
             ``silent`` or ``clipped`` inputs. A multi-head model's windows also carry ``epistemic`` (and
             ``unfamiliar`` when a threshold is known), and the report an ``uncertainty`` summary
             (``edgewise.runtime.mosquito.heads.report_windows``).
@@ -288,7 +296,7 @@ class MosquitoDetector:
                                  "unfamiliar windows")
             body = report_windows(p, times, self.hysteresis(threshold), epistemic=epistemic, threshold=tau,
                                   suppress=suppress, decimals=decimals)
-        return {"sample_rate": int(fs), **body, "flags": flags}
+        return {"sample_rate": int(fs), "p_clip": _rounded(clip_score(p), decimals), **body, "flags": flags}
 
     def __repr__(self) -> str:
         return (f"MosquitoDetector({self.path.name!r}, {self.name}, {self.sample_rate} Hz, window {self.window_s:g} s, "
