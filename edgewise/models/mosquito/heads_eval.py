@@ -6,6 +6,7 @@ detector's windows (2 s, hop 1 s, short clips tiled: ``edgewise.runtime.mosquito
 weak-label-policy labels per window (NaN: unlabelled). A model is any function from log-Mel features
 [n, 1, mels, frames] to logits [n, classes] or [n, heads, classes]; each is scored on the same features.
 
+- window and clip ROC-AUC (a clip scored by ``edgewise.runtime.mosquito.clip_score``, its top-3 windows' mean);
 - NLL and ECE (15 equal-width bins of the confidence max(p, 1 - p), Guo et al. 2017) over labelled windows, of
   the heads' mean probability;
 - epistemic uncertainty: mutual information between prediction and head (``edgewise.runtime.uncertainty``);
@@ -27,7 +28,7 @@ import numpy as np
 
 from edgewise.data.mosquito import Recording, WindowConfig, window_labels
 from edgewise.runtime.events import merge_events, window_times
-from edgewise.runtime.mosquito import ClipTooShortError, detector_windows, hysteresis_for
+from edgewise.runtime.mosquito import ClipTooShortError, clip_score, detector_windows, hysteresis_for
 from edgewise.runtime.uncertainty import decompose, softmax
 
 __all__ = ["Part", "part_windows", "head_probabilities", "uncertainty", "nll", "ece", "alarms",
@@ -230,11 +231,11 @@ def measure(fn: LogitsFn, parts: dict[str, Part]) -> tuple[dict[str, Any], dict[
         u[k] = uncertainty(ph)
     test = parts["test"]
     lab = np.isfinite(test.labels)
-    clip_score = np.array([u["test"]["p"][test.clip == c].max() for c in range(len(test.names))])
+    clips = np.array([clip_score(u["test"]["p"][test.clip == c]) for c in range(len(test.names))])
     ind, ood = u["id_holdout"], u["ood"]
     y_ood = np.r_[np.zeros(len(ind["p"])), np.ones(len(ood["p"]))]
     row = {"heads": int(heads), "window_roc_auc": auroc(test.labels[lab], u["test"]["p"][lab]),
-           "clip_roc_auc": auroc(test.mosquito, clip_score), "nll": nll(u["test"]["p"], test.labels),
+           "clip_roc_auc": auroc(test.mosquito, clips), "nll": nll(u["test"]["p"], test.labels),
            "ece": ece(u["test"]["p"], test.labels),
            "ood_auroc_epistemic": auroc(y_ood, np.r_[ind["epistemic"], ood["epistemic"]]),
            "ood_auroc_total": auroc(y_ood, np.r_[ind["total"], ood["total"]]),
