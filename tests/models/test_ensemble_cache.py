@@ -26,3 +26,14 @@ def test_ecg_members_of_an_older_config_are_loaded_not_retrained(tmp_path):
     (tmp_path / "member-1.json").write_text(json.dumps({"training": {"config": stored}}))
     assert _cached(tmp_path / "member-1.pt", cfg)
     assert not _cached(tmp_path / "member-1.pt", member_config(TrainConfig(epochs=20, seed=5, decimate=2), 1))
+
+
+def test_member_split_facts_name_no_machine_path(ludb_dir):
+    """Members' training facts travel into shipped files (the Hydra's): they name the dataset, not this machine's path."""
+    from edgewise.data.ludb import list_records
+    from edgewise.models.ensemble.ecg import ecg_train_examples
+
+    n = len(list_records(ludb_dir))
+    examples, facts = ecg_train_examples(ludb_dir)
+    assert facts["data"] == f"LUDB 1.0.1 ({n} records in {ludb_dir.name}/)" and str(ludb_dir.parent) not in facts["data"]
+    assert examples and len(facts["train_records"]) + len(facts["val_records"]) + len(facts["test_records"]) == n

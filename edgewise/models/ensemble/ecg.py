@@ -25,7 +25,8 @@ def ecg_train_examples(data_dir: str | Path, *, progress: bool = False, split: d
     split = split_records(list_records(data_dir), strata=strata)
     examples = lead_examples(load_records(data_dir, split.train, progress=progress))
     examples += [e for e in examples if strata.get(e.record_id, "sinus") != "sinus"] * 2
-    facts = {"data": f"LUDB 1.0.1 in {data_dir}",
+    n_records = len(split.train) + len(split.val) + len(split.test)
+    facts = {"data": f"LUDB 1.0.1 ({n_records} records in {Path(data_dir).name}/)",  # no machine path in shipped files
              "split": f"by record, stratified by rhythm, seed {SPLIT_SEED}: {len(split.train)} train / "
                       f"{len(split.val)} val (unused) / {len(split.test)} test",
              "oversampled": "records with atrial fibrillation/flutter/other rhythms x3",
