@@ -4,7 +4,8 @@ The split is the members' (``edgewise.models.ensemble.mosquito``): the fixed by-
 never seen in training, validation sources for every choice, and an in-distribution hold-out of the training
 sources' recordings. Columns, on the test sources' windows (2 s, hop 1 s) unless said otherwise:
 
-- window ROC-AUC (labelled windows) and clip ROC-AUC (clip score = highest window p);
+- window ROC-AUC (labelled windows) and clip ROC-AUC (clip score = mean of the top-3 window p,
+  ``edgewise.runtime.mosquito.clip_score``; the README's figures from before 2026-12-07 used the highest window);
 - NLL and ECE (15 bins) of the heads' mean probability over labelled windows;
 - MI Spearman: rank correlation of the per-window epistemic uncertainty (mutual information) with the ensemble's;
 - OOD AUROC: in-distribution hold-out windows (recordings of training sources the models never trained on)

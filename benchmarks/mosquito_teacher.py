@@ -21,7 +21,9 @@ this measures whether the teacher itself generalises to sources it never saw. Th
 Every 3-s window is embedded, and a small class-balanced head (logistic regression or a small MLP,
 scikit-learn) is trained per fold on the training sources' window embeddings and scored with the same protocol
 and metrics as ``benchmarks/mosquito_by_source.py`` (``edgewise.models.mosquito.sources`` folds; operating
-threshold chosen on the validation sources for <= 5 false alarms / h; clip score = highest window probability;
+threshold chosen on the validation sources for <= 5 false alarms / h; clip score = mean of the top-3 window
+probabilities, ``edgewise.runtime.mosquito.clip_score`` (the README's teacher figures, measured before 2026-12-07,
+used the highest window);
 0.1-0.5 s excerpts from ``clips.cut_short_clips``).
 
 Against shortcuts (sample rate, bandwidth, loudness) every clip is treated identically before the teacher:

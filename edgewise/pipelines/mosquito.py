@@ -105,7 +105,7 @@ def _evaluate(ckpt: Any, data_dir: Path | None, rep: Report) -> tuple[list, list
         m = metrics_from_clips(clips, threshold=threshold)
         rep.text(f"Test recordings of the checkpoint's own split ({ckpt.training.get('split', 'by recording')}; {how}); "
                  "never seen in training or calibration. Per window: weakly labelled recordings count only windows "
-                 "overlapping crowd/model segments; per clip: highest window probability.")
+                 "overlapping crowd/model segments; per clip: the mean of its top-3 window probabilities.")
         rep.table(METRIC_HEADER, [metric_row(m)], caption=f"{data_dir}: held-out test recordings")
         from edgewise.pipelines.mosquito_analysis import held_out_analysis
 
