@@ -690,7 +690,7 @@ def shortcut_check(heads: dict, folds, recs, net_factory, n_per_class: int, seed
         for v in variants:
             x, _, _ = clip_windows(ys[v], 1.0, net.rate)
             p = head.predict(net(x)[0])
-            scores[v].append(float(p.max()))
+            scores[v].append(float(p.max()))  # the highest window, as edgewise.models.mosquito.shortcuts scores it
             row[v] = float(p.max())
         labels.append(r.mosquito)
         rows.append(row)

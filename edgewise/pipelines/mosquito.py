@@ -142,7 +142,7 @@ def _sample_plots(ckpt: Any, recs: list, audio: list, clips: list, rep: Report, 
     thr = float(ckpt.training.get("threshold", 0.5))
     # the most telling positive: detections over part of the clip (share above threshold nearest 1/2)
     picks = ([min(pos, key=lambda i: (abs(np.mean(clips[i].p >= thr) - 0.5), -clips[i].duration_s))] if pos else []) + \
-            ([max(neg, key=lambda i: clips[i].score)] if neg else [])
+            ([max(neg, key=lambda i: clips[i].peak)] if neg else [])  # the negative nearest an alarm
     for k, i in enumerate(picks):
         c = clips[i]
         truth = recs[i].segments if hasattr(recs[i], "segments") else tuple(recs[i])

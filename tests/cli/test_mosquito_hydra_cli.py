@@ -58,6 +58,9 @@ def test_detect_json_reports_epistemic_per_window(hydra_pt, wav):
                                 "--uncertainty-threshold", "0").stdout)
     assert supp["events"] == [] and supp["uncertainty"]["unfamiliar_windows"] == 4
     assert [w["p"] for w in supp["windows"]] == [w["p"] for w in out["windows"]]
+    # the clip score: the mean of the top-3 windows' mean-of-heads p, also when unfamiliar windows raise no event
+    assert abs(out["p_clip"] - sum(sorted(w["p"] for w in out["windows"])[-3:]) / 3) <= 1e-4
+    assert supp["p_clip"] == out["p_clip"]
     text = _edgewise("detect", str(wav), "--model", str(hydra_pt), "--uncertainty-threshold", "0")
     assert "4 unfamiliar window(s)" in text.stdout
 

@@ -37,3 +37,7 @@ def test_member_split_facts_name_no_machine_path(ludb_dir):
     examples, facts = ecg_train_examples(ludb_dir)
     assert facts["data"] == f"LUDB 1.0.1 ({n} records in {ludb_dir.name}/)" and str(ludb_dir.parent) not in facts["data"]
     assert examples and len(facts["train_records"]) + len(facts["val_records"]) + len(facts["test_records"]) == n
+    # a member stored before the fix named the path: the facts re-derived from it (as the distillation does) do not
+    old = {**facts, "data": f"LUDB 1.0.1 in {ludb_dir.resolve()}"}
+    _, again = ecg_train_examples(ludb_dir, split=old)
+    assert again["data"] == facts["data"] and again["train_records"] == facts["train_records"]

@@ -115,6 +115,8 @@ def test_metrics_against_hand_computed_values():
     np.testing.assert_allclose(m["false_alarms_per_hour"], 1.0)  # one event in one hour of negatives
     assert m["n_windows"] == {"mosquito": 2, "other": 4, "unlabelled": 3}
     np.testing.assert_allclose(m["clip_recall_at_threshold"], 0.5)  # a raises an event at 0.5 (its 0.9 window), b not
+    # recall is decided by the highest window: at 0.65 a's 0.9 window still raises an event, its clip score 0.6 would not
+    np.testing.assert_allclose(metrics_from_clips(clips, threshold=0.65)["clip_recall_at_threshold"], 0.5)
 
 
 def test_tiny_training_learns_synthetic_tones():

@@ -7,6 +7,12 @@ from typing import Any, Callable, Sequence
 from edgewise.models.ecg.dataset import LeadExample
 
 
+def _data_fact(n_records: int, data_dir: str | Path) -> str:
+    """The ``data`` fact of a checkpoint: the dataset and its folder's name, never this machine's path (the
+    facts travel into shipped files)."""
+    return f"LUDB 1.0.1 ({n_records} records in {Path(data_dir).name}/)"
+
+
 def ecg_train_examples(data_dir: str | Path, *, progress: bool = False, split: dict[str, Any] | None = None
                        ) -> tuple[list[LeadExample], dict[str, Any]]:
     """The shipped model's training examples (all 12 leads of the train records, rare rhythms x3) and the
@@ -17,16 +23,17 @@ def ecg_train_examples(data_dir: str | Path, *, progress: bool = False, split: d
 
     strata = rhythm_strata(data_dir)
     if split is not None and split.get("train_records"):
-        facts = {k: split[k] for k in ("data", "split", "oversampled", "train_records", "val_records", "test_records",
+        facts = {k: split[k] for k in ("split", "oversampled", "train_records", "val_records", "test_records",
                                        "licence") if k in split}
+        n = sum(len(split.get(k) or ()) for k in ("train_records", "val_records", "test_records"))
+        facts["data"] = _data_fact(n, data_dir)  # members stored before 2026-12-07 named this machine's path
         examples = lead_examples(load_records(data_dir, list(split["train_records"]), progress=progress))
         examples += [e for e in examples if strata.get(e.record_id, "sinus") != "sinus"] * 2
         return examples, facts
     split = split_records(list_records(data_dir), strata=strata)
     examples = lead_examples(load_records(data_dir, split.train, progress=progress))
     examples += [e for e in examples if strata.get(e.record_id, "sinus") != "sinus"] * 2
-    n_records = len(split.train) + len(split.val) + len(split.test)
-    facts = {"data": f"LUDB 1.0.1 ({n_records} records in {Path(data_dir).name}/)",  # no machine path in shipped files
+    facts = {"data": _data_fact(len(split.train) + len(split.val) + len(split.test), data_dir),
              "split": f"by record, stratified by rhythm, seed {SPLIT_SEED}: {len(split.train)} train / "
                       f"{len(split.val)} val (unused) / {len(split.test)} test",
              "oversampled": "records with atrial fibrillation/flutter/other rhythms x3",

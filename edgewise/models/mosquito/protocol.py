@@ -35,9 +35,9 @@ from edgewise.models.mosquito.evaluate import (
     score_clips, window_probabilities,
 )
 from edgewise.models.mosquito.sources import Fold
-from edgewise.runtime.mosquito import clip_score
 from edgewise.models.mosquito.train import TrainConfig, build_window_set, train_model
 from edgewise.runtime.events import Event
+from edgewise.runtime.mosquito import clip_score
 
 __all__ = ["FoldResult", "run_fold", "summarise", "save_results", "load_results", "SHORT_CLIP_S"]
 
@@ -54,7 +54,8 @@ class FoldResult:
         threshold: ``evaluate.choose_threshold`` output on the validation sources.
         training: ``train.train_model`` log (steps, best step, temperature, seconds, windows).
         clips: held-out test clips, events at ``threshold["threshold"]``.
-        short: one dict per excerpt: ``name, source, mosquito, score``.
+        short: one dict per excerpt: ``name, source, mosquito, score`` (clip score), ``peak`` (highest window: detected
+            at a threshold it reaches; results saved before 2026-12-07 have none, their one window's score is it).
         seconds: wall time of ``train`` and ``score`` (validation + test + excerpts).
     """
 
@@ -107,9 +108,9 @@ def run_fold(fold: Fold, recs: list[Recording], audio: dict[str, np.ndarray], cf
     clips = score_clips(model, spec, *test, threshold=thr["threshold"])
     short = []
     for c in cut_short_clips(*test, sample_rate=spec.sample_rate, length_s=SHORT_CLIP_S, seed=seed):
-        p, _ = window_probabilities(model, spec, c.samples)  # one tiled window: its clip score is its peak
+        p, _ = window_probabilities(model, spec, c.samples)  # one tiled window: score and peak are equal
         short.append({"name": c.name, "source": c.source, "mosquito": c.mosquito, "score": clip_score(p),
-                      "seconds": c.samples.size / spec.sample_rate})
+                      "peak": float(p.max()), "seconds": c.samples.size / spec.sample_rate})
     seconds = {"train": round(t1 - t0, 1), "score": round(time.time() - t1, 1)}
     return model, FoldResult(fold=fold, arch=cfg.arch, threshold=thr, training=log, clips=clips, short=short,
                              seconds=seconds)
@@ -144,7 +145,7 @@ def summarise(results: list[FoldResult]) -> dict[str, Any]:
     for r in results:
         y = np.array([s["mosquito"] for s in r.short], dtype=int)
         sc = np.array([s["score"] for s in r.short])
-        hit = [s["score"] >= r.threshold["threshold"] for s in r.short if s["mosquito"]]
+        hit = [s.get("peak", s["score"]) >= r.threshold["threshold"] for s in r.short if s["mosquito"]]
         per_fold_short[r.fold.name] = {"roc_auc": _auc_pair(y, sc)[0], "n_mosquito": int(y.sum()),
                                        "n_other": int((1 - y).sum()), "recall_at_threshold": _nanmean(hit)}
     return {

@@ -47,8 +47,9 @@ REFERENCE = "8k"  # the original clip every variant is compared with
 
 def shortcut_scores(detector: Any, audio: list[np.ndarray], *,
                     variants: tuple[str, ...] = tuple(VARIANTS)) -> dict[str, np.ndarray]:
-    """Clip scores (highest window probability) float [n_clips] of 8-kHz clips under each variant, by variant
-    name; the reference (``"8k"``, the clip as it is) is always scored.
+    """Clip scores float [n_clips] of 8-kHz clips under each variant, by variant name; the reference (``"8k"``,
+    the clip as it is) is always scored. The score here is the highest window probability, not ``p_clip``: it is
+    what decides an alarm, so a shortcut that moves it moves detections.
 
     Raises:
         ValueError: a variant name not in ``VARIANTS``.
