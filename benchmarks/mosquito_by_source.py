@@ -181,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--max-fa", type=float, default=5.0, help="false alarms per hour allowed on validation sources")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--widths", type=int, nargs="+", metavar="W",
+                    help="DS-CNN widths (stem, blocks...) instead of the recipe's 24 48 64 96 96, e.g. a wider "
+                         "32 64 96 128 128; dscnn archs only")
     ap.add_argument("--p-short", type=float, default=None,
                     help="share of training windows cut to 0.05-1 s and tiled (TrainConfig.p_short; default: its default)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/edgewise-bench-mosquito-by-source"))
@@ -196,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.ensemble and args.distil_from:
         ap.error("--ensemble and --distil-from are two different models: run them with two --out folders")
+    if args.widths and any(a == "humbug" for a in args.arch):
+        ap.error("--widths sets a DS-CNN's widths: pass --arch dscnn or dscnn-robust")
     if args.ensemble and (args.short_variants or args.reuse):
         ap.error("--ensemble saves no fold models: --short-variants and --reuse need a trained run's --out")
     torch.set_num_threads(1)
@@ -221,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             results = [r for r in load_results(res_path) if r.fold.name in {f.name for f in folds}]
         else:
             extra = {} if args.p_short is None else {"p_short": args.p_short}
+            if args.widths:
+                extra["model_kwargs"] = {"widths": tuple(args.widths)}
             cfg = TrainConfig(arch=arch, steps=args.steps, eval_every=args.eval_every, seed=args.seed, **extra)
             results = []
             for fold in folds:
@@ -247,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                 elif args.ensemble:
                     r.training = {"ensemble": [str(p) for p in args.ensemble]}
                 else:
-                    save_checkpoint(ckpt_path, spec=cfg.spec, model=model, training={
+                    save_checkpoint(ckpt_path, spec=cfg.spec, model=model, model_kwargs=dict(cfg.model_kwargs), training={
                         "threshold": r.threshold["threshold"], "seed": args.seed, "fold": fold.name, "test": fold.test,
                         "val": fold.val, "train": fold.train, "config": dict(cfg.__dict__), **r.training})
                 results.append(r)
@@ -269,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     for arch, o in out.items():
         names[arch] += kind
         steps = "" if o["steps"] is None else f", {o['steps']} steps per fold"
+        if args.widths:
+            steps += f", widths {' '.join(map(str, args.widths))}"
         if o["loso"] is not None:
             print(_report(names[arch] + steps, o["loso"], o["fixed"]))
         elif o["fixed"] is not None:
