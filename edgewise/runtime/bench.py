@@ -63,9 +63,8 @@ def unit_of_work(model: Any) -> tuple[str, float, Callable[[], Any], Callable[[]
     shape = tuple(int(d) for d in model.input_shape)
     if task == "ecg-delineation" and len(shape) == 2:
         from edgewise.runtime.ecg.delineate import delineate
-        from edgewise.runtime.ecg.preprocess import standardized_window
-
         from edgewise.runtime.ecg.postprocess import post_config
+        from edgewise.runtime.ecg.preprocess import standardized_window
 
         post = post_config(meta)
         fs, window, hop, starts, unit = ecg_unit(meta, shape)

@@ -16,9 +16,10 @@ scored on the same model inputs:
 
 The metric: window ROC-AUC (labelled windows) and clip ROC-AUC (clip score = mean of the top-3 window
 probabilities, ``edgewise.runtime.mosquito.clip_score``), the figures ``edgewise evaluate mosquito`` reports
-and the deploy chooser reads (``window_roc_auc``, ``clip_roc_auc``). The budget is ``budget.max_auc_drop`` on both, on the validation recordings. Latency: one
-2-s window's model call. Only quantize steps: pruning and QAT need a mosquito fine-tuning loop in the recipe
-engine, which is not built; a recipe asking for them fails before anything runs.
+and the deploy chooser reads (``window_roc_auc``, ``clip_roc_auc``). The budget is ``budget.max_auc_drop`` on
+both, on the validation recordings. Latency: one 2-s window's model call. Only quantize steps: pruning and QAT
+need a mosquito fine-tuning loop in the recipe engine, which is not built; a recipe asking for them fails
+before anything runs.
 """
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ from typing import Any, Callable
 import numpy as np
 
 from edgewise.compress.tasks import EvalData
-from edgewise.runtime.mosquito import clip_score
 
 __all__ = ["MosquitoTask", "load_parts"]
 
@@ -80,13 +80,13 @@ class MosquitoTask:
     @staticmethod
     def score(fn: Callable, data: EvalData, part: str, ck: Any = None) -> dict[str, float]:
         """Window and clip ROC-AUC of ``fn`` (features -> logits) on the ``"val"`` or ``"test"`` part."""
-        from edgewise.models.mosquito.heads_eval import auroc, head_probabilities
+        from edgewise.models.mosquito.heads_eval import auroc, clip_scores, head_probabilities
 
         p = getattr(data, part)
         prob = head_probabilities(fn, p.x).mean(axis=1)
         lab = np.isfinite(p.labels)
-        clip = np.array([clip_score(prob[p.clip == c]) for c in range(len(p.names))])
-        return {"window_roc_auc": auroc(p.labels[lab].astype(int), prob[lab]), "clip_roc_auc": auroc(p.mosquito, clip)}
+        return {"window_roc_auc": auroc(p.labels[lab].astype(int), prob[lab]),
+                "clip_roc_auc": auroc(p.mosquito, clip_scores(p, prob))}
 
     @staticmethod
     def max_drop(budget: Any) -> float:

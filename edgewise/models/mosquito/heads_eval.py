@@ -32,7 +32,7 @@ from edgewise.runtime.mosquito import ClipTooShortError, clip_score, detector_wi
 from edgewise.runtime.uncertainty import decompose, softmax
 
 __all__ = ["Part", "part_windows", "head_probabilities", "uncertainty", "nll", "ece", "alarms",
-           "choose_uncertainty_threshold", "fa_at_recall", "auroc", "measure", "operating_threshold",
+           "choose_uncertainty_threshold", "fa_at_recall", "clip_scores", "auroc", "measure", "operating_threshold",
            "alarm_comparison"]
 
 LogitsFn = Callable[[np.ndarray], np.ndarray]
@@ -208,6 +208,11 @@ def fa_at_recall(part: Part, p: np.ndarray, recall: float, *, epistemic: np.ndar
     return {"threshold": None, "clip_recall": float("nan"), "false_alarms_per_hour": float("nan")}
 
 
+def clip_scores(part: Part, p: np.ndarray) -> np.ndarray:
+    """Per clip of ``part``, the score of its windows' probabilities ``p`` [N] (``clip_score``: top-3 mean): [n_clips]."""
+    return np.array([clip_score(p[part.clip == c]) for c in range(len(part.names))])
+
+
 def auroc(y: np.ndarray, s: np.ndarray) -> float:
     """ROC-AUC of scores ``s`` for binary labels ``y`` (NaN with one class)."""
     from sklearn.metrics import roc_auc_score
@@ -231,11 +236,10 @@ def measure(fn: LogitsFn, parts: dict[str, Part]) -> tuple[dict[str, Any], dict[
         u[k] = uncertainty(ph)
     test = parts["test"]
     lab = np.isfinite(test.labels)
-    clips = np.array([clip_score(u["test"]["p"][test.clip == c]) for c in range(len(test.names))])
     ind, ood = u["id_holdout"], u["ood"]
     y_ood = np.r_[np.zeros(len(ind["p"])), np.ones(len(ood["p"]))]
     row = {"heads": int(heads), "window_roc_auc": auroc(test.labels[lab], u["test"]["p"][lab]),
-           "clip_roc_auc": auroc(test.mosquito, clips), "nll": nll(u["test"]["p"], test.labels),
+           "clip_roc_auc": auroc(test.mosquito, clip_scores(test, u["test"]["p"])), "nll": nll(u["test"]["p"], test.labels),
            "ece": ece(u["test"]["p"], test.labels),
            "ood_auroc_epistemic": auroc(y_ood, np.r_[ind["epistemic"], ood["epistemic"]]),
            "ood_auroc_total": auroc(y_ood, np.r_[ind["total"], ood["total"]]),
