@@ -1,9 +1,10 @@
-"""A training loop over the mosquito recipe's batches with any per-window loss: distilled students use it.
+"""The training loop over the mosquito recipe's batches, with any per-window loss: detectors and their students.
 
-The batches are exactly those of ``edgewise.models.mosquito.train.train_model`` (half positive, half negative
-windows; mixing and synthetic-tone augmentation; after the first fifth of the steps a ``hard_negatives`` share
-of the negatives drawn by their running loss; AdamW with a one-cycle schedule), so a student sees what its
-teachers saw. What differs is the loss (``loss_fn``) and how the best state is picked (``score_fn`` on held-out
+``edgewise.models.mosquito.train.train_model`` runs it with each window's cross-entropy; distilled students
+(``edgewise.compress.distill_mosquito``) with a distillation loss. The batches are the recipe's (half positive,
+half negative windows; mixing and synthetic-tone augmentation; short excerpts when ``p_short``; after the first
+fifth of the steps a ``hard_negatives`` share of the negatives drawn by their running loss; AdamW with a
+one-cycle schedule), so a student sees what its teachers saw. What differs is the loss (``loss_fn``) and how the best state is picked (``score_fn`` on held-out
 validation windows, higher is better, every ``eval_every`` steps). Heads' temperature: ``fit_heads_temperature``
 scales the logits of every head by one T that minimises the NLL of the heads' *mean* probability on validation
 windows (Guo et al. 2017, applied to the averaged prediction a multi-head model reports).
@@ -17,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from edgewise.data.mosquito import augment_batch
+from edgewise.data.mosquito import augment_batch, short_excerpts
 from edgewise.models.mosquito.train import TrainConfig, WindowSet, _draw_negatives, features
 
 __all__ = ["train_steps", "fit_heads_temperature", "window_features"]
@@ -35,7 +36,8 @@ def window_features(model_spec, ws: WindowSet, *, batch: int = 256) -> torch.Ten
 
 def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss_fn: WindowLoss, *,
                 score_fn: Callable[[torch.nn.Module], float] | None = None, desc: str = "training",
-                progress: Callable[[str, int, float, float], None] | None = None) -> tuple[torch.nn.Module, dict]:
+                progress: Callable[[str, int, float, float], None] | None = None,
+                rng: np.random.Generator | None = None) -> tuple[torch.nn.Module, dict]:
     """Train ``model`` in place for ``cfg.steps`` steps on the recipe's batches of ``train``.
 
     Args:
@@ -43,8 +45,12 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
         cfg: the recipe (steps, batch size, lr, weight decay, augmentation, hard negatives, eval_every, seed).
         loss_fn: per-window loss of a batch (see ``WindowLoss``); its negatives' values drive hard-negative mining.
         score_fn: the model's score on held-out data (higher is better), every ``cfg.eval_every`` steps and at
-            the end; the best-scoring state is kept. None: the last state.
-        progress: ``(desc, step, loss EMA, score)`` at each evaluation.
+            the end; the best-scoring state is kept. None, or a NaN score (e.g. a ROC-AUC on validation windows
+            of one class): the last state.
+        progress: ``(desc, step, loss EMA, score)`` at each evaluation (the score as ``score_fn`` gave it).
+        rng: the batches' random generator, when the caller already drew from it (``train.train_model`` sets
+            the input statistics first) and seeded torch; None: ``default_rng(cfg.seed)`` and
+            ``torch.manual_seed(cfg.seed)`` here.
 
     Returns:
         ``(model in eval mode, {"steps", "best_step", "best_score", "train_seconds", "scores"})``.
@@ -53,8 +59,9 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
     pos, neg = np.flatnonzero(train.y == 1), np.flatnonzero(train.y == 0)
     if pos.size == 0 or neg.size == 0:
         raise ValueError(f"training needs positive and negative windows, got {pos.size} and {neg.size}")
-    rng = np.random.default_rng(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    if rng is None:
+        rng = np.random.default_rng(cfg.seed)
+        torch.manual_seed(cfg.seed)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
@@ -70,9 +77,11 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
         x, y = augment_batch(train.take(idx), train.y[idx], rng, positives=train.take(rng.choice(pos, half)),
                              negatives=train.take(rng.choice(neg, half)), p_mix=cfg.p_mix, p_synth=cfg.p_synth,
                              sample_rate=spec.sample_rate)
+        if cfg.p_short:
+            x = short_excerpts(x, rng, p=cfg.p_short, sample_rate=spec.sample_rate)
         per = loss_fn(model, features(x, spec), torch.from_numpy(y).long())
         loss = per.mean()
-        still_neg = y[half:] == 0
+        still_neg = y[half:] == 0  # negatives that augmentation did not turn into mixes
         neg_loss[nj[still_neg]] = 0.5 * neg_loss[nj[still_neg]] + 0.5 * per.detach().numpy()[half:][still_neg]
         opt.zero_grad()
         loss.backward()
@@ -82,9 +91,9 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
         loss_ema = lv if loss_ema != loss_ema else 0.95 * loss_ema + 0.05 * lv
         if step % cfg.eval_every == 0 or step == cfg.steps:
             model.eval()
-            score = float(score_fn(model)) if score_fn is not None else float(step)
+            score = float(score_fn(model)) if score_fn is not None else float("nan")
             scores.append((step, score))
-            if score >= best[0]:
+            if score >= best[0] or score != score:  # NaN: no usable score, keep the latest state
                 best = (score, copy.deepcopy(model.state_dict()), step)
             if progress is not None:
                 progress(desc, step, loss_ema, score)

@@ -201,9 +201,15 @@ def train_model(cfg: TrainConfig, train: WindowSet, val: WindowSet, *,
                 progress: Callable[[int, float, float], None] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train one detector on ``train``, keep the best state on ``val``, then fit its temperature on ``val``.
 
+    The steps are ``edgewise.models.mosquito.loop.train_steps`` (the loop distilled students use too) with the
+    cross-entropy of each window's label; the best state is the one with the highest window ROC-AUC on ``val``
+    (the last one when ``val`` has a single class).
+
     Returns:
         The model (eval mode, calibrated) and a log dict (steps, best validation AUC, temperature, seconds).
     """
+    from edgewise.models.mosquito.loop import train_steps
+
     spec = cfg.spec
     pos, neg = np.flatnonzero(train.y == 1), np.flatnonzero(train.y == 0)
     if pos.size == 0 or neg.size == 0:
@@ -212,43 +218,15 @@ def train_model(cfg: TrainConfig, train: WindowSet, val: WindowSet, *,
     torch.manual_seed(cfg.seed)
     model = build_model(spec.name, **cfg.model_kwargs)
     _set_input_stats(model, spec, train, rng)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    half = cfg.batch_size // 2
-    best = (-np.inf, copy.deepcopy(model.state_dict()), 0)
-    t0, loss_ema = time.time(), float("nan")
-    neg_loss = np.ones(neg.size)  # running loss of each negative window (hard-negative mining)
-    for step in range(1, cfg.steps + 1):
-        model.train()
-        nj = _draw_negatives(neg_loss, cfg.batch_size - half, cfg.hard_negatives if step > cfg.steps // 5 else 0.0, rng)
-        idx = np.concatenate([rng.choice(pos, half), neg[nj]])
-        x, y = augment_batch(train.take(idx), train.y[idx], rng, positives=train.take(rng.choice(pos, half)),
-                             negatives=train.take(rng.choice(neg, half)), p_mix=cfg.p_mix, p_synth=cfg.p_synth,
-                             sample_rate=spec.sample_rate)
-        if cfg.p_short:
-            x = short_excerpts(x, rng, p=cfg.p_short, sample_rate=spec.sample_rate)
-        per = torch.nn.functional.cross_entropy(model(features(x, spec)), torch.from_numpy(y).long(), reduction="none")
-        loss = per.mean()
-        still_neg = y[half:] == 0  # negatives that augmentation did not turn into mixes
-        neg_loss[nj[still_neg]] = 0.5 * neg_loss[nj[still_neg]] + 0.5 * per.detach().numpy()[half:][still_neg]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        lv = loss.item()
-        loss_ema = lv if loss_ema != loss_ema else 0.95 * loss_ema + 0.05 * lv
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            auc = _window_auc(model, spec, val)
-            score = auc if auc == auc else -step  # no usable validation: keep the last state
-            if score >= best[0]:
-                best = (score, copy.deepcopy(model.state_dict()), step)
-            if progress is not None:
-                progress(step, loss_ema, auc)
-    model.load_state_dict(best[1])
-    model.eval()
+
+    def loss(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(net(x), y, reduction="none")
+
+    model, log = train_steps(model, cfg, train, loss, score_fn=lambda m: _window_auc(m, spec, val), rng=rng,
+                             progress=None if progress is None else lambda _d, step, ema, auc: progress(step, ema, auc))
     logits = predict_logits(model, spec, val.take(np.arange(len(val)))) if len(val) else np.zeros((0, 2))
     temperature = fit_temperature(logits.astype(np.float64), val.y)
     model.temperature.fill_(temperature)
-    return model, {"steps": cfg.steps, "best_step": best[2], "val_window_roc_auc": float(best[0]),
-                   "temperature": temperature, "train_seconds": round(time.time() - t0, 1),
+    return model, {"steps": cfg.steps, "best_step": log["best_step"], "val_window_roc_auc": log["best_score"],
+                   "temperature": temperature, "train_seconds": log["train_seconds"],
                    "train_windows": {"positive": int(pos.size), "negative": int(neg.size)}}
