@@ -87,19 +87,19 @@ def _strip_window(model, samples: int = 5000) -> int:
 
 
 def run_fold(data_dir: Path, out: Path, f: int, split, epochs: int, seed: int, kernel: int = 9, decimate: int = 1,
-             teachers: Path | None = None) -> dict:
+             teachers: Path | None = None, oversample_unannotated: bool = False) -> dict:
     from edgewise.models.checkpoint import load_checkpoint
     from edgewise.models.ecg.workflow import train_ecg
 
     ckpt = train_ecg(out / f"fold{f}", data_dir=data_dir, epochs=epochs, seed=seed, split=split, kernel=kernel,
                      decimate=decimate, teacher=teachers / f"fold{f}" / "ecg-unet.pt" if teachers else None,
-                     progress=False, log=lambda m: None)
+                     oversample_unannotated=oversample_unannotated, progress=False, log=lambda m: None)
     ck = load_checkpoint(ckpt)
     facts = json.loads(ckpt.with_suffix(".json").read_text())
     m = facts["metrics"]
     row = {"fold": f, "n_test": len(split.test), "p_offset": ck.training["calibration"]["p_logit_bias"],
            "window": ck.spec.window, "epochs": epochs, "kernel": kernel, "decimate": decimate,
-           "teacher": str(teachers / f"fold{f}") if teachers else None,
+           "teacher": str(teachers / f"fold{f}") if teachers else None, "oversample_unannotated": oversample_unannotated,
            "lead_ii": m["test_lead_ii"]["wave_f1"], "all_leads": m["test_all_leads"]["wave_f1"],
            "by_rhythm": rhythm_scores(ckpt, data_dir, list(split.test)),
            "one_call": one_call_scores(ckpt, data_dir, list(split.test), window=_strip_window(ck.model)),
@@ -153,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--decimate", type=int, default=1, choices=(1, 2), help="2: the U-Net runs at 250 Hz (UNet1d)")
     ap.add_argument("--teachers", type=Path, help="a CV folder of the same folds (e.g. of the kernel-9 recipe): each "
                     "fold's model distils into this fold's (train_ecg's teacher)")
+    ap.add_argument("--oversample-unannotated", action="store_true",
+                    help="also oversample 3x the records without any annotated P wave (LUDB's paced records; "
+                         "measured 2026-12-07, not adopted)")
     ap.add_argument("--only", type=int, nargs="*", help="run only these folds")
     ap.add_argument("--table", action="store_true", help="only print the table of the folds in --out")
     args = ap.parse_args(argv)
@@ -169,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         splits = kfold_records(list_records(args.data), args.folds, strata=rhythm_strata(args.data))
         for f in args.only if args.only is not None else range(args.folds):
             r = run_fold(args.data, args.out, f, splits[f], args.epochs, args.seed, args.kernel, args.decimate,
-                         args.teachers)
+                         args.teachers, args.oversample_unannotated)
             print(f"fold {f}: lead II {r['lead_ii']}", flush=True)
     table(args.out)
     return 0

@@ -90,6 +90,12 @@ def rhythm_strata(root: str | Path) -> dict[int, str]:
     return out
 
 
+def has_p_wave(record: EcgRecord) -> bool:
+    """Whether any lead of ``record`` has an annotated P wave (LUDB annotates none in atrial fibrillation or
+    flutter, nor in its ventricular-paced records, whatever their atrial rhythm)."""
+    return any(w.kind == "P" for waves in record.waves.values() for w in waves)
+
+
 def load_records(root: str | Path, ids: list[int] | tuple[int, ...] | None = None, progress: bool = False
                  ) -> list[EcgRecord]:
     ids = list(ids) if ids is not None else list_records(root)

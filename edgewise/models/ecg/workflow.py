@@ -10,7 +10,7 @@ import numpy as np
 
 from edgewise.data.ludb import list_records
 from edgewise.models.ecg.calibrate import ecg_post
-from edgewise.models.ecg.dataset import SPLIT_SEED, Split, load_records, rhythm_strata, split_records
+from edgewise.models.ecg.dataset import SPLIT_SEED, Split, has_p_wave, load_records, rhythm_strata, split_records
 from edgewise.runtime.ecg.metrics import DelineationScore
 from edgewise.runtime.ecg.model import EcgModelInfo, load_artifact_fn
 from edgewise.runtime.errors import InputError
@@ -83,7 +83,8 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
               seed: int = 0, threads: int = 1, widths: tuple[int, ...] = (8, 16, 24, 32, 48), progress: bool = True,
               twelve_lead: bool = False, fold_val: bool = False, context: tuple[int, ...] = (2, 4, 8),
               split: Split | None = None, kernel: int = 9, decimate: int = 1, teacher: str | Path | None = None,
-              kd_temperature: float = 2.0, kd_weight: float = 1.0, log=print) -> Path:
+              kd_temperature: float = 2.0, kd_weight: float = 1.0, oversample_unannotated: bool = False,
+              log=print) -> Path:
     """Train the single-lead U-Net on LUDB (or on SYNTHETIC ECG when ``data_dir`` is None).
 
     Split by record (``split_records``: 70 % train, 10 % validation for epoch selection, 20 % test).
@@ -97,6 +98,9 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
     ``decimate``: 2 runs the U-Net at 250 Hz (``UNet1d``: half the MACs; kernel 5 there spans what 9 spans at 500 Hz).
     ``teacher``: a single-lead ECG checkpoint whose softened outputs are added to the loss (``distillation_hook``,
     ``kd_temperature``, ``kd_weight``): a small or half-rate student learning from a larger network.
+    ``oversample_unannotated``: also oversample 3x the records without any annotated P wave (in LUDB the 6
+    ventricular-paced records in sinus rhythm; AF and flutter records are oversampled anyway). Measured by
+    cross-validation on 2026-12-07 and not adopted (README).
     """
     from edgewise.models.checkpoint import save_checkpoint
     from edgewise.models.ecg.dataset import lead_examples
@@ -139,8 +143,11 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
 
         strata = rhythm_strata(data_dir)
         examples = multilead_examples(train_recs) if twelve_lead else lead_examples(train_recs)
-        # rare rhythms (AF, flutter: no P waves annotated) are oversampled 3x so the model learns them
-        examples += [e for e in examples if strata.get(e.record_id, "sinus") != "sinus"] * 2
+        # rare rhythms (AF, flutter: no P waves annotated) are oversampled 3x so the model learns them; with
+        # oversample_unannotated also the records whose annotation has no P wave at all (LUDB's paced records)
+        rare = {r.record_id for r in train_recs if strata.get(r.record_id, "sinus") != "sinus"
+                or (oversample_unannotated and not has_p_wave(r))}
+        examples += [e for e in examples if e.record_id in rare] * 2
         hook = None
         if teacher is not None:
             from edgewise.models.checkpoint import load_checkpoint
@@ -170,7 +177,8 @@ def train_ecg(out: str | Path, *, data_dir: str | Path | None, epochs: int = 60,
         training.update(data=f"LUDB 1.0.1 ({len(split.train) + len(split.val) + len(split.test)} records in {Path(data_dir).name}/)",
                         split=f"by record (= subject), {how}: "
                               f"{len(split.train)} train / {len(split.val)} val / {len(split.test)} test",
-                        oversampled="records with atrial fibrillation/flutter/other rhythms x3",
+                        oversampled="records with atrial fibrillation/flutter/other rhythms"
+                                    + (" or no annotated P wave" if oversample_unannotated else "") + " x3",
                         epoch_selection="none: train + validation records, last epoch" if fold_val
                         else "best mean wave F1 on the validation records",
                         train_records=list(split.train), val_records=list(split.val), test_records=list(split.test),
