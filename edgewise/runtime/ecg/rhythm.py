@@ -39,7 +39,7 @@ RHYTHM_MODEL: dict[str, Any] = {
 # Cross-validated by the same folds (benchmarks/ecg_rhythm.py, 2026-12-07): lead II AUROC 0.906, sensitivity
 # 10/14 AF/flutter strips, specificity 146/146; all leads AUROC 0.961, 120/168 and 1721/1752 (0.2's kernel-9
 # recipe: 0.976, 10/14, 146/146; 0.958, 121/168, 1720/1752). It misses what
-# the model misses: flutter waves called P (LUDB 52) and AF with a regular ventricular rhythm (LUDB 93).
+# the model misses: flutter waves called P (LUDB 52) and AF with a paced, regular ventricular rhythm (LUDB 93).
 
 
 def rhythm_features(beats: Sequence[Any]) -> dict[str, float] | None:
