@@ -25,9 +25,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# an absolute path under a machine's own top-level folders (/work/shared/data/ludb, /tmp/ew-hydra/members-1p-e20);
-# not an ONNX node name (/up.0/ConvTranspose) nor a URL's path
-PATH = re.compile(r"(?<![\w.:/-])/(?:work|tmp|home|root|mnt|media|data|srv|opt|var|Users)/(?:[\w.-]+/)*([\w.-]*[\w-])")
+# an absolute path under a machine's own top-level folders (/work/shared/data/ludb, /tmp/ew-hydra/members-1p-e20/);
+# not an ONNX node name (/up.0/ConvTranspose) nor a URL's path. Paths with spaces, under other roots, or Windows
+# paths are not recognised.
+ROOTS = ("work", "workspace", "tmp", "home", "root", "mnt", "media", "data", "srv", "opt", "var", "usr", "scratch",
+         "private", "Users", "Volumes")
+PATH = re.compile(r"(?<![\w.:/-])/(?:%s)/(?:[\w.-]+/)*([\w.-]*[\w-])/?" % "|".join(ROOTS))
+
+
+def pretrained_folders(root: Path) -> list[Path]:
+    """The shipped model folders under ``root``: those with a manifest (not ``__pycache__``)."""
+    return sorted(p for p in root.iterdir() if (p / "manifest.json").is_file())
 
 
 def scrub_text(text: str) -> str:
@@ -99,7 +107,7 @@ def main() -> int:
     ap.add_argument("--check", action="store_true", help="only list what would change (exit 1 if anything)")
     args = ap.parse_args()
     any_change = False
-    for folder in sorted(p for p in PRETRAINED_DIR.iterdir() if p.is_dir()):
+    for folder in pretrained_folders(PRETRAINED_DIR):
         changed = scrub_folder(folder, check=args.check)
         any_change |= bool(changed)
         print(f"{folder.name}: " + ("; ".join(changed) if changed else "no machine paths"))

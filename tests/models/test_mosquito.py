@@ -136,6 +136,26 @@ def test_tiny_training_learns_synthetic_tones():
     assert log["train_windows"]["positive"] > 0 and log["train_windows"]["negative"] > 0
 
 
+@pytest.mark.parametrize("scores, best_step", [((np.nan, 0.5, np.nan, 0.3), 4), ((0.2, np.nan, 0.1, np.nan), 2),
+                                               ((np.nan,) * 4, 8)])
+def test_train_steps_keeps_the_best_scored_state_and_ranks_nan_lowest(scores, best_step):
+    """A NaN score (no usable validation) never displaces a real one; with only NaN the latest state is kept."""
+    from edgewise.models.mosquito.loop import train_steps
+
+    train, _, _ = tiny_synthetic_sets(n_train=4)
+    cfg = TrainConfig(arch="dscnn", steps=8, batch_size=8, eval_every=2, p_mix=0.0, p_synth=0.0, model_kwargs=TINY)
+    seq = iter(scores)
+
+    def ce(net, x, y):
+        return torch.nn.functional.cross_entropy(net(x), y, reduction="none")
+
+    model, log = train_steps(build_model("mosquito-dscnn", **TINY), cfg, train, ce, score_fn=lambda m: next(seq))
+    assert log["best_step"] == best_step, log
+    real = [s for s in scores if s == s]
+    assert (log["best_score"] == max(real)) if real else np.isnan(log["best_score"])
+    assert [s for _, s in log["scores"]] == pytest.approx(list(scores), nan_ok=True)
+
+
 def test_training_needs_both_classes():
     train, val, _ = tiny_synthetic_sets(n_train=2, n_val=2)
     train.y[:] = 0

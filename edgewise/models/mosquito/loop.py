@@ -66,7 +66,7 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
                             weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     half = cfg.batch_size // 2
-    best = (-np.inf, copy.deepcopy(model.state_dict()), 0)
+    best = (-np.inf, copy.deepcopy(model.state_dict()), 0)  # (score, state, step); a NaN score ranks as -inf
     scores: list[tuple[int, float]] = []
     t0, loss_ema = time.time(), float("nan")
     neg_loss = np.ones(neg.size)
@@ -93,13 +93,15 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
             model.eval()
             score = float(score_fn(model)) if score_fn is not None else float("nan")
             scores.append((step, score))
-            if score >= best[0] or score != score:  # NaN: no usable score, keep the latest state
-                best = (score, copy.deepcopy(model.state_dict()), step)
+            key = score if score == score else -np.inf  # NaN (no usable score): below any real one, latest kept
+            if key >= best[0]:
+                best = (key, copy.deepcopy(model.state_dict()), step)
             if progress is not None:
                 progress(desc, step, loss_ema, score)
     model.load_state_dict(best[1])
     model.eval()
-    return model, {"steps": cfg.steps, "best_step": best[2], "best_score": float(best[0]),
+    best_score = float(best[0]) if best[0] > -np.inf else float("nan")
+    return model, {"steps": cfg.steps, "best_step": best[2], "best_score": best_score,
                    "train_seconds": round(time.time() - t0, 1), "scores": scores}
 
 

@@ -10,15 +10,13 @@ Recordings shorter than a window are tiled into it exactly as at scoring time
 """
 from __future__ import annotations
 
-import copy
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from edgewise.data.mosquito import Recording, WindowConfig, augment_batch, short_excerpts, window_labels
+from edgewise.data.mosquito import Recording, WindowConfig, window_labels
 from edgewise.models.mosquito.clips import min_clip_samples, tile_window
 from edgewise.models.mosquito.specs import SPECS, frontend
 from edgewise.models.spec import ModelSpec, build_model
