@@ -57,7 +57,6 @@ class _Measurer:
 
     def __init__(self, ck: Any, data: EvalData, recipe: Recipe, task: Any):
         self.ck, self.data, self.recipe, self.task = ck, data, recipe, task
-        self.val_leads = task.val_leads(data) if hasattr(task, "val_leads") else ()
         self.ref_fn = task.torch_fn(ck.model)
         self.view = getattr(task, "fidelity_view", lambda z: z)  # outputs as report.fidelity compares them
         self.ref_logits = self.view(self.ref_fn(data.fidelity_windows))

@@ -113,8 +113,8 @@ def test_pruned_model_p_offset_is_rechosen_on_validation(ludb_dir):
     with torch.no_grad():
         model.head.bias[1] -= 4.0  # as if fine-tuning had pulled the P logit down
     before = model.head.bias.detach().clone()
-    facts = recalibrate(model, SimpleNamespace(data=SimpleNamespace(val=val), val_leads=("i", "ii", "v2"),
-                                                window=ck.spec.window), log=lambda s: None)
+    facts = recalibrate(model, SimpleNamespace(data=SimpleNamespace(val=val), window=ck.spec.window),
+                        log=lambda s: None, leads=("i", "ii", "v2"))
     rec = facts["recalibration"]
     assert [r["bias"] for r in rec["sweep"]] == list(RECALIBRATION_GRID) and min(RECALIBRATION_GRID) < 0
     best = max(r["mean"] for r in rec["sweep"])

@@ -232,16 +232,18 @@ def finetuner(data: EvalData, step: Any, kwargs: dict, log: Callable, teacher: A
 RECALIBRATION_GRID = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 
 
-def recalibrate(model: Any, m: Any, log: Callable, *, before: dict[str, Any] | None = None) -> dict[str, Any]:
+def recalibrate(model: Any, m: Any, log: Callable, *, before: dict[str, Any] | None = None,
+                leads: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Re-choose the P-logit offset of a pruned and fine-tuned model on the validation records
     (``edgewise.models.ecg.calibrate``): fine-tuning on the labels moves the offset the uncompressed
     model was calibrated with. ``before``: the training facts of the model it was pruned from (the offset its
-    head already carries, so each candidate is scored with the P edges it would ship with)."""
+    head already carries, so each candidate is scored with the P edges it would ship with). ``leads``: the
+    validation leads (default: the task's, ``EcgTask.val_leads``)."""
     from edgewise.models.ecg.calibrate import calibrate_p_bias, p_edge_postprocess
 
     prior = p_edge_postprocess(before or {}).get("p_edge_offset", 0.0)
-    facts = calibrate_p_bias(model, m.data.val, leads=m.val_leads, grid=RECALIBRATION_GRID, window=m.window,
-                             prior=prior)
+    facts = calibrate_p_bias(model, m.data.val, leads=leads or EcgTask.val_leads(m.data), grid=RECALIBRATION_GRID,
+                             window=m.window, prior=prior)
     log(f"P-logit offset re-chosen on the validation records after fine-tuning: {facts['p_logit_bias']:+.2f}")
     return {"recalibration": facts}
 
