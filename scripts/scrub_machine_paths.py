@@ -58,7 +58,7 @@ def scrub_folder(folder: Path, *, check: bool) -> list[str]:
     """Scrub one pretrained folder; returns what changed (or would change, with ``check``)."""
     from edgewise.export.metadata import update_metadata
     from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
-    from edgewise.runtime.artifact import read_metadata, sha256_file, write_manifest
+    from edgewise.runtime.artifact import read_metadata, write_manifest
 
     changed: list[str] = []
     relink: dict[str, str] = {}
@@ -69,8 +69,7 @@ def scrub_folder(folder: Path, *, check: bool) -> list[str]:
             continue
         changed.append(pt.name)
         if not check:
-            old = sha256_file(pt)
-            relink[old] = save_checkpoint(pt, spec=ck.spec, model=ck.model, model_kwargs=ck.model_kwargs,
+            relink[ck.sha256] = save_checkpoint(pt, spec=ck.spec, model=ck.model, model_kwargs=ck.model_kwargs,
                                           training=training, metrics=metrics)
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text())["artifacts"] if manifest_path.is_file() else {}

@@ -2,6 +2,7 @@
 checkpoint hash they quote is their checkpoint's (numpy only: runs where torch is not installed)."""
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ from edgewise.runtime.artifact import read_metadata, sha256_file
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "scrub_machine_paths.py"
 
 
+@functools.lru_cache(maxsize=1)
 def _scrub():
     spec = importlib.util.spec_from_file_location("scrub_machine_paths", SCRIPT)
     mod = importlib.util.module_from_spec(spec)
@@ -37,12 +39,11 @@ def test_scrub_relinks_a_checkpoint_hash_and_walks_nested_facts():
                                               "n": 3}
 
 
-FOLDERS = [p.name for p in sorted(PRETRAINED_DIR.iterdir()) if (p / "manifest.json").is_file()]
+FOLDERS = [p.name for p in _scrub().pretrained_folders(PRETRAINED_DIR)]
 
 
 def test_the_shipped_folders_are_found():
     assert {"ecg", "ecg-hydra", "mosquito"} <= set(FOLDERS)
-    assert [p.name for p in _scrub().pretrained_folders(PRETRAINED_DIR)] == FOLDERS
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
