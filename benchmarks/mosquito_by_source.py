@@ -186,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
                          "32 64 96 128 128; dscnn archs only")
     ap.add_argument("--p-short", type=float, default=None,
                     help="share of training windows cut to 0.05-1 s and tiled (TrainConfig.p_short; default: its default)")
+    ap.add_argument("--p-decoy", type=float, default=None,
+                    help="share of training windows replaced by a synthetic tone outside the mosquito pitch range, "
+                         "labelled 0 (TrainConfig.p_decoy; default: its default)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/edgewise-bench-mosquito-by-source"))
     ap.add_argument("--reuse", action="store_true", help="load fold checkpoints from --out instead of training")
     ap.add_argument("--tables-only", action="store_true", help="print tables from results saved in --out")
@@ -226,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             results = [r for r in load_results(res_path) if r.fold.name in {f.name for f in folds}]
         else:
             extra = {} if args.p_short is None else {"p_short": args.p_short}
+            if args.p_decoy is not None:
+                extra["p_decoy"] = args.p_decoy
             if args.widths:
                 extra["model_kwargs"] = {"widths": tuple(args.widths)}
             cfg = TrainConfig(arch=arch, steps=args.steps, eval_every=args.eval_every, seed=args.seed, **extra)

@@ -51,6 +51,9 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--members", type=int, help="train a deep ensemble of M members on the fixed by-source split "
                    "(cached: an interrupted run resumes); default: one model on the split by recording")
     p.add_argument("--only", type=int, nargs="+", metavar="K", help="with --members: train just these members")
+    p.add_argument("--leave-sources-out", action="store_true",
+                   help="with --members: source bagging, member k does not train on its share of the training "
+                        "part's negative-only sources, so the members disagree on kinds of sound one never heard")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--json", action="store_true", help="print held-out metrics as one JSON object")
 
@@ -69,6 +72,8 @@ def train(args: argparse.Namespace) -> int:
     if args.members is not None and arch == "humbug":  # a Hydra student exists for the DS-CNN members only
         raise ValueError("--members trains DS-CNN members (dscnn-robust or dscnn), whose Hydra student shares their "
                          "body; the humbug baseline has no Hydra: drop --arch or pass --arch dscnn-robust")
+    if args.leave_sources_out and args.members is None:
+        raise ValueError("--leave-sources-out deals the training sources among ensemble members: add --members M")
     cfg = TrainConfig(arch=arch, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                       eval_every=args.eval_every)
     if args.members is not None:
@@ -91,6 +96,7 @@ def _train_members(args: argparse.Namespace, cfg) -> int:
               flush=True)
 
     paths = train_mosquito_members(_data_dir(args.data), args.out, members=args.members, config=cfg, only=args.only,
+                                   leave_sources_out=args.leave_sources_out,
                                    progress=progress, log=lambda m: print(m, file=sys.stderr, flush=True))
     if args.json:
         print_json_line({"members": [str(p) for p in paths], "folder": str(args.out)})

@@ -240,6 +240,36 @@ def synthetic_flight_tone(duration_s: float, sample_rate: int, rng: np.random.Ge
     return (0.5 * y / (np.abs(y).max() + 1e-12)).astype(np.float32)
 
 
+DECOY_F0_HZ = ((80.0, 250.0), (1100.0, 2000.0))  # below and above the mosquito flight tone (300-900 Hz)
+
+
+def decoy_tones(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *, p: float, negatives: np.ndarray,
+                snr_db: tuple[float, float] = (-5.0, 20.0),
+                sample_rate: int = 8000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Replace a share ``p`` of the rows by a SYNTHETIC *non*-mosquito flight tone in a real negative (label 0).
+
+    The decoy is ``synthetic_flight_tone`` (the same harmonics, frequency and amplitude modulation as the
+    synthetic positives) with its fundamental outside the mosquito range: 80-250 Hz (bees, flies, engines, mains
+    hum; 5-15 harmonics) or 1.1-2 kHz (whines, whistles; 3 harmonics). Issue 21: the detector called most buzzing
+    things a mosquito (a beehive gave 90 false alarms per hour of held-out audio); a buzz alone must not be enough,
+    its pitch has to be a mosquito's.
+
+    Returns:
+        ``(x, y, decoy)``: the batch with the decoys in, their labels set to 0, and the boolean mask of decoy rows.
+    """
+    x, y = x.copy(), np.asarray(y, np.float32).copy()
+    b, n = x.shape
+    decoy = rng.random(b) < p
+    for i in np.flatnonzero(decoy):
+        lo, hi = DECOY_F0_HZ[0] if rng.random() < 0.6 else DECOY_F0_HZ[1]
+        f0 = rng.uniform(lo, hi)
+        tone = synthetic_flight_tone(n / sample_rate, sample_rate, rng, f0=f0,
+                                     n_harmonics=int(rng.integers(5, 16)) if f0 < 300 else 3)
+        x[i] = mix_at_snr(negatives[rng.integers(len(negatives), size=1)], tone[None], rng.uniform(*snr_db, size=1))[0]
+    y[decoy] = 0.0
+    return x, y, decoy
+
+
 def augment_batch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *, positives: np.ndarray,
                   negatives: np.ndarray, p_mix: float = 0.3, p_synth: float = 0.05,
                   snr_db: tuple[float, float] = (-5.0, 20.0), sample_rate: int = 8000) -> tuple[np.ndarray, np.ndarray]:

@@ -94,3 +94,28 @@ def test_humbug_members_are_refused_before_any_work(tmp_path):
     res = _edgewise("train", "mosquito", "--members", "2", "--arch", "humbug", "--out", str(tmp_path / "m"))
     assert res.returncode == 2 and "the humbug baseline has no Hydra" in res.stderr
     assert not (tmp_path / "m").exists() and "Traceback" not in res.stderr
+
+
+def test_source_bagged_members_leave_their_sources_out_and_are_retrained_when_bagging_changes(mosquito_dir, tmp_path):
+    args = ("train", "mosquito", "--members", "2", "--steps", "2", "--eval-every", "1", "--batch-size", "8",
+            "--data", str(mosquito_dir), "--out", str(tmp_path))
+    plain = _edgewise(*args)
+    assert plain.returncode == 0, plain.stderr
+    bagged = _edgewise(*args, "--leave-sources-out")
+    assert bagged.returncode == 0, bagged.stderr
+    assert "cached" not in bagged.stderr  # the plain members are not the bagged ones
+    facts = [json.loads((tmp_path / f"member-{k}.json").read_text())["training"] for k in (0, 1)]
+    left = [set(f["left_out_sources"]) for f in facts]
+    assert left[0] and left[1] and not left[0] & left[1]
+    from edgewise.data.mosquito import read_recordings
+
+    positive = {r.set_name for r in read_recordings(mosquito_dir) if r.mosquito}
+    assert (left[0] | left[1]) <= set(facts[0]["train_sources"]) - positive  # negative-only training sources
+    assert json.loads((tmp_path / "ensemble.json").read_text())["leave_sources_out"] is True
+    again = _edgewise(*args, "--leave-sources-out")
+    assert "member 0: cached" in again.stderr and "member 1: cached" in again.stderr
+
+
+def test_leave_sources_out_needs_members(tmp_path):
+    res = _edgewise("train", "mosquito", "--leave-sources-out", "--out", str(tmp_path / "m.pt"))
+    assert res.returncode == 2 and "add --members M" in res.stderr and "Traceback" not in res.stderr

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgewise.data.mosquito import (
-    ClipLabel, Recording, WindowConfig, augment_batch, mix_at_snr, random_eq, read_recordings, short_excerpts,
+    ClipLabel, Recording, WindowConfig, augment_batch, decoy_tones, mix_at_snr, random_eq, read_recordings, short_excerpts,
     split_recordings, synthetic_flight_tone, synthetic_recordings, window_labels,
 )
 from edgewise.runtime.errors import InputError
@@ -103,6 +103,22 @@ def test_augment_batch_labels_and_range():
     assert xa.shape == x.shape and xa.dtype == np.float32 and np.abs(xa).max() <= 1.0
     assert 0.5 < ya.mean() < 0.95  # about 75 % became positives
     assert set(np.unique(ya)) <= {0.0, 1.0}
+
+
+def test_decoy_tones_are_negatives_pitched_outside_the_mosquito_range():
+    rng = np.random.default_rng(4)
+    x = np.zeros((300, 16000), np.float32)
+    quiet = (1e-4 * np.random.default_rng(5).standard_normal((8, 16000))).astype(np.float32)
+    xd, yd, decoy = decoy_tones(x, np.ones(300), rng, p=0.2, negatives=quiet, snr_db=(30.0, 30.0))
+    assert 40 <= decoy.sum() <= 80 and xd.dtype == np.float32 and xd.shape == x.shape
+    assert np.all(yd[decoy] == 0) and np.all(yd[~decoy] == 1) and not np.any(xd[~decoy])
+    freqs = np.fft.rfftfreq(16000, 1 / 8000)
+    for row in xd[decoy]:
+        spec = np.abs(np.fft.rfft(row * np.hanning(row.size)))
+        spec[freqs < 60] = 0  # below the lowest decoy fundamental (80 Hz)
+        f0 = freqs[np.argmax(spec > 0.2 * spec.max())]  # the lowest strong line is the fundamental
+        assert f0 < 265 or f0 > 1050, f"decoy fundamental {f0:.0f} Hz lies in the mosquito range"
+    assert not decoy_tones(x, np.ones(300), rng, p=0.0, negatives=quiet)[2].any()
 
 
 def test_short_excerpts_tile_a_short_piece_of_the_window_itself():

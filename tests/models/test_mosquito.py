@@ -163,6 +163,19 @@ def test_training_needs_both_classes():
         train_model(TrainConfig(steps=1, model_kwargs=TINY), train, val)
     with pytest.raises(ValueError, match="unknown arch"):
         TrainConfig(arch="resnet")
+    with pytest.raises(ValueError, match="p_decoy"):
+        TrainConfig(p_decoy=1.5)
+
+
+def test_decoys_change_training_only_when_asked():
+    """p_decoy = 0 leaves the recipe's random stream (and weights) as they were; p_decoy > 0 trains on decoys."""
+    train, val, _ = tiny_synthetic_sets(n_train=16, n_val=8)
+    runs = {}
+    for p in (0.0, 0.0, 0.5):
+        torch.manual_seed(0)
+        model, _ = train_model(TrainConfig(steps=3, batch_size=8, eval_every=3, p_decoy=p, model_kwargs=TINY), train, val)
+        runs.setdefault(p, []).append(torch.cat([t.flatten() for t in model.state_dict().values()]))
+    assert torch.equal(runs[0.0][0], runs[0.0][1]) and not torch.equal(runs[0.0][0], runs[0.5][0])
 
 
 def test_checkpoint_round_trip_and_detect_file(tmp_path):

@@ -228,6 +228,19 @@ def test_ensemble_split_by_source_with_a_holdout(mosquito_dir):
     assert json.dumps(a.facts())  # what a checkpoint stores is plain JSON
 
 
+def test_source_bagging_leaves_each_negative_source_out_of_one_member(mosquito_dir):
+    from edgewise.data.mosquito import ClipLabel, read_recordings
+    from edgewise.models.ensemble.mosquito import ensemble_split, left_out_sources
+
+    split = ensemble_split([r for r in read_recordings(mosquito_dir) if r.label is not ClipLabel.UNKNOWN])
+    pos = {r.set_name for r in split["train"] if r.mosquito}
+    neg = {r.set_name for r in split["train"]} - pos
+    out = left_out_sources(split, 3)
+    assert len(out) == 3 and sorted(s for g in out for s in g) == sorted(neg)  # each once, never a positive source
+    assert max(map(len, out)) - min(map(len, out)) <= 1
+    assert left_out_sources(split, 3) == out and left_out_sources(split, 1) == [[]]
+
+
 def test_measure_and_alarm_comparison_on_a_two_head_function():
     """A model whose heads disagree exactly on the 'unfamiliar' windows: OOD AUROC 1, suppression removes them."""
     from edgewise.models.mosquito.heads_eval import alarm_comparison, measure

@@ -13,6 +13,12 @@ trains on. It is what "familiar" audio looks like for out-of-distribution figure
 members learnt from, but not the recordings themselves (the test sources' negative-only sources are the
 unfamiliar ones, ``ood_sources``).
 
+*Source bagging* (``leave_sources_out=True``, ``--leave-sources-out``): the training part's negative-only sources
+are dealt, in a seeded order, into M groups and member k does not train on group k (positive sources stay with
+every member: there are too few). Each member has then met sounds the others have not, so the members disagree
+more on kinds of sound one of them never heard: the ensemble's epistemic uncertainty then says something about
+unfamiliar sources, which the members of one shared training set (seed and data order only) do not (issue 23).
+
 Each member is a normal ``mosquito-dscnn`` checkpoint (``member-K.pt`` + JSON sidecar with the split, config,
 threshold); ``ensemble.json`` lists them. A member whose checkpoint exists with the same config and split is
 loaded, not retrained, so an interrupted run resumes (``only`` trains a subset, e.g. one job per member).
@@ -33,7 +39,7 @@ from edgewise.models.ensemble.cache import config_matches
 from edgewise.models.mosquito.train import TrainConfig
 
 __all__ = ["HOLDOUT", "SPLIT_KEYS", "EnsembleSplit", "ensemble_split", "ood_sources", "member_config", "split_audio",
-           "train_mosquito_members", "load_split_facts", "members_arch"]
+           "left_out_sources", "train_mosquito_members", "load_split_facts", "members_arch"]
 
 MANIFEST = "ensemble.json"  # the file name edgewise.models.ensemble.members reads
 HOLDOUT = 0.1
@@ -95,6 +101,22 @@ def ood_sources(split: EnsembleSplit) -> list[str]:
     return sorted({r.set_name for r in split["test"]} - pos)
 
 
+def left_out_sources(split: EnsembleSplit, members: int, *, seed: int = 0) -> list[list[str]]:
+    """Source bagging: for each member, the training part's negative-only sources it does not train on.
+
+    The negative-only sources (no mosquito recording in the training part) are shuffled by ``seed`` and dealt
+    round-robin into ``members`` groups; member k leaves out group k. One member leaves out nothing.
+    """
+    if members < 1:
+        raise ValueError(f"members must be >= 1, got {members}")
+    pos = {r.set_name for r in split["train"] if r.mosquito}
+    neg = sorted({r.set_name for r in split["train"]} - pos)
+    if members == 1 or not neg:
+        return [[] for _ in range(members)]
+    order = [neg[i] for i in np.random.default_rng([seed, 23]).permutation(len(neg))]
+    return [sorted(order[k::members]) for k in range(members)]
+
+
 def member_config(config: TrainConfig, k: int) -> TrainConfig:
     """Member ``k``'s recipe: ``config`` with seed ``config.seed + k``."""
     return replace(config, seed=config.seed + k)
@@ -125,33 +147,28 @@ def split_audio(data_dir: str | Path, *, holdout: float = HOLDOUT, seed: int = 0
     return split, by_rel
 
 
-def _cached(path: Path, cfg: TrainConfig, fingerprint: str) -> bool:
+def _cached(path: Path, cfg: TrainConfig, fingerprint: str, left_out: list[str]) -> bool:
     side = path.with_suffix(".json")
     if not (path.is_file() and side.is_file()):
         return False
     t = json.loads(side.read_text()).get("training", {})
     return (config_matches(t.get("config"), _config_dict(cfg), _config_dict(TrainConfig()))
-            and t.get("split_fingerprint") == fingerprint)
+            and t.get("split_fingerprint") == fingerprint and t.get("left_out_sources", []) == left_out)
 
 
-def _window_sets(split: EnsembleSplit, audio: dict[str, np.ndarray], cfg: TrainConfig):
+def _window_set(recs: list[Recording], audio: dict[str, np.ndarray], cfg: TrainConfig, hop_s: float):
     from edgewise.models.mosquito.train import build_window_set
 
     spec = cfg.spec
-    win = spec.window / spec.sample_rate
-
-    def ws(part: str, hop_s: float):
-        recs = split[part]
-        return build_window_set(recs, [audio[r.rel] for r in recs],
-                                WindowConfig(sample_rate=spec.sample_rate, window_s=win, hop_s=hop_s))
-
-    return ws("train", cfg.train_hop_s), ws("val", spec.hop / spec.sample_rate)
+    return build_window_set(recs, [audio[r.rel] for r in recs],
+                            WindowConfig(sample_rate=spec.sample_rate, window_s=spec.window / spec.sample_rate,
+                                         hop_s=hop_s))
 
 
 def train_mosquito_members(data_dir: str | Path, out: str | Path, *, members: int = 5,
                            config: TrainConfig = MEMBER_DEFAULTS, holdout: float = HOLDOUT,
                            max_false_alarms_per_hour: float = 5.0, only: Sequence[int] | None = None,
-                           cache_dir: str | Path | None = None,
+                           leave_sources_out: bool = False, cache_dir: str | Path | None = None,
                            progress: Callable[[int, int, float, float], None] | None = None,
                            log: Callable[[str], None] | None = print) -> list[Path]:
     """Train (or load from ``out``) ``members`` DS-CNN detectors; returns their checkpoint paths.
@@ -164,6 +181,8 @@ def train_mosquito_members(data_dir: str | Path, out: str | Path, *, members: in
         holdout: share of the training sources' recordings kept aside as in-distribution hold-out.
         max_false_alarms_per_hour: validation false-alarm budget of each member's operating threshold.
         only: train just these member indices; ``ensemble.json`` is written only when all exist.
+        leave_sources_out: source bagging (module doc): member k does not train on its group of the training
+            part's negative-only sources (``left_out_sources``; validation and threshold as usual).
         progress: ``(member, step, loss, val window AUC)`` every ``config.eval_every`` steps.
     """
     import torch
@@ -178,21 +197,30 @@ def train_mosquito_members(data_dir: str | Path, out: str | Path, *, members: in
     out.mkdir(parents=True, exist_ok=True)
     split, audio = split_audio(data_dir, holdout=holdout, seed=config.seed, cache_dir=cache_dir)
     fp = split.fingerprint()
-    sets = None
+    dropped = (left_out_sources(split, members, seed=config.seed) if leave_sources_out
+               else [[] for _ in range(members)])
+    train_sets: dict[tuple[str, ...], Any] = {}
+    val_set = None
     paths = []
     for k in range(members):
         cfg = member_config(config, k)
         path = out / f"member-{k}.pt"
         paths.append(path)
-        if (only is not None and k not in only) or _cached(path, cfg, fp):
-            if log and _cached(path, cfg, fp):
+        if (only is not None and k not in only) or _cached(path, cfg, fp, dropped[k]):
+            if log and _cached(path, cfg, fp, dropped[k]):
                 log(f"member {k}: cached at {path}")
             continue
-        if sets is None:
-            sets = _window_sets(split, audio, config)
+        key = tuple(dropped[k])
+        if key not in train_sets:
+            train_sets[key] = _window_set([r for r in split["train"] if r.set_name not in key], audio, config,
+                                          config.train_hop_s)
+        if val_set is None:
+            val_set = _window_set(split["val"], audio, config, config.spec.hop / config.spec.sample_rate)
+        if log and key:
+            log(f"member {k}: leaves out {', '.join(key)}")
         torch.manual_seed(cfg.seed)
         cb = None if progress is None else (lambda s, loss, auc, k=k: progress(k, s, loss, auc))
-        model, tlog = train_model(cfg, *sets, progress=cb)
+        model, tlog = train_model(cfg, train_sets[key], val_set, progress=cb)
         val = split["val"]
         thr = choose_threshold(score_clips(model, cfg.spec, val, [audio[r.rel] for r in val]),
                                max_false_alarms_per_hour=max_false_alarms_per_hour)
@@ -201,6 +229,7 @@ def train_mosquito_members(data_dir: str | Path, out: str | Path, *, members: in
                  "split": f"fixed by-source split (edgewise.models.mosquito.sources.fixed_split); {holdout:.0%} of the "
                           f"training sources' recordings held out as in-distribution (seed {config.seed})",
                  **split.facts(), "split_fingerprint": fp, "holdout": holdout, "ood_sources": ood_sources(split),
+                 "left_out_sources": dropped[k],
                  "config": _config_dict(cfg), "seed": cfg.seed, "member": k, "members": members,
                  "threshold": thr["threshold"], "threshold_choice": thr, **tlog}
         save_checkpoint(path, spec=cfg.spec, model=model, model_kwargs=dict(cfg.model_kwargs), training=facts)
@@ -210,7 +239,8 @@ def train_mosquito_members(data_dir: str | Path, out: str | Path, *, members: in
     if all(p.is_file() for p in paths):
         (out / MANIFEST).write_text(json.dumps({"task": "mosquito-detection", "members": [p.name for p in paths],
                                                 "config": _config_dict(config), "split_fingerprint": fp,
-                                                "holdout": holdout}, indent=1))
+                                                "holdout": holdout, "leave_sources_out": leave_sources_out},
+                                               indent=1))
     return paths
 
 

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from edgewise.data.mosquito import augment_batch, short_excerpts
+from edgewise.data.mosquito import augment_batch, decoy_tones, short_excerpts
 from edgewise.models.mosquito.train import TrainConfig, WindowSet, _draw_negatives, features
 
 __all__ = ["train_steps", "fit_heads_temperature", "window_features"]
@@ -74,14 +74,19 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
         model.train()
         nj = _draw_negatives(neg_loss, cfg.batch_size - half, cfg.hard_negatives if step > cfg.steps // 5 else 0.0, rng)
         idx = np.concatenate([rng.choice(pos, half), neg[nj]])
-        x, y = augment_batch(train.take(idx), train.y[idx], rng, positives=train.take(rng.choice(pos, half)),
+        x, y = train.take(idx), train.y[idx]
+        decoy = np.zeros(len(idx), bool)
+        if cfg.p_decoy:  # only then: the random stream of the recipes without decoys stays as it was
+            x, y, decoy = decoy_tones(x, y, rng, p=cfg.p_decoy, negatives=train.take(rng.choice(neg, half)),
+                                      sample_rate=spec.sample_rate)
+        x, y = augment_batch(x, y, rng, positives=train.take(rng.choice(pos, half)),
                              negatives=train.take(rng.choice(neg, half)), p_mix=cfg.p_mix, p_synth=cfg.p_synth,
                              sample_rate=spec.sample_rate)
         if cfg.p_short:
             x = short_excerpts(x, rng, p=cfg.p_short, sample_rate=spec.sample_rate)
         per = loss_fn(model, features(x, spec), torch.from_numpy(y).long())
         loss = per.mean()
-        still_neg = y[half:] == 0  # negatives that augmentation did not turn into mixes
+        still_neg = (y[half:] == 0) & ~decoy[half:]  # negatives that augmentation did not turn into mixes or decoys
         neg_loss[nj[still_neg]] = 0.5 * neg_loss[nj[still_neg]] + 0.5 * per.detach().numpy()[half:][still_neg]
         opt.zero_grad()
         loss.backward()

@@ -39,6 +39,8 @@ class TrainConfig:
         train_hop_s: hop between training windows in seconds.
         p_mix: fraction of each batch replaced by a real positive mixed into a real negative.
         p_synth: fraction replaced by a SYNTHETIC flight tone in a real negative.
+        p_decoy: fraction of each batch replaced by a SYNTHETIC harmonic tone *outside* the mosquito pitch range
+            (80-250 Hz or 1.1-2 kHz) in a real negative, labelled 0 (``edgewise.data.mosquito.decoy_tones``).
         p_short: fraction of each batch (either class alike) cut to a 0.05-1 s excerpt and tiled back into a
             window (``edgewise.data.mosquito.short_excerpts``), as the detector scores short clips.
         hard_negatives: after the first fifth of training, this share of each batch's negatives is drawn
@@ -58,6 +60,7 @@ class TrainConfig:
     p_mix: float = 0.3
     p_synth: float = 0.05
     p_short: float = 0.0
+    p_decoy: float = 0.0
     hard_negatives: float = 0.5
     eval_every: int = 250
     seed: int = 0
@@ -73,6 +76,8 @@ class TrainConfig:
             raise ValueError(f"hard_negatives must be in [0, 1], got {self.hard_negatives}")
         if not 0 <= self.p_short <= 1:
             raise ValueError(f"p_short must be in [0, 1], got {self.p_short}")
+        if not 0 <= self.p_decoy <= 1:
+            raise ValueError(f"p_decoy must be in [0, 1], got {self.p_decoy}")
         if not (0 <= self.p_mix and 0 <= self.p_synth and self.p_mix + self.p_synth <= 1):
             raise ValueError(f"p_mix and p_synth must be >= 0 with sum <= 1, got {self.p_mix}, {self.p_synth}")
 
