@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgewise.models.mosquito.api import decode_recordings
     from edgewise.models.mosquito.protocol import load_results, run_fold, save_results, summarise
     from edgewise.models.mosquito.sources import assignment_fingerprint, assignment_markdown, fixed_split, loso_folds
-    from edgewise.models.mosquito.train import TrainConfig
+    from edgewise.models.mosquito.train import recipe
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=default_dataset_dir("mosquito"))
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of training windows cut to 0.05-1 s and tiled (TrainConfig.p_short; default: its default)")
     ap.add_argument("--p-decoy", type=float, default=None,
                     help="share of training windows replaced by a synthetic tone outside the mosquito pitch range, "
-                         "labelled 0 (TrainConfig.p_decoy; default: its default)")
+                         "labelled 0 (TrainConfig.p_decoy; default: the recipe's, 0.1 for dscnn-robust; 0 repeats runs before 2026-12-07)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/edgewise-bench-mosquito-by-source"))
     ap.add_argument("--reuse", action="store_true", help="load fold checkpoints from --out instead of training")
     ap.add_argument("--tables-only", action="store_true", help="print tables from results saved in --out")
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                 extra["p_decoy"] = args.p_decoy
             if args.widths:
                 extra["model_kwargs"] = {"widths": tuple(args.widths)}
-            cfg = TrainConfig(arch=arch, steps=args.steps, eval_every=args.eval_every, seed=args.seed, **extra)
+            cfg = recipe(arch, steps=args.steps, eval_every=args.eval_every, seed=args.seed, **extra)
             results = []
             for fold in folds:
                 ckpt_path = args.out / arch / f"{fold.name}.pt"

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from edgewise.data.paths import default_dataset_dir
     from edgewise.models.mosquito.api import evaluate_detector, load_detector, train_detector
-    from edgewise.models.mosquito.train import TrainConfig
+    from edgewise.models.mosquito.train import recipe
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=default_dataset_dir("mosquito"))
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     for arch, given in (("dscnn", args.dscnn), ("humbug", args.humbug)):
         path = given or args.out / f"mosquito-{arch}.pt"
         if given is None:
-            train_detector(args.data, TrainConfig(arch=arch, steps=args.steps, seed=args.seed), out=path, seed=args.seed)
+            train_detector(args.data, recipe(arch, steps=args.steps, seed=args.seed), out=path, seed=args.seed)
         ckpt = load_detector(path)
         res = evaluate_detector(args.data, model_path=path, seed=args.seed)
         splits.append(ckpt.training.get("split_recordings"))

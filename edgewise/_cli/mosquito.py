@@ -65,7 +65,7 @@ def train(args: argparse.Namespace) -> int:
     from edgewise._cli._common import print_json_line
     from edgewise.models.mosquito.api import train_detector
     from edgewise.models.mosquito.specs import SHIPPED_ARCH
-    from edgewise.models.mosquito.train import TrainConfig
+    from edgewise.models.mosquito.train import recipe
 
     torch.set_num_threads(args.threads)
     arch = args.arch or SHIPPED_ARCH
@@ -74,8 +74,7 @@ def train(args: argparse.Namespace) -> int:
                          "body; the humbug baseline has no Hydra: drop --arch or pass --arch dscnn-robust")
     if args.leave_sources_out and args.members is None:
         raise ValueError("--leave-sources-out deals the training sources among ensemble members: add --members M")
-    cfg = TrainConfig(arch=arch, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-                      eval_every=args.eval_every)
+    cfg = recipe(arch, steps=args.steps, batch_size=args.batch_size, seed=args.seed, eval_every=args.eval_every)
     if args.members is not None:
         return _train_members(args, cfg)
     res = train_detector(_data_dir(args.data), cfg, out=args.out, seed=args.seed)

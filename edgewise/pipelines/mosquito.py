@@ -70,7 +70,7 @@ def plot_detections(path: Path, y: np.ndarray, spec: Any, p: np.ndarray, times: 
 def _model(data_dir: Path | None, model_path: Path | None, train: bool, steps: int, out: Path, rep: Report):
     from edgewise.models.mosquito.api import PRETRAINED, load_detector, train_detector
     from edgewise.models.mosquito.specs import SHIPPED_ARCH, SPECS
-    from edgewise.models.mosquito.train import TrainConfig
+    from edgewise.models.mosquito.train import recipe
 
     rep.heading("1. Model")
     if train or (model_path is None and not PRETRAINED.is_file()):
@@ -79,7 +79,7 @@ def _model(data_dir: Path | None, model_path: Path | None, train: bool, steps: i
         name = SPECS[SHIPPED_ARCH].name
         print(f"training {name} for {steps} steps on {data_dir} ...", file=sys.stderr)
         ckpt_path = out / f"{name}.pt"
-        train_detector(data_dir, TrainConfig(arch=SHIPPED_ARCH, steps=steps), out=ckpt_path)
+        train_detector(data_dir, recipe(SHIPPED_ARCH, steps=steps), out=ckpt_path)
         model_path = ckpt_path
     ckpt = load_detector(model_path)
     n_params = sum(p.numel() for p in ckpt.model.parameters())

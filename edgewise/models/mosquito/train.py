@@ -22,7 +22,8 @@ from edgewise.models.mosquito.specs import SPECS, frontend
 from edgewise.models.spec import ModelSpec, build_model
 from edgewise.runtime.features.logmel import log_mel
 
-__all__ = ["TrainConfig", "WindowSet", "build_window_set", "features", "train_model", "fit_temperature"]
+__all__ = ["TrainConfig", "ARCH_RECIPES", "recipe", "WindowSet", "build_window_set", "features", "train_model",
+           "fit_temperature"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,20 @@ class TrainConfig:
     @property
     def spec(self) -> ModelSpec:
         return SPECS[self.arch]
+
+
+# What an arch's recipe changes from TrainConfig's defaults. The defaults stay those of the runs before each change, so
+# a stored config keeps its meaning; the shipped detector's recipe adds decoy tones (issue 21, measured 2026-12-07
+# by leave-one-source-out on 3 seeds: README "Mosquito detector").
+ARCH_RECIPES: dict[str, dict[str, Any]] = {"dscnn-robust": {"p_decoy": 0.1}}
+
+
+def recipe(arch: str | None = None, **overrides: Any) -> TrainConfig:
+    """The training recipe of ``arch`` (default: the shipped detector's, ``specs.SHIPPED_ARCH``) with ``overrides``."""
+    from edgewise.models.mosquito.specs import SHIPPED_ARCH
+
+    arch = arch or SHIPPED_ARCH
+    return TrainConfig(arch=arch, **{**ARCH_RECIPES.get(arch, {}), **overrides})
 
 
 @dataclass
