@@ -65,6 +65,9 @@ def _report(name: str, summary: dict, fixed: dict | None, *, title: str = "leave
               f"(target >= 0.95); lowest {_f(lo['min_clip_roc_auc'])} ({lo['worst_source']}; target >= 0.85)",
               f"pooled recall {_f(summary['pooled']['clip_recall_at_threshold'], 3)} at "
               f"{_f(summary['pooled']['false_alarms_per_hour'], 1)} false alarms / h (target >= 0.90 at <= 5 / h)",
+              "one threshold for every fold (read on the test clips: the curve, not a protocol figure), recall @ FA/h: "
+              + ", ".join(f"{r['threshold']:g}: {_f(r['clip_recall'], 2)} @ {_f(r['false_alarms_per_hour'], 1)}"
+                          for r in summary.get("pooled_sweep", [])),
               f"short clips ({sh['length_s'][0]}-{sh['length_s'][1]} s excerpts of held-out sources): ROC-AUC "
               f"{_f(sh['roc_auc'])}, PR-AUC {_f(sh['pr_auc'])} ({sh['n_mosquito']} mosquito / {sh['n_other']} other; "
               "target ROC-AUC >= 0.9)", "",

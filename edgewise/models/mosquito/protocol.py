@@ -121,11 +121,28 @@ def _nanmean(x: list[float]) -> float:
     return float(np.mean(x)) if x else float("nan")
 
 
+SWEEP = (0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
+
+
+def pooled_sweep(clips: list[ClipResult], thresholds: tuple[float, ...] = SWEEP) -> list[dict[str, float]]:
+    """Clip recall and false alarms per hour of all ``clips`` at each of one set of common ``thresholds``.
+
+    The curve a single threshold can reach over the pooled folds. It is read on the test clips, so it describes
+    the models and is not a protocol figure (the protocol's threshold is chosen per fold on validation sources).
+    """
+    out = []
+    for t in thresholds:
+        m = metrics_from_clips(rethreshold(clips, t), threshold=t)
+        out.append({"threshold": t, "clip_recall": m["clip_recall_at_threshold"],
+                    "false_alarms_per_hour": m["false_alarms_per_hour"]})
+    return out
+
+
 def summarise(results: list[FoldResult]) -> dict[str, Any]:
     """Per-source rows, pooled figures, the leave-one-source-out mean and minimum, short clips, offenders.
 
     Returns:
-        ``{"per_source": [row], "pooled", "pooled_at_0.5", "loso": {mean, min, worst, per_source},
+        ``{"per_source": [row], "pooled", "pooled_at_0.5", "pooled_sweep", "loso": {mean, min, worst, per_source},
         "short": {pooled, per_fold}, "offenders", "folds": [{name, threshold, seconds, ...}]}``.
     """
     rows, pooled_clips, short = [], [], []
@@ -152,6 +169,7 @@ def summarise(results: list[FoldResult]) -> dict[str, Any]:
         "per_source": rows,
         "pooled": metrics_from_clips(pooled_clips, threshold=None),
         "pooled_at_0.5": metrics_from_clips(rethreshold(pooled_clips, 0.5), threshold=0.5),
+        "pooled_sweep": pooled_sweep(pooled_clips),
         "loso": {"mean_clip_roc_auc": _nanmean(list(aucs.values())),
                  "min_clip_roc_auc": min(finite.values()) if finite else float("nan"),
                  "worst_source": min(finite, key=finite.get) if finite else None, "per_source": aucs},
