@@ -20,6 +20,8 @@ windows) are applied to the test sources, without and with suppression; and, at 
 unsuppressed operating point's), the fewest false alarms per hour each variant needs on the test sources.
 
     nice -n 10 .venv/bin/python -m edgewise train mosquito --members 5 --out /tmp/hydra-mosq/members   # ~25 min/core
+    # (members of the recipe since 2026-12-07 train on decoy tones; every figure below used members without them:
+    #  add --p-decoy 0 to repeat them. The students' own recipe, MOSQUITO_DISTILL, has no decoys.)
     nice -n 10 .venv/bin/python benchmarks/hydra_mosquito.py --members /tmp/hydra-mosq/members --work /tmp/hydra-mosq \
         --eval-split val        # choose settings here (students cached by setting, ~25 min to train them)
     nice -n 10 .venv/bin/python benchmarks/hydra_mosquito.py --members /tmp/hydra-mosq/members --work /tmp/hydra-mosq

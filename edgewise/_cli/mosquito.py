@@ -46,6 +46,9 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--eval-every", type=int, default=250, help="steps between validation checks (default 250)")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--p-decoy", type=float, help="share of training windows replaced by decoy tones (synthetic tones "
+                   "pitched outside the mosquito range, labelled not-mosquito); default: the arch's recipe (dscnn-robust "
+                   "0.1, others 0); 0 trains as before 2026-12-07")
     p.add_argument("--seed", type=int, default=0, help="seeds the split by recording and the training (members: "
                    "member k uses seed + k)")
     p.add_argument("--members", type=int, help="train a deep ensemble of M members on the fixed by-source split "
@@ -74,7 +77,8 @@ def train(args: argparse.Namespace) -> int:
                          "body; the humbug baseline has no Hydra: drop --arch or pass --arch dscnn-robust")
     if args.leave_sources_out and args.members is None:
         raise ValueError("--leave-sources-out deals the training sources among ensemble members: add --members M")
-    cfg = recipe(arch, steps=args.steps, batch_size=args.batch_size, seed=args.seed, eval_every=args.eval_every)
+    extra = {} if args.p_decoy is None else {"p_decoy": args.p_decoy}
+    cfg = recipe(arch, steps=args.steps, batch_size=args.batch_size, seed=args.seed, eval_every=args.eval_every, **extra)
     if args.members is not None:
         return _train_members(args, cfg)
     res = train_detector(_data_dir(args.data), cfg, out=args.out, seed=args.seed)

@@ -33,7 +33,7 @@ from edgewise.runtime.errors import InputError
 __all__ = [
     "ClipLabel", "Recording", "WindowConfig", "read_recordings", "window_labels", "split_recordings",
     "load_recording_audio", "mix_at_snr", "random_eq", "augment_batch", "short_excerpts", "synthetic_flight_tone",
-    "synthetic_recordings",
+    "synthetic_recordings", "decoy_tones", "DECOY_F0_HZ",
 ]
 
 _LABELS = {"mosquito": "positive", "mosquito-weak": "weak", "mosquito-present (weak)": "weak",
@@ -250,7 +250,10 @@ def decoy_tones(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *, p: fl
 
     The decoy is ``synthetic_flight_tone`` (the same harmonics, frequency and amplitude modulation as the
     synthetic positives) with its fundamental outside the mosquito range: 80-250 Hz (bees, flies, engines, mains
-    hum; 5-15 harmonics) or 1.1-2 kHz (whines, whistles; 3 harmonics). Issue 21: the detector called most buzzing
+    hum; 5-15 harmonics) or 1.1-2 kHz (whines, whistles; up to 3 harmonics below Nyquist, 1-3). The training loop
+    draws decoys before ``augment_batch``, whose mixes overwrite some of them: with the recipe's 35 % of mixes and
+    synthetic positives, ``p = 0.1`` leaves about 6.5 % of each batch a decoy. Design risk: the upper band overlaps
+    the 2nd-3rd harmonics of mosquito tones, so a recording whose fundamental is lost could look like a decoy. Issue 21: the detector called most buzzing
     things a mosquito (a beehive gave 90 false alarms per hour of held-out audio); a buzz alone must not be enough,
     its pitch has to be a mosquito's.
 

@@ -167,15 +167,26 @@ def test_training_needs_both_classes():
         TrainConfig(p_decoy=1.5)
 
 
-def test_decoys_change_training_only_when_asked():
-    """p_decoy = 0 leaves the recipe's random stream (and weights) as they were; p_decoy > 0 trains on decoys."""
+def test_decoys_change_training_only_when_asked(monkeypatch):
+    """p_decoy = 0 never reaches the decoy code, so the recipe's random stream is what it was before decoys existed
+    (every draw of decoy_tones happens inside it); p_decoy > 0 trains on decoys and changes the weights."""
+    import edgewise.models.mosquito.loop as loop
+
     train, val, _ = tiny_synthetic_sets(n_train=16, n_val=8)
-    runs = {}
-    for p in (0.0, 0.0, 0.5):
+    real, calls = loop.decoy_tones, []
+
+    def spy(*a, **k):
+        calls.append(k["p"])
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop, "decoy_tones", spy)
+    weights = {}
+    for p in (0.0, 0.5):
         torch.manual_seed(0)
         model, _ = train_model(TrainConfig(steps=3, batch_size=8, eval_every=3, p_decoy=p, model_kwargs=TINY), train, val)
-        runs.setdefault(p, []).append(torch.cat([t.flatten() for t in model.state_dict().values()]))
-    assert torch.equal(runs[0.0][0], runs[0.0][1]) and not torch.equal(runs[0.0][0], runs[0.5][0])
+        weights[p] = torch.cat([t.flatten() for t in model.state_dict().values()])
+        assert calls == ([] if p == 0 else [p] * 3)
+    assert not torch.equal(weights[0.0], weights[0.5])
 
 
 def test_checkpoint_round_trip_and_detect_file(tmp_path):

@@ -10,7 +10,7 @@ pytest.importorskip("torch")
 from edgewise.models.mosquito.evaluate import (  # noqa: E402
     ClipResult, choose_threshold, false_alarm_offenders, metrics_by_source, metrics_from_clips, rethreshold,
 )
-from edgewise.models.mosquito.protocol import FoldResult, load_results, save_results, summarise  # noqa: E402
+from edgewise.models.mosquito.protocol import FoldResult, load_results, pooled_sweep, save_results, summarise  # noqa: E402
 from edgewise.models.mosquito.sources import Fold  # noqa: E402
 
 
@@ -47,6 +47,14 @@ def test_false_alarms_per_hour_and_recall_at_threshold():
     # pooled over folds with their own thresholds: recall uses each clip's threshold
     mixed = rethreshold(clips[:2], 0.5) + clips[2:]
     np.testing.assert_allclose(metrics_from_clips(mixed, threshold=None)["clip_recall_at_threshold"], 1.0)
+
+
+def test_pooled_sweep_gives_recall_and_false_alarms_at_each_common_threshold():
+    clips = rethreshold(_fold_clips(), 0.5)  # each clip carries another threshold: the sweep must not use it
+    rows = {r["threshold"]: r for r in pooled_sweep(clips, thresholds=(0.7, 0.96))}
+    np.testing.assert_allclose(rows[0.7]["clip_recall"], 2 / 3)  # as at 0.7 above: 0.9 and 0.75 reach it
+    np.testing.assert_allclose(rows[0.7]["false_alarms_per_hour"], 3 / 1.25)
+    assert rows[0.96]["clip_recall"] == 0.0 and rows[0.96]["false_alarms_per_hour"] == 0.0
 
 
 def test_threshold_is_the_lowest_from_which_up_the_budget_holds():

@@ -2,7 +2,8 @@
 
 Each member is the shipped recipe (``edgewise.models.mosquito.train.train_model``: class-balanced batches,
 mixing/synthetic augmentation, hard-negative mining, best state on validation, temperature scaling) with
-seed ``base + k`` (initial weights, batch draws, augmentation: data order), trained on the same windows.
+seed ``base + k`` (initial weights, batch draws, augmentation: data order), trained on the same windows (unless
+source bagging, below, takes some away).
 
 The split (issue 21's fixed by-source split, ``edgewise.models.mosquito.sources.fixed_split``): members train on
 the training sources, keep their best state, fit their temperature and choose their operating threshold
@@ -21,7 +22,7 @@ unfamiliar sources, which the members of one shared training set (seed and data 
 
 Each member is a normal ``mosquito-dscnn`` checkpoint (``member-K.pt`` + JSON sidecar with the split, config,
 threshold); ``ensemble.json`` lists them. A member whose checkpoint exists with the same config and split is
-loaded, not retrained, so an interrupted run resumes (``only`` trains a subset, e.g. one job per member).
+loaded, not retrained (the left-out sources are part of that key), so an interrupted run resumes (``only`` trains a subset, e.g. one job per member).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ import numpy as np
 
 from edgewise.data.mosquito import ClipLabel, Recording, WindowConfig
 from edgewise.models.ensemble.cache import config_matches
-from edgewise.models.mosquito.train import TrainConfig
+from edgewise.models.mosquito.train import TrainConfig, recipe
 
 __all__ = ["HOLDOUT", "SPLIT_KEYS", "EnsembleSplit", "ensemble_split", "ood_sources", "member_config", "split_audio",
            "left_out_sources", "train_mosquito_members", "load_split_facts", "members_arch"]
@@ -46,7 +47,7 @@ HOLDOUT = 0.1
 # the training facts that describe the data (students distilled from the members carry them too)
 SPLIT_KEYS = ("data", "split", "fold", "test_sources", "val_sources", "train_sources", "split_recordings",
               "split_fingerprint", "holdout", "ood_sources")
-MEMBER_DEFAULTS = TrainConfig()  # the shipped recipe (1500 steps, validation every 250)
+MEMBER_DEFAULTS = recipe()  # the shipped detector's recipe (dscnn-robust, decoy tones, 1500 steps, validation every 250)
 
 
 class EnsembleSplit(dict):
@@ -105,7 +106,8 @@ def left_out_sources(split: EnsembleSplit, members: int, *, seed: int = 0) -> li
     """Source bagging: for each member, the training part's negative-only sources it does not train on.
 
     The negative-only sources (no mosquito recording in the training part) are shuffled by ``seed`` and dealt
-    round-robin into ``members`` groups; member k leaves out group k. One member leaves out nothing.
+    round-robin into ``members`` groups; member k leaves out group k (empty when there are fewer such sources than
+    members). An ensemble of one member leaves out nothing.
     """
     if members < 1:
         raise ValueError(f"members must be >= 1, got {members}")

@@ -39,7 +39,8 @@ from edgewise.models.mosquito.train import TrainConfig, build_window_set, train_
 from edgewise.runtime.events import Event
 from edgewise.runtime.mosquito import clip_score
 
-__all__ = ["FoldResult", "run_fold", "summarise", "save_results", "load_results", "SHORT_CLIP_S"]
+__all__ = ["FoldResult", "run_fold", "summarise", "save_results", "load_results", "pooled_sweep", "SHORT_CLIP_S",
+           "SWEEP"]
 
 SHORT_CLIP_S = (0.1, 0.5)
 

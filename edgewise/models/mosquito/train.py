@@ -40,8 +40,9 @@ class TrainConfig:
         train_hop_s: hop between training windows in seconds.
         p_mix: fraction of each batch replaced by a real positive mixed into a real negative.
         p_synth: fraction replaced by a SYNTHETIC flight tone in a real negative.
-        p_decoy: fraction of each batch replaced by a SYNTHETIC harmonic tone *outside* the mosquito pitch range
-            (80-250 Hz or 1.1-2 kHz) in a real negative, labelled 0 (``edgewise.data.mosquito.decoy_tones``).
+        p_decoy: fraction of each batch's drawn windows replaced by a SYNTHETIC harmonic tone *outside* the mosquito
+            pitch range (80-250 Hz or 1.1-2 kHz) in a real negative, labelled 0 (``edgewise.data.mosquito.decoy_tones``;
+            drawn before mixing, which overwrites ``p_mix + p_synth`` of them: 0.1 leaves ~6.5 % of a batch).
         p_short: fraction of each batch (either class alike) cut to a 0.05-1 s excerpt and tiled back into a
             window (``edgewise.data.mosquito.short_excerpts``), as the detector scores short clips.
         hard_negatives: after the first fifth of training, this share of each batch's negatives is drawn
