@@ -253,9 +253,9 @@ def decoy_tones(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *, p: fl
     hum; 5-15 harmonics) or 1.1-2 kHz (whines, whistles; up to 3 harmonics below Nyquist, 1-3). The training loop
     draws decoys before ``augment_batch``, whose mixes overwrite some of them: with the recipe's 35 % of mixes and
     synthetic positives, ``p = 0.1`` leaves about 6.5 % of each batch a decoy. Design risk: the upper band overlaps
-    the 2nd-3rd harmonics of mosquito tones, so a recording whose fundamental is lost could look like a decoy. Issue 21: the detector called most buzzing
-    things a mosquito (a beehive gave 90 false alarms per hour of held-out audio); a buzz alone must not be enough,
-    its pitch has to be a mosquito's.
+    the 2nd-3rd harmonics of mosquito tones, so a recording whose fundamental is lost could look like a decoy.
+    Issue 21: the detector called most buzzing things a mosquito (a beehive gave 90 false alarms per hour of
+    held-out audio); a buzz alone must not be enough, its pitch has to be a mosquito's.
 
     Returns:
         ``(x, y, decoy)``: the batch with the decoys in, their labels set to 0, and the boolean mask of decoy rows.

@@ -22,7 +22,8 @@ unfamiliar sources, which the members of one shared training set (seed and data 
 
 Each member is a normal ``mosquito-dscnn`` checkpoint (``member-K.pt`` + JSON sidecar with the split, config,
 threshold); ``ensemble.json`` lists them. A member whose checkpoint exists with the same config and split is
-loaded, not retrained (the left-out sources are part of that key), so an interrupted run resumes (``only`` trains a subset, e.g. one job per member).
+loaded, not retrained (the left-out sources are part of that key), so an interrupted run resumes (``only``
+trains a subset, e.g. one job per member).
 """
 from __future__ import annotations
 
@@ -208,8 +209,9 @@ def train_mosquito_members(data_dir: str | Path, out: str | Path, *, members: in
         cfg = member_config(config, k)
         path = out / f"member-{k}.pt"
         paths.append(path)
-        if (only is not None and k not in only) or _cached(path, cfg, fp, dropped[k]):
-            if log and _cached(path, cfg, fp, dropped[k]):
+        cached = _cached(path, cfg, fp, dropped[k])
+        if cached or (only is not None and k not in only):
+            if log and cached:
                 log(f"member {k}: cached at {path}")
             continue
         key = tuple(dropped[k])
