@@ -192,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--p-decoy", type=float, default=None,
                     help="share of training windows replaced by a synthetic tone outside the mosquito pitch range, "
                          "labelled 0 (TrainConfig.p_decoy; default: the recipe's, 0.1 for dscnn-robust; 0 repeats runs before 2026-12-07)")
+    for flag in ("speed", "band", "codec"):
+        ap.add_argument(f"--p-{flag}", type=float, default=None,
+                        help=f"share of training windows given a random channel {flag} (TrainConfig.p_{flag}, "
+                             "edgewise.data.audio_channel; default: the recipe's)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/edgewise-bench-mosquito-by-source"))
     ap.add_argument("--reuse", action="store_true", help="load fold checkpoints from --out instead of training")
     ap.add_argument("--tables-only", action="store_true", help="print tables from results saved in --out")
@@ -232,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
             results = [r for r in load_results(res_path) if r.fold.name in {f.name for f in folds}]
         else:
             extra = {} if args.p_short is None else {"p_short": args.p_short}
-            if args.p_decoy is not None:
-                extra["p_decoy"] = args.p_decoy
+            for name in ("p_decoy", "p_speed", "p_band", "p_codec"):
+                if getattr(args, name) is not None:
+                    extra[name] = getattr(args, name)
             if args.widths:
                 extra["model_kwargs"] = {"widths": tuple(args.widths)}
             cfg = recipe(arch, steps=args.steps, eval_every=args.eval_every, seed=args.seed, **extra)

@@ -189,6 +189,32 @@ def test_decoys_change_training_only_when_asked(monkeypatch):
     assert not torch.equal(weights[0.0], weights[0.5])
 
 
+def test_channel_augmentation_changes_training_only_when_asked(monkeypatch):
+    """With p_speed = p_band = p_codec = 0 no channel function runs (the random stream is the one before they
+    existed); with any of them > 0 all three are called each step, with their own shares, and the weights change."""
+    import edgewise.models.mosquito.loop as loop
+
+    train, val, _ = tiny_synthetic_sets(n_train=16, n_val=8)
+    calls = []
+    for name in ("speed", "band_limit", "lossy_codec"):
+        real = getattr(loop.audio_channel, name)
+        monkeypatch.setattr(loop.audio_channel, name,
+                            lambda *a, _n=name, _f=real, **k: (calls.append((_n, k["p"])), _f(*a, **k))[1])
+    weights = {}
+    for ps in ((0.0, 0.0, 0.0), (0.5, 0.0, 1.0)):
+        calls.clear()
+        torch.manual_seed(0)
+        cfg = TrainConfig(steps=2, batch_size=8, eval_every=2, p_speed=ps[0], p_band=ps[1], p_codec=ps[2],
+                          model_kwargs=TINY)
+        model, _ = train_model(cfg, train, val)
+        weights[ps] = torch.cat([t.flatten() for t in model.state_dict().values()])
+        want = [] if not any(ps) else [("speed", ps[0]), ("band_limit", ps[1]), ("lossy_codec", ps[2])] * 2
+        assert calls == want
+    assert not torch.equal(*weights.values())
+    with pytest.raises(ValueError, match="p_codec"):
+        TrainConfig(p_codec=-0.1)
+
+
 def test_checkpoint_round_trip_and_detect_file(tmp_path):
     sf = pytest.importorskip("soundfile")
     from edgewise.models.checkpoint import save_checkpoint

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from edgewise.data import audio_channel
 from edgewise.data.mosquito import augment_batch, decoy_tones, short_excerpts
 from edgewise.models.mosquito.train import TrainConfig, WindowSet, _draw_negatives, features
 
@@ -82,6 +83,10 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
         x, y = augment_batch(x, y, rng, positives=train.take(rng.choice(pos, half)),
                              negatives=train.take(rng.choice(neg, half)), p_mix=cfg.p_mix, p_synth=cfg.p_synth,
                              sample_rate=spec.sample_rate)
+        if cfg.p_speed or cfg.p_band or cfg.p_codec:  # only then: the random stream of the recipes before stays
+            x = audio_channel.speed(x, rng, p=cfg.p_speed)
+            x = audio_channel.band_limit(x, rng, p=cfg.p_band, sample_rate=spec.sample_rate)
+            x = np.clip(audio_channel.lossy_codec(x, rng, p=cfg.p_codec, sample_rate=spec.sample_rate), -1, 1)
         if cfg.p_short:
             x = short_excerpts(x, rng, p=cfg.p_short, sample_rate=spec.sample_rate)
         per = loss_fn(model, features(x, spec), torch.from_numpy(y).long())

@@ -45,6 +45,9 @@ class TrainConfig:
             drawn before mixing, which overwrites ``p_mix + p_synth`` of them: 0.1 leaves ~6.5 % of a batch).
         p_short: fraction of each batch (either class alike) cut to a 0.05-1 s excerpt and tiled back into a
             window (``edgewise.data.mosquito.short_excerpts``), as the detector scores short clips.
+        p_speed, p_band, p_codec: fractions of each batch (either class alike) played 0.9-1.1x faster, band-limited
+            (a random microphone high-pass and/or low-pass) and passed through a lossy codec (MP3, Vorbis, mu-law):
+            ``edgewise.data.audio_channel``, applied in that order after ``augment_batch``.
         hard_negatives: after the first fifth of training, this share of each batch's negatives is drawn
             in proportion to each negative window's running loss (online hard-negative mining, as in
             Shrivastava et al., CVPR 2016), to push down false alarms on tonal insects, babies, speech.
@@ -63,6 +66,9 @@ class TrainConfig:
     p_synth: float = 0.05
     p_short: float = 0.0
     p_decoy: float = 0.0
+    p_speed: float = 0.0
+    p_band: float = 0.0
+    p_codec: float = 0.0
     hard_negatives: float = 0.5
     eval_every: int = 250
     seed: int = 0
@@ -78,8 +84,9 @@ class TrainConfig:
             raise ValueError(f"hard_negatives must be in [0, 1], got {self.hard_negatives}")
         if not 0 <= self.p_short <= 1:
             raise ValueError(f"p_short must be in [0, 1], got {self.p_short}")
-        if not 0 <= self.p_decoy <= 1:
-            raise ValueError(f"p_decoy must be in [0, 1], got {self.p_decoy}")
+        for name in ("p_decoy", "p_speed", "p_band", "p_codec"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not (0 <= self.p_mix and 0 <= self.p_synth and self.p_mix + self.p_synth <= 1):
             raise ValueError(f"p_mix and p_synth must be >= 0 with sum <= 1, got {self.p_mix}, {self.p_synth}")
 
