@@ -196,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument(f"--p-{flag}", type=float, default=None,
                         help=f"share of training windows given a random channel {flag} (TrainConfig.p_{flag}, "
                              "edgewise.data.audio_channel; default: the recipe's)")
+    ap.add_argument("--ema", type=float, default=None,
+                    help="decay of a moving average of the weights, scored and kept instead of the raw weights "
+                         "(TrainConfig.ema; default: the recipe's, 0 = off)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/edgewise-bench-mosquito-by-source"))
     ap.add_argument("--reuse", action="store_true", help="load fold checkpoints from --out instead of training")
     ap.add_argument("--tables-only", action="store_true", help="print tables from results saved in --out")
@@ -236,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             results = [r for r in load_results(res_path) if r.fold.name in {f.name for f in folds}]
         else:
             extra = {} if args.p_short is None else {"p_short": args.p_short}
-            for name in ("p_decoy", "p_speed", "p_band", "p_codec"):
+            for name in ("p_decoy", "p_speed", "p_band", "p_codec", "ema"):
                 if getattr(args, name) is not None:
                     extra[name] = getattr(args, name)
             if args.widths:

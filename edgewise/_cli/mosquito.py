@@ -49,6 +49,11 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--p-decoy", type=float, help="share of training windows replaced by decoy tones (synthetic tones "
                    "pitched outside the mosquito range, labelled not-mosquito); default: the arch's recipe (dscnn-robust "
                    "0.1, others 0); 0 trains as before 2026-12-07")
+    for flag, what in (("speed", "played 0.9-1.1x faster or slower"),
+                       ("band", "band-limited by a random microphone high-pass and/or low-pass"),
+                       ("codec", "passed through MP3, Vorbis or mu-law")):
+        p.add_argument(f"--p-{flag}", type=float, help=f"share of training windows {what} (channel augmentation, "
+                       "edgewise.data.audio_channel); default: the arch's recipe")
     p.add_argument("--seed", type=int, default=0, help="seeds the split by recording and the training (members: "
                    "member k uses seed + k)")
     p.add_argument("--members", type=int, help="train a deep ensemble of M members on the fixed by-source split "
@@ -77,7 +82,7 @@ def train(args: argparse.Namespace) -> int:
                          "body; the humbug baseline has no Hydra: drop --arch or pass --arch dscnn-robust")
     if args.leave_sources_out and args.members is None:
         raise ValueError("--leave-sources-out deals the training sources among ensemble members: add --members M")
-    extra = {} if args.p_decoy is None else {"p_decoy": args.p_decoy}
+    extra = {k: getattr(args, k) for k in ("p_decoy", "p_speed", "p_band", "p_codec") if getattr(args, k) is not None}
     cfg = recipe(arch, steps=args.steps, batch_size=args.batch_size, seed=args.seed, eval_every=args.eval_every, **extra)
     if args.members is not None:
         return _train_members(args, cfg)

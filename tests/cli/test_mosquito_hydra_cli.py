@@ -89,9 +89,11 @@ def test_train_members_is_cached_and_resumable(mosquito_dir, tmp_path):
     assert [f["seed"] for f in facts] == [0, 1] and facts[0]["split_fingerprint"] == facts[1]["split_fingerprint"]
     assert facts[0]["ood_sources"] and 0 < facts[0]["threshold"] <= 1
     assert facts[0]["config"]["arch"] == "dscnn-robust" and facts[0]["config"]["p_decoy"] == 0.1  # the shipped recipe
-    plain = _edgewise(*args, "--p-decoy", "0", "--only", "0")  # the recipe before decoys is another member
+    # another recipe (no decoys, channel augmentation) is another member
+    plain = _edgewise(*args, "--p-decoy", "0", "--p-codec", "0.5", "--only", "0")
     assert plain.returncode == 0 and "member 0: cached" not in plain.stderr, plain.stderr
-    assert json.loads((tmp_path / "member-0.json").read_text())["training"]["config"]["p_decoy"] == 0.0
+    config = json.loads((tmp_path / "member-0.json").read_text())["training"]["config"]
+    assert config["p_decoy"] == 0.0 and config["p_codec"] == 0.5 and config["p_band"] == 0.0
 
 
 def test_humbug_members_are_refused_before_any_work(tmp_path):

@@ -156,6 +156,37 @@ def test_train_steps_keeps_the_best_scored_state_and_ranks_nan_lowest(scores, be
     assert [s for _, s in log["scores"]] == pytest.approx(list(scores), nan_ok=True)
 
 
+def test_train_steps_with_ema_scores_and_keeps_the_moving_average():
+    """cfg.ema: validation sees the averaged weights, not the training ones, and the best average is returned.
+    The average starts at the weights after the first step (AveragedModel's first update copies them), so after one
+    step it equals the raw weights, and after four it differs from them."""
+    from edgewise.models.mosquito.loop import train_steps
+
+    train, _, _ = tiny_synthetic_sets(n_train=4)
+
+    def ce(net, x, y):
+        return torch.nn.functional.cross_entropy(net(x), y, reduction="none")
+
+    def flat(m):
+        return torch.cat([p.detach().flatten().clone() for p in m.parameters()])
+
+    got = {}
+    for steps in (1, 4):
+        for ema in (0.0, 0.5):
+            torch.manual_seed(0)
+            model, seen = build_model("mosquito-dscnn", **TINY), []
+            cfg = TrainConfig(arch="dscnn", steps=steps, batch_size=8, eval_every=steps, ema=ema, model_kwargs=TINY)
+            out, _ = train_steps(model, cfg, train, ce, score_fn=lambda m: (seen.append((m, flat(m))), 1.0)[1])
+            judged, weights = seen[-1]
+            assert (judged is model) == (ema == 0.0)
+            assert torch.equal(flat(out), weights)  # the state scored is the state returned
+            got[steps, ema] = weights
+    assert torch.allclose(got[1, 0.5], got[1, 0.0])
+    assert (got[4, 0.5] - got[4, 0.0]).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="ema"):
+        TrainConfig(ema=1.0)
+
+
 def test_training_needs_both_classes():
     train, val, _ = tiny_synthetic_sets(n_train=2, n_val=2)
     train.y[:] = 0

@@ -71,6 +71,11 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
     scores: list[tuple[int, float]] = []
     t0, loss_ema = time.time(), float("nan")
     neg_loss = np.ones(neg.size)
+    ema = None
+    if cfg.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     for step in range(1, cfg.steps + 1):
         model.train()
         nj = _draw_negatives(neg_loss, cfg.batch_size - half, cfg.hard_negatives if step > cfg.steps // 5 else 0.0, rng)
@@ -97,15 +102,18 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
         loss.backward()
         opt.step()
         sched.step()
+        if ema is not None:
+            ema.update_parameters(model)
         lv = loss.item()
         loss_ema = lv if loss_ema != loss_ema else 0.95 * loss_ema + 0.05 * lv
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            model.eval()
-            score = float(score_fn(model)) if score_fn is not None else float("nan")
+            judged = model if ema is None else ema.module  # with cfg.ema the average is scored and kept
+            judged.eval()
+            score = float(score_fn(judged)) if score_fn is not None else float("nan")
             scores.append((step, score))
             key = score if score == score else -np.inf  # NaN (no usable score): below any real one, latest kept
             if key >= best[0]:
-                best = (key, copy.deepcopy(model.state_dict()), step)
+                best = (key, copy.deepcopy(judged.state_dict()), step)
             if progress is not None:
                 progress(desc, step, loss_ema, score)
     model.load_state_dict(best[1])

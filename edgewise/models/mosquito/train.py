@@ -48,6 +48,9 @@ class TrainConfig:
         p_speed, p_band, p_codec: fractions of each batch (either class alike) played 0.9-1.1x faster, band-limited
             (a random microphone high-pass and/or low-pass) and passed through a lossy codec (MP3, Vorbis, mu-law):
             ``edgewise.data.audio_channel``, applied in that order after ``augment_batch``.
+        ema: decay of an exponential moving average of the weights (and batch-norm statistics), updated every step;
+            validation scores the average and the best average is kept (``torch.optim.swa_utils.AveragedModel``,
+            as in Polyak averaging). 0: off, the raw weights are scored (the recipes before it).
         hard_negatives: after the first fifth of training, this share of each batch's negatives is drawn
             in proportion to each negative window's running loss (online hard-negative mining, as in
             Shrivastava et al., CVPR 2016), to push down false alarms on tonal insects, babies, speech.
@@ -69,6 +72,7 @@ class TrainConfig:
     p_speed: float = 0.0
     p_band: float = 0.0
     p_codec: float = 0.0
+    ema: float = 0.0
     hard_negatives: float = 0.5
     eval_every: int = 250
     seed: int = 0
@@ -84,6 +88,8 @@ class TrainConfig:
             raise ValueError(f"hard_negatives must be in [0, 1], got {self.hard_negatives}")
         if not 0 <= self.p_short <= 1:
             raise ValueError(f"p_short must be in [0, 1], got {self.p_short}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         for name in ("p_decoy", "p_speed", "p_band", "p_codec"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
