@@ -11,7 +11,9 @@ batch ``x [batch, samples]``:
 - ``lossy_codec``: a round trip through MP3 or Ogg Vorbis at a random quality (libsndfile through ``soundfile``,
   the project's audio reader), or G.711 mu-law 8-bit companding (written here: ten lines of numpy).
 - ``speed``: the row played faster or slower by a factor in ``factors`` (pitch and tempo together, as when a
-  mosquito of a smaller or larger species beats its wings faster or slower); linear interpolation, circular.
+  mosquito of a smaller or larger species beats its wings faster or slower); linear interpolation, circular, no
+  anti-alias filter: played faster, content within 10 % of Nyquist folds back there (above the 3.4-kHz bands of the
+  shipped front end).
 
 Rows are chosen whatever their label, so the channel itself says nothing about the class. Numpy and soundfile
 only; the device never runs these.
@@ -61,10 +63,10 @@ def band_limit(x: np.ndarray, rng: np.random.Generator, *, p: float, sample_rate
 
 
 def mu_law(x: np.ndarray, bits: int = 8, mu: float = 255.0) -> np.ndarray:
-    """G.711-style mu-law companding to ``bits`` bits and back (input in [-1, 1])."""
+    """G.711-style mu-law companding to ``bits`` bits and back (input in [-1, 1]): 2**bits - 1 levels, symmetric."""
     x = np.clip(x, -1.0, 1.0)
     y = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
-    levels = 2 ** (bits - 1)
+    levels = 2 ** (bits - 1) - 1
     y = np.round(y * levels) / levels
     return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu).astype(np.float32)
 

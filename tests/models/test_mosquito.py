@@ -157,9 +157,8 @@ def test_train_steps_keeps_the_best_scored_state_and_ranks_nan_lowest(scores, be
 
 
 def test_train_steps_with_ema_scores_and_keeps_the_moving_average():
-    """cfg.ema: validation sees the averaged weights, not the training ones, and the best average is returned.
-    The average starts at the weights after the first step (AveragedModel's first update copies them), so after one
-    step it equals the raw weights, and after four it differs from them."""
+    """cfg.ema: validation sees a_t = d_t * a_(t-1) + (1 - d_t) * w_t with d_t = min(ema, (1 + t) / (10 + t)) and
+    a_0 the starting weights (w_t: the raw weights after step t), not the raw weights; the best average is returned."""
     from edgewise.models.mosquito.loop import train_steps
 
     train, _, _ = tiny_synthetic_sets(n_train=4)
@@ -170,19 +169,23 @@ def test_train_steps_with_ema_scores_and_keeps_the_moving_average():
     def flat(m):
         return torch.cat([p.detach().flatten().clone() for p in m.parameters()])
 
-    got = {}
-    for steps in (1, 4):
-        for ema in (0.0, 0.5):
-            torch.manual_seed(0)
-            model, seen = build_model("mosquito-dscnn", **TINY), []
-            cfg = TrainConfig(arch="dscnn", steps=steps, batch_size=8, eval_every=steps, ema=ema, model_kwargs=TINY)
-            out, _ = train_steps(model, cfg, train, ce, score_fn=lambda m: (seen.append((m, flat(m))), 1.0)[1])
-            judged, weights = seen[-1]
-            assert (judged is model) == (ema == 0.0)
-            assert torch.equal(flat(out), weights)  # the state scored is the state returned
-            got[steps, ema] = weights
-    assert torch.allclose(got[1, 0.5], got[1, 0.0])
-    assert (got[4, 0.5] - got[4, 0.0]).abs().max() > 1e-4
+    seen = {}
+    for ema in (0.0, 0.6):
+        torch.manual_seed(0)
+        model = build_model("mosquito-dscnn", **TINY)
+        seen[ema] = [(model, flat(model))]
+        scores = iter([0.1, 0.3, 0.2, 0.0, 0.1, 0.0])  # the state after step 2 is the best
+        cfg = TrainConfig(arch="dscnn", steps=6, batch_size=8, eval_every=1, ema=ema, model_kwargs=TINY)
+        out, log = train_steps(model, cfg, train, ce,
+                               score_fn=lambda m, _e=ema: (seen[_e].append((m, flat(m))), next(scores))[1])
+        assert log["best_step"] == 2 and torch.equal(flat(out), seen[ema][2][1])
+        assert all((m is model) == (ema == 0.0) for m, _ in seen[ema][1:])
+    avg = seen[0.0][0][1]
+    for t in range(1, 7):
+        d = min(0.6, (1 + t) / (10 + t))
+        avg = d * avg + (1 - d) * seen[0.0][t][1]
+        torch.testing.assert_close(seen[0.6][t][1], avg, rtol=0, atol=1e-6)
+    assert (seen[0.6][6][1] - seen[0.0][6][1]).abs().max() > 1e-4  # the average is not the raw weights
     with pytest.raises(ValueError, match="ema"):
         TrainConfig(ema=1.0)
 

@@ -2,10 +2,12 @@
 
 ``edgewise.models.mosquito.train.train_model`` runs it with each window's cross-entropy; distilled students
 (``edgewise.compress.distill_mosquito``) with a distillation loss. The batches are the recipe's (half positive,
-half negative windows; mixing and synthetic-tone augmentation; short excerpts when ``p_short``; after the first
+half negative windows; mixing and synthetic-tone augmentation; decoy tones, channel augmentation and short excerpts
+when their shares are set; after the first
 fifth of the steps a ``hard_negatives`` share of the negatives drawn by their running loss; AdamW with a
 one-cycle schedule), so a student sees what its teachers saw. What differs is the loss (``loss_fn``) and how the best state is picked (``score_fn`` on held-out
-validation windows, higher is better, every ``eval_every`` steps). Heads' temperature: ``fit_heads_temperature``
+validation windows, higher is better, every ``eval_every`` steps; with ``ema`` a moving average of the weights is
+scored and kept, its decay warmed up as min(ema, (1 + t) / (10 + t)) at step t). Heads' temperature: ``fit_heads_temperature``
 scales the logits of every head by one T that minimises the NLL of the heads' *mean* probability on validation
 windows (Guo et al. 2017, applied to the averaged prediction a multi-head model reports).
 """
@@ -46,7 +48,8 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
         cfg: the recipe (steps, batch size, lr, weight decay, augmentation, hard negatives, eval_every, seed).
         loss_fn: per-window loss of a batch (see ``WindowLoss``); its negatives' values drive hard-negative mining.
         score_fn: the model's score on held-out data (higher is better), every ``cfg.eval_every`` steps and at
-            the end; the best-scoring state is kept. None, or a NaN score (e.g. a ROC-AUC on validation windows
+            the end; the best-scoring state is kept. With ``cfg.ema`` it is given the moving average, a copy of
+            ``model``, not ``model`` itself: score the module passed in. None, or a NaN score (e.g. a ROC-AUC on validation windows
             of one class): the last state.
         progress: ``(desc, step, loss EMA, score)`` at each evaluation (the score as ``score_fn`` gave it).
         rng: the batches' random generator, when the caller already drew from it (``train.train_model`` sets
@@ -71,11 +74,7 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
     scores: list[tuple[int, float]] = []
     t0, loss_ema = time.time(), float("nan")
     neg_loss = np.ones(neg.size)
-    ema = None
-    if cfg.ema:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+    ema = copy.deepcopy(model) if cfg.ema else None
     for step in range(1, cfg.steps + 1):
         model.train()
         nj = _draw_negatives(neg_loss, cfg.batch_size - half, cfg.hard_negatives if step > cfg.steps // 5 else 0.0, rng)
@@ -103,11 +102,11 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
         opt.step()
         sched.step()
         if ema is not None:
-            ema.update_parameters(model)
+            _ema_update(ema, model, min(cfg.ema, (1 + step) / (10 + step)))
         lv = loss.item()
         loss_ema = lv if loss_ema != loss_ema else 0.95 * loss_ema + 0.05 * lv
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            judged = model if ema is None else ema.module  # with cfg.ema the average is scored and kept
+            judged = model if ema is None else ema  # with cfg.ema the average is scored and kept
             judged.eval()
             score = float(score_fn(judged)) if score_fn is not None else float("nan")
             scores.append((step, score))
@@ -121,6 +120,18 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
     best_score = float(best[0]) if best[0] > -np.inf else float("nan")
     return model, {"steps": cfg.steps, "best_step": best[2], "best_score": best_score,
                    "train_seconds": round(time.time() - t0, 1), "scores": scores}
+
+
+def _ema_update(avg: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """avg <- decay * avg + (1 - decay) * model for every floating parameter and buffer; other buffers (batch
+    counters) copied. Written here rather than with ``torch.optim.swa_utils.AveragedModel``, which has no decay
+    warm-up and averages integer buffers too."""
+    with torch.no_grad():
+        for a, m in zip(avg.state_dict().values(), model.state_dict().values()):
+            if a.is_floating_point():
+                a.lerp_(m, 1.0 - decay)
+            else:
+                a.copy_(m)
 
 
 def fit_heads_temperature(logits: np.ndarray, y: np.ndarray) -> float:

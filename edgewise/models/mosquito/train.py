@@ -45,12 +45,12 @@ class TrainConfig:
             drawn before mixing, which overwrites ``p_mix + p_synth`` of them: 0.1 leaves ~6.5 % of a batch).
         p_short: fraction of each batch (either class alike) cut to a 0.05-1 s excerpt and tiled back into a
             window (``edgewise.data.mosquito.short_excerpts``), as the detector scores short clips.
-        p_speed, p_band, p_codec: fractions of each batch (either class alike) played 0.9-1.1x faster, band-limited
+        p_speed, p_band, p_codec: fractions of each batch (either class alike) played 0.9-1.1x as fast, band-limited
             (a random microphone high-pass and/or low-pass) and passed through a lossy codec (MP3, Vorbis, mu-law):
             ``edgewise.data.audio_channel``, applied in that order after ``augment_batch``.
-        ema: decay of an exponential moving average of the weights (and batch-norm statistics), updated every step;
-            validation scores the average and the best average is kept (``torch.optim.swa_utils.AveragedModel``,
-            as in Polyak averaging). 0: off, the raw weights are scored (the recipes before it).
+        ema: decay of an exponential moving average of the weights (and batch-norm statistics), updated every step
+            with the decay warmed up as min(ema, (1 + t) / (10 + t)) at step t; validation scores the average and
+            the best average is kept. 0: off, the raw weights are scored (the recipes before it).
         hard_negatives: after the first fifth of training, this share of each batch's negatives is drawn
             in proportion to each negative window's running loss (online hard-negative mining, as in
             Shrivastava et al., CVPR 2016), to push down false alarms on tonal insects, babies, speech.
