@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgewise.models.mosquito.api import decode_recordings
     from edgewise.models.mosquito.protocol import load_results, run_fold, save_results, summarise
     from edgewise.models.mosquito.sources import assignment_fingerprint, assignment_markdown, fixed_split, loso_folds
-    from edgewise.models.mosquito.train import recipe
+    from edgewise.models.mosquito.train import AUGMENT_SHARES, recipe
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=default_dataset_dir("mosquito"))
@@ -238,10 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.tables_only:
             results = [r for r in load_results(res_path) if r.fold.name in {f.name for f in folds}]
         else:
-            extra = {} if args.p_short is None else {"p_short": args.p_short}
-            for name in ("p_decoy", "p_speed", "p_band", "p_codec", "ema"):
-                if getattr(args, name) is not None:
-                    extra[name] = getattr(args, name)
+            extra = {k: getattr(args, k) for k in (*AUGMENT_SHARES, "ema") if getattr(args, k) is not None}
             if args.widths:
                 extra["model_kwargs"] = {"widths": tuple(args.widths)}
             cfg = recipe(arch, steps=args.steps, eval_every=args.eval_every, seed=args.seed, **extra)

@@ -73,7 +73,7 @@ def train(args: argparse.Namespace) -> int:
     from edgewise._cli._common import print_json_line
     from edgewise.models.mosquito.api import train_detector
     from edgewise.models.mosquito.specs import SHIPPED_ARCH
-    from edgewise.models.mosquito.train import recipe
+    from edgewise.models.mosquito.train import AUGMENT_SHARES, recipe
 
     torch.set_num_threads(args.threads)
     arch = args.arch or SHIPPED_ARCH
@@ -82,7 +82,7 @@ def train(args: argparse.Namespace) -> int:
                          "body; the humbug baseline has no Hydra: drop --arch or pass --arch dscnn-robust")
     if args.leave_sources_out and args.members is None:
         raise ValueError("--leave-sources-out deals the training sources among ensemble members: add --members M")
-    extra = {k: getattr(args, k) for k in ("p_decoy", "p_speed", "p_band", "p_codec") if getattr(args, k) is not None}
+    extra = {k: getattr(args, k) for k in AUGMENT_SHARES if getattr(args, k, None) is not None}
     cfg = recipe(arch, steps=args.steps, batch_size=args.batch_size, seed=args.seed, eval_every=args.eval_every, **extra)
     if args.members is not None:
         return _train_members(args, cfg)

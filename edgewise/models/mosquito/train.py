@@ -22,8 +22,12 @@ from edgewise.models.mosquito.specs import SPECS, frontend
 from edgewise.models.spec import ModelSpec, build_model
 from edgewise.runtime.features.logmel import log_mel
 
-__all__ = ["TrainConfig", "ARCH_RECIPES", "recipe", "WindowSet", "build_window_set", "features", "train_model",
+__all__ = ["TrainConfig", "AUGMENT_SHARES", "ARCH_RECIPES", "recipe", "WindowSet", "build_window_set", "features", "train_model",
            "fit_temperature"]
+
+
+# the shares of each batch that one augmentation each rewrites (TrainConfig fields, each in [0, 1], 0 = off)
+AUGMENT_SHARES = ("p_short", "p_decoy", "p_speed", "p_band", "p_codec")
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,9 @@ class TrainConfig:
                              f"{self.batch_size}, {self.eval_every}")
         if not 0 <= self.hard_negatives <= 1:
             raise ValueError(f"hard_negatives must be in [0, 1], got {self.hard_negatives}")
-        if not 0 <= self.p_short <= 1:
-            raise ValueError(f"p_short must be in [0, 1], got {self.p_short}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
-        for name in ("p_decoy", "p_speed", "p_band", "p_codec"):
+        for name in AUGMENT_SHARES:
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not (0 <= self.p_mix and 0 <= self.p_synth and self.p_mix + self.p_synth <= 1):
