@@ -192,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--p-decoy", type=float, default=None,
                     help="share of training windows replaced by a synthetic tone outside the mosquito pitch range, "
                          "labelled 0 (TrainConfig.p_decoy; default: the recipe's, 0.1 for dscnn-robust; 0 repeats runs before 2026-12-07)")
+    ap.add_argument("--p-sweep", type=float, default=None,
+                    help="share of training windows replaced by a synthetic tone sweeping through the mosquito pitch "
+                         "range (siren-like), labelled 0 (TrainConfig.p_sweep; default: the recipe's, 0)")
     for flag in ("speed", "band", "codec"):
         ap.add_argument(f"--p-{flag}", type=float, default=None,
                         help=f"share of training windows given a random channel {flag} (TrainConfig.p_{flag}, "

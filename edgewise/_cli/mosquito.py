@@ -49,6 +49,9 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--p-decoy", type=float, help="share of training windows replaced by decoy tones (synthetic tones "
                    "pitched outside the mosquito range, labelled not-mosquito); default: the arch's recipe (dscnn-robust "
                    "0.1, others 0); 0 trains as before 2026-12-07")
+    p.add_argument("--p-sweep", type=float, help="share of training windows replaced by sweeping tones (synthetic "
+                   "siren-like tones whose pitch sweeps through the mosquito range, labelled not-mosquito, "
+                   "edgewise.data.sweep_decoys); default: the arch's recipe (0)")
     for flag, what in (("speed", "played 0.9-1.1x faster or slower"),
                        ("band", "band-limited by a random microphone high-pass and/or low-pass"),
                        ("codec", "passed through MP3, Vorbis or mu-law")):

@@ -249,6 +249,31 @@ def test_channel_augmentation_changes_training_only_when_asked(monkeypatch):
         TrainConfig(p_codec=-0.1)
 
 
+def test_sweep_decoys_run_only_when_asked(monkeypatch):
+    """p_sweep = 0 never calls sweep_decoys (the recipes' random stream stays as it was); p_sweep > 0 calls it each
+    step with its share."""
+    import edgewise.models.mosquito.loop as loop
+
+    train, val, _ = tiny_synthetic_sets(n_train=16, n_val=8)
+    calls = []
+    real = loop.sweep_decoys
+
+    def spy(*a, **k):
+        out = real(*a, **k)
+        calls.append((k["p"], int(out[2].sum())))
+        return out
+
+    monkeypatch.setattr(loop, "sweep_decoys", spy)
+    for p in (0.0, 1.0):
+        calls.clear()
+        torch.manual_seed(0)
+        model, _ = train_model(TrainConfig(steps=2, batch_size=8, eval_every=2, p_sweep=p, model_kwargs=TINY), train, val)
+        assert [c[0] for c in calls] == ([] if p == 0 else [p, p])
+        assert all(n == 8 for _, n in calls)  # p = 1: every row of the batch was a sweep before mixing
+    with pytest.raises(ValueError, match="p_sweep"):
+        TrainConfig(p_sweep=1.5)
+
+
 def test_checkpoint_round_trip_and_detect_file(tmp_path):
     sf = pytest.importorskip("soundfile")
     from edgewise.models.checkpoint import save_checkpoint

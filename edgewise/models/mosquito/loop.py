@@ -22,6 +22,7 @@ import torch
 
 from edgewise.data import audio_channel
 from edgewise.data.mosquito import augment_batch, decoy_tones, short_excerpts
+from edgewise.data.sweep_decoys import sweep_decoys
 from edgewise.models.mosquito.train import TrainConfig, WindowSet, _draw_negatives, features
 
 __all__ = ["train_steps", "fit_heads_temperature", "window_features"]
@@ -84,6 +85,10 @@ def train_steps(model: torch.nn.Module, cfg: TrainConfig, train: WindowSet, loss
         if cfg.p_decoy:  # only then: the random stream of the recipes without decoys stays as it was
             x, y, decoy = decoy_tones(x, y, rng, p=cfg.p_decoy, negatives=train.take(rng.choice(neg, half)),
                                       sample_rate=spec.sample_rate)
+        if cfg.p_sweep:  # likewise
+            x, y, sweep = sweep_decoys(x, y, rng, p=cfg.p_sweep, negatives=train.take(rng.choice(neg, half)),
+                                       sample_rate=spec.sample_rate)
+            decoy |= sweep
         x, y = augment_batch(x, y, rng, positives=train.take(rng.choice(pos, half)),
                              negatives=train.take(rng.choice(neg, half)), p_mix=cfg.p_mix, p_synth=cfg.p_synth,
                              sample_rate=spec.sample_rate)

@@ -27,7 +27,7 @@ __all__ = ["TrainConfig", "AUGMENT_SHARES", "ARCH_RECIPES", "recipe", "WindowSet
 
 
 # the shares of each batch that one augmentation each rewrites (TrainConfig fields, each in [0, 1], 0 = off)
-AUGMENT_SHARES = ("p_short", "p_decoy", "p_speed", "p_band", "p_codec")
+AUGMENT_SHARES = ("p_short", "p_decoy", "p_sweep", "p_speed", "p_band", "p_codec")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ class TrainConfig:
         p_decoy: fraction of each batch's drawn windows replaced by a SYNTHETIC harmonic tone *outside* the mosquito
             pitch range (80-250 Hz or 1.1-2 kHz) in a real negative, labelled 0 (``edgewise.data.mosquito.decoy_tones``;
             drawn before mixing, which overwrites ``p_mix + p_synth`` of them: 0.1 leaves ~6.5 % of a batch).
+        p_sweep: fraction replaced by a SYNTHETIC harmonic tone whose pitch sweeps *through* the mosquito range (siren
+            wail, yelp or hi-lo; ``edgewise.data.sweep_decoys``) in a real negative, labelled 0; drawn after the decoy
+            tones and before mixing, like them.
         p_short: fraction of each batch (either class alike) cut to a 0.05-1 s excerpt and tiled back into a
             window (``edgewise.data.mosquito.short_excerpts``), as the detector scores short clips.
         p_speed, p_band, p_codec: fractions of each batch (either class alike) played 0.9-1.1x as fast, band-limited
@@ -73,6 +76,7 @@ class TrainConfig:
     p_synth: float = 0.05
     p_short: float = 0.0
     p_decoy: float = 0.0
+    p_sweep: float = 0.0
     p_speed: float = 0.0
     p_band: float = 0.0
     p_codec: float = 0.0
