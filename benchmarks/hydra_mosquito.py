@@ -10,7 +10,9 @@ sources' recordings. Columns, on the test sources' windows (2 s, hop 1 s) unless
 - MI Spearman: rank correlation of the per-window epistemic uncertainty (mutual information) with the ensemble's;
 - OOD AUROC: in-distribution hold-out windows (recordings of training sources the models never trained on)
   against windows of the test part's non-mosquito sources (``ood_sources``: real sound from sources never
-  trained on), scored by epistemic uncertainty (and by total entropy);
+  trained on), scored by epistemic uncertainty (and by total entropy); and, per kind, against the sound a
+  broken microphone chain feeds a device (``edgewise.data.ood_audio``: white noise, clipping, mains hum, dropouts,
+  an ECG strip), each made from the evaluated part's own recordings;
 - MACs per window (Conv2d + Linear, ``edgewise.models.mosquito.hydra.count_macs``) and latency per window on
   onnxruntime (1 thread, median of --runs; the ensemble is M member calls).
 
@@ -119,6 +121,8 @@ def main() -> int:
     ap.add_argument("--tau-quantile", type=float, default=0.99,
                     help="second suppression rule, also reported: tau = this quantile of the validation windows' "
                          "epistemic uncertainty (the ECG Hydra's rule)")
+    ap.add_argument("--ludb", type=Path, default=Path("/work/shared/data/ludb"),
+                    help="LUDB folder for the ecg OOD kind (left out when missing)")
     ap.add_argument("--runs", type=int, default=300, help="latency repetitions")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tflite", action="store_true", help="also export (and check) the Hydra's TFLite files")
@@ -132,7 +136,8 @@ def main() -> int:
     from edgewise.models.checkpoint import load_checkpoint
     from edgewise.models.ensemble.members import load_members
     from edgewise.models.ensemble.mosquito import load_split_facts, members_arch, ood_sources, split_audio
-    from edgewise.models.mosquito.heads_eval import alarm_comparison, part_windows
+    from edgewise.data.ood_audio import ood_set
+    from edgewise.models.mosquito.heads_eval import alarm_comparison, auroc, part_windows
     from edgewise.models.mosquito.hydra import count_macs, hydra_spec_for
     from edgewise.models.mosquito.hydra_export import export_mosquito_artifacts, heads_parity
     from edgewise.models.mosquito.specs import SPECS
@@ -175,6 +180,9 @@ def main() -> int:
         parts["test"] = parts["val"]
     ood_recs = [r for r in split[held] if r.set_name in oods]
     parts["ood"] = part_windows(ood_recs, [audio[r.rel] for r in ood_recs], spec)
+    made = ood_set([audio[r.rel] for r in split[held]], ludb_root=args.ludb if args.ludb.is_dir() else None)
+    for kind, recs in made.items():  # OOD kinds generated from the evaluated part's recordings
+        parts[f"ood:{kind}"] = part_windows(split[held], recs, spec)
     print("windows: " + ", ".join(f"{k} {len(p)}" for k, p in parts.items()) + f"; OOD sources {oods}", flush=True)
 
     art_dir = sdir / "artifacts"
@@ -210,6 +218,11 @@ def main() -> int:
         mi = r["_u"]["test"]["epistemic"]
         r["mi_spearman_vs_ensemble"] = float(spearmanr(mi, ens).statistic) if np.ptp(mi) > 0 else None
     alarms = {}
+    for r in rows:
+        ind = r["_u"]["id_holdout"]
+        r["ood_kinds"] = {k[4:]: {m: auroc(np.r_[np.zeros(len(ind[m])), np.ones(len(u[m]))], np.r_[ind[m], u[m]])
+                                  for m in ("epistemic", "total")}
+                          for k, u in r["_u"].items() if k.startswith("ood:")}
     for r in rows:
         if r["heads"] > 1 and held == "test":
             alarms[r["name"]] = alarm_comparison(r["_u"], parts, max_false_alarms_per_hour=args.max_fa, keep=args.keep,
@@ -260,6 +273,13 @@ def _print(out: dict, m1: int) -> None:
     print("\n" + "\n".join(f"  [{'x' if ok else ' '}] {name}" for name, ok in checks))
     print(f"\nOOD: in-distribution hold-out ({out['settings']['id_holdout_recordings']} recordings of training sources) "
           f"vs {', '.join(out['settings']['ood_sources'])}; windows {out['settings']['windows']}")
+    kinds = list(rows[0]["ood_kinds"])
+    print("\nOOD AUROC per generated kind (edgewise.data.ood_audio, from the evaluated recordings) against the same "
+          "in-distribution hold-out, epistemic / total\n")
+    print("| model | " + " | ".join(kinds) + " |\n|---|" + "---|" * len(kinds))
+    for r in rows:
+        print(f"| {r['name']} | " + " | ".join(f"{_f(r['ood_kinds'][k]['epistemic'], 3)} / "
+                                               f"{_f(r['ood_kinds'][k]['total'], 3)}" for k in kinds) + " |")
     print("\nFalse alarms on the held-out test sources (operating threshold and tau chosen on the validation sources)\n")
     print("| model | threshold | tau (val quantile) | clip recall without / with | window recall without / with | "
           "FA/h without / with | at clip recall R: FA/h without / with |\n|---|---|---|---|---|---|---|")
