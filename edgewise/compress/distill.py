@@ -29,14 +29,27 @@ from edgewise.models.ensemble.loop import all_weights, train_loop
 from edgewise.models.soft_targets import softened_kl as _kl
 
 
-def cached_student(path, facts: dict) -> bool:
+def cached_student(path, facts: dict, *, phase_defaults: dict | None = None) -> bool:
     """True when the student checkpoint ``path`` exists and its side facts (``.json``) name exactly these
-    distillation settings ``facts`` (then it is loaded, not distilled again)."""
+    distillation settings ``facts`` (then it is loaded, not distilled again).
+
+    ``phase_defaults``: the phases' training-config defaults (JSON form). A key that the stored ``phase1`` /
+    ``phase2`` lacks then reads as its default (``edgewise.models.ensemble.cache.config_matches``), so a field
+    added to the training config since the student was made does not make it stale while the run asks for the
+    field's default."""
     import json
     from pathlib import Path
 
+    from edgewise.models.ensemble.cache import config_matches
+
     side = Path(path).with_suffix(".json")
-    return Path(path).is_file() and side.is_file() and json.loads(side.read_text()).get("training", {}).get("distill") == facts
+    if not (Path(path).is_file() and side.is_file()):
+        return False
+    stored = json.loads(side.read_text()).get("training", {}).get("distill")
+    if phase_defaults is None or not isinstance(stored, dict) or set(stored) != set(facts):
+        return stored == facts
+    return all(config_matches(stored[k], v, phase_defaults) if k in ("phase1", "phase2") and isinstance(v, dict)
+               else stored[k] == v for k, v in facts.items())
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ def distill_ecg_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: 
     from edgewise.models.checkpoint import load_checkpoint, save_checkpoint
     from edgewise.models.ecg.hydra import ECG_HYDRA_SPEC
     from edgewise.models.ecg.spec import ecg_spec_for_window
+    from edgewise.models.ecg.train import TrainConfig
     from edgewise.models.ensemble.ecg import ecg_train_examples
     from edgewise.models.ensemble.members import first_member_training, load_members
 
@@ -47,7 +48,8 @@ def distill_ecg_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: 
     kd_path, hy_path = out / "plain-kd.pt", out / "hydra.pt"
     examples = None
     member_split = first_member_training(members_dir) or None
-    if _cached(kd_path, kd_facts):
+    defaults = _cfg_facts(TrainConfig())  # a config field added later reads as its default in older students
+    if _cached(kd_path, kd_facts, phase_defaults=defaults):
         kd = load_checkpoint(kd_path).model
         if log:
             log(f"plain KD: cached at {kd_path}")
@@ -59,7 +61,7 @@ def distill_ecg_ensemble(members_dir: str | Path, out: str | Path, *, data_dir: 
                                   "history": hist})
     if not with_hydra:
         return {"plain-kd": kd_path}
-    if _cached(hy_path, facts):
+    if _cached(hy_path, facts, phase_defaults=defaults):
         if log:
             log(f"Hydra: cached at {hy_path}")
     else:

@@ -238,7 +238,8 @@ def distill_mosquito_ensemble(members_dir: str | Path, out: str | Path, *, data_
         recs, audio = decode_recordings([r for r in read_recordings(data_dir) if r.rel in names])
         return choose_threshold(score_clips(model, member_spec, recs, audio))
 
-    if _cached(kd_path, kd_facts):
+    defaults = _facts(TrainConfig())  # a config field added later reads as its default in older students
+    if _cached(kd_path, kd_facts, phase_defaults=defaults):
         kd = load_checkpoint(kd_path).model
         if log:
             log(f"plain KD: cached at {kd_path}")
@@ -252,7 +253,7 @@ def distill_mosquito_ensemble(members_dir: str | Path, out: str | Path, *, data_
                                   "threshold": thr["threshold"], "threshold_choice": thr})
     if not with_hydra:
         return {"plain-kd": kd_path}
-    if _cached(hy_path, facts):
+    if _cached(hy_path, facts, phase_defaults=defaults):
         if log:
             log(f"Hydra: cached at {hy_path}")
     else:

@@ -41,3 +41,27 @@ def test_member_split_facts_name_no_machine_path(ludb_dir):
     old = {**facts, "data": f"LUDB 1.0.1 in {ludb_dir.resolve()}"}
     _, again = ecg_train_examples(ludb_dir, split=old)
     assert again["data"] == facts["data"] and again["train_records"] == facts["train_records"]
+
+
+def test_students_of_an_older_training_config_are_loaded_not_distilled_again(tmp_path):
+    """A distilled student whose phases were stored before a training-config field existed (p_sweep, 2026-12-07)
+    is still the cached student when the run asks for that field's default, and stale when it asks for more."""
+    from dataclasses import replace
+
+    from edgewise.compress.distill import cached_student
+    from edgewise.compress.distill_mosquito import MOSQUITO_DISTILL, _facts
+    from edgewise.models.mosquito.train import TrainConfig
+
+    facts = {**_facts(MOSQUITO_DISTILL), "teachers": "members", "members": 5}
+    stored = json.loads(json.dumps(facts))
+    for phase in ("phase1", "phase2"):
+        del stored[phase]["p_sweep"]
+    (tmp_path / "hydra.pt").write_bytes(b"weights")
+    (tmp_path / "hydra.json").write_text(json.dumps({"training": {"distill": stored}}))
+    defaults = _facts(TrainConfig())
+    assert cached_student(tmp_path / "hydra.pt", facts, phase_defaults=defaults)
+    assert not cached_student(tmp_path / "hydra.pt", facts)  # compared strictly, as before
+    more = {**_facts(replace(MOSQUITO_DISTILL, phase2=replace(MOSQUITO_DISTILL.phase2, p_sweep=0.1))),
+            "teachers": "members", "members": 5}
+    assert not cached_student(tmp_path / "hydra.pt", more, phase_defaults=defaults)
+    assert not cached_student(tmp_path / "hydra.pt", {**facts, "temperature": 9.0}, phase_defaults=defaults)
