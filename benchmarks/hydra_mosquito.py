@@ -12,7 +12,7 @@ sources' recordings. Columns, on the test sources' windows (2 s, hop 1 s) unless
   against windows of the test part's non-mosquito sources (``ood_sources``: real sound from sources never
   trained on), scored by epistemic uncertainty (and by total entropy); and, per kind, against the sound a
   broken microphone chain feeds a device (``edgewise.data.ood_audio``: white noise, clipping, mains hum, dropouts,
-  an ECG strip), each made from the evaluated part's own recordings;
+  an ECG strip), each made from the in-distribution hold-out's own recordings (so only the corruption differs);
 - MACs per window (Conv2d + Linear, ``edgewise.models.mosquito.hydra.count_macs``) and latency per window on
   onnxruntime (1 thread, median of --runs; the ensemble is M member calls).
 
@@ -180,9 +180,10 @@ def main() -> int:
         parts["test"] = parts["val"]
     ood_recs = [r for r in split[held] if r.set_name in oods]
     parts["ood"] = part_windows(ood_recs, [audio[r.rel] for r in ood_recs], spec)
-    made = ood_set([audio[r.rel] for r in split[held]], ludb_root=args.ludb if args.ludb.is_dir() else None)
-    for kind, recs in made.items():  # OOD kinds generated from the evaluated part's recordings
-        parts[f"ood:{kind}"] = part_windows(split[held], recs, spec)
+    id_recs = split["id_holdout"]  # OOD kinds made from the in-distribution recordings: only the corruption differs
+    made = ood_set([audio[r.rel] for r in id_recs], ludb_root=args.ludb if args.ludb.is_dir() else None)
+    for kind, recs in made.items():
+        parts[f"ood:{kind}"] = part_windows(id_recs, recs, spec)
     print("windows: " + ", ".join(f"{k} {len(p)}" for k, p in parts.items()) + f"; OOD sources {oods}", flush=True)
 
     art_dir = sdir / "artifacts"
@@ -274,8 +275,8 @@ def _print(out: dict, m1: int) -> None:
     print(f"\nOOD: in-distribution hold-out ({out['settings']['id_holdout_recordings']} recordings of training sources) "
           f"vs {', '.join(out['settings']['ood_sources'])}; windows {out['settings']['windows']}")
     kinds = list(rows[0]["ood_kinds"])
-    print("\nOOD AUROC per generated kind (edgewise.data.ood_audio, from the evaluated recordings) against the same "
-          "in-distribution hold-out, epistemic / total\n")
+    print("\nOOD AUROC per generated kind (edgewise.data.ood_audio, made from the in-distribution hold-out's recordings) "
+          "against that hold-out, epistemic / total\n")
     print("| model | " + " | ".join(kinds) + " |\n|---|" + "---|" * len(kinds))
     for r in rows:
         print(f"| {r['name']} | " + " | ".join(f"{_f(r['ood_kinds'][k]['epistemic'], 3)} / "

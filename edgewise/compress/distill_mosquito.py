@@ -9,8 +9,10 @@ The losses are ``edgewise.compress.distill``'s, on a detector's class axis (``di
   cross-entropy of the heads' *mean* probability (so labels pull the average, not every head to one answer);
   ``phase2_hard_weight`` sets that weight for phase 2 alone (default: ``hard_weight``).
 
-Students train on the members' own training windows with the members' batches (``edgewise.models.mosquito.loop``:
-balanced classes, augmentation, hard negatives by distillation loss). The best state is the one closest to the
+Students train on the members' own training windows with batches of the same loop (``edgewise.models.mosquito.loop``:
+balanced classes, mixing and synthetic tones, hard negatives by distillation loss); ``MOSQUITO_DISTILL``'s phases
+leave the decoy, sweep and channel shares at 0 whatever the members used (``for_members`` copies the arch only).
+The best state is the one closest to the
 teachers on the validation sources' windows (the same KL, at T = 1, no labels), checked every ``eval_every``
 steps; then one temperature for all heads is fitted on the validation windows' labels, as for the members.
 The members' temperatures are part of their logits, so the students learn calibrated targets.

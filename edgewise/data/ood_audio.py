@@ -2,13 +2,16 @@
 
 The mirror of ``edgewise.data.ood_ecg`` for the mosquito detector (issue 23 part 5). The kind that matters most
 is real sound from sources the models never trained on (``edgewise.models.ensemble.mosquito.ood_sources``); the
-kinds here are what a broken or misused microphone chain feeds a device, each derived from a real held-out
-recording ``y`` (float, 8 kHz, full scale 1):
+kinds here are what a broken or misused microphone chain feeds a device, each derived from a real recording ``y``
+(float, 8 kHz, full scale 1). Made from recordings of the training sources' in-distribution hold-out, a kind
+differs from its in-distribution reference by the corruption alone, not also by the source:
 
 - ``white_noise``: Gaussian noise at the recording's RMS (a hissing or disconnected input, no sound at all);
-- ``clipped``: the recording 30 dB louder, hard-clipped at full scale (an overdriven preamp);
-- ``mains_hum``: 50- or 60-Hz hum with 12 harmonics, 10 dB above the recording (a ground loop);
-- ``dropouts``: 30-50 % of the recording zeroed in 20-100-ms blocks (buffer underruns, a loose connector);
+- ``clipped``: the recording scaled to full scale, then 30 dB louder, hard-clipped (an overdriven preamp; the
+  clipping is as heavy for a quiet recording as for a loud one);
+- ``mains_hum``: 50- or 60-Hz hum (the fundamental and 11 harmonics), 10 dB above the recording (a ground loop);
+- ``dropouts``: 30-50 % of the recording zeroed in blocks of 20-100 ms, each at most a quarter of the recording
+  (buffer underruns, a loose connector);
 - ``ecg``: an ECG strip (LUDB lead II, 500 Hz) resampled to 8 kHz and scaled to half full scale (a sensor
   stream sent to the wrong model; the mirror of the ECG task's ``audio`` kind).
 
@@ -47,11 +50,12 @@ def mains_hum(n: int, rng: np.random.Generator, *, sample_rate: int = SAMPLE_RAT
 
 
 def dropouts(y: np.ndarray, rng: np.random.Generator, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """``y`` with 30-50 % of its samples zeroed in blocks of 20-100 ms."""
+    """``y`` with 30-50 % of its samples zeroed in blocks of 20-100 ms, each at most a quarter of ``y`` (so a
+    recording shorter than a block keeps some of itself)."""
     gone = np.zeros(y.size, bool)
     share = rng.uniform(0.3, 0.5)
     while gone.mean() < share:
-        length = max(1, int(rng.uniform(0.02, 0.1) * sample_rate))
+        length = max(1, min(int(rng.uniform(0.02, 0.1) * sample_rate), y.size // 4))
         s = int(rng.integers(0, max(1, y.size - length + 1)))
         gone[s : s + length] = True
     return np.where(gone, 0.0, y)

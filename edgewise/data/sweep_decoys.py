@@ -6,15 +6,20 @@ sirens, car horns, street music, crying babies. What sets a flight tone apart th
 mosquito's fundamental drifts by a few per cent as it turns and passes the microphone (``synthetic_flight_tone``
 uses ±3 %), while a siren or a cry sweeps across half an octave or more within a second or two.
 
-``sweep_decoys`` replaces a share of a batch by a harmonic tone whose fundamental moves through 250-900 Hz
-(the flight-tone range, widened below) along one of three paths, mixed into a real negative window:
+``sweep_decoys`` replaces a share of a batch by a harmonic tone whose fundamental starts at ``lo`` (250-700 Hz,
+inside the 300-900 Hz flight tones or just below) and moves up to ``lo * ratio`` (at most 2.1 kHz) along one of three
+paths, mixed into a real negative window:
 
-- ``wail``: a sinusoidal sweep between ``lo`` and ``lo * ratio`` (ratio 1.5-3) at 0.2-1.5 sweeps per second;
+- ``wail``: a sinusoidal sweep between ``lo`` and ``lo * ratio`` (ratio 1.5-3) at 0.5-1.5 cycles per second;
 - ``yelp``: repeated rising sweeps (sawtooth in log pitch), 1-4 per second, same ratios;
 - ``two_tone``: alternating steady pitches a ratio 1.25-1.6 apart every 0.25-0.8 s (the European hi-lo
   siren: steady *between* its jumps, which is why the jump ratio starts above any flight-tone drift).
 
-Each path is in log frequency, with 3-8 harmonics of decaying random amplitude below the Nyquist rate.
+The rates are such that a 2-s detector window holds at least one full cycle (wail), two sweeps (yelp) or two jumps
+(two_tone), so every window covers the whole ratio. Each path is in log frequency, with up to 8 harmonics of
+decaying random amplitude, as many as fit below the Nyquist rate (only the fundamental for the highest sweeps).
+Not for short excerpts: a tenth of a second of a sweep is a steady tone (``TrainConfig`` refuses ``p_sweep`` with
+``p_short``).
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import numpy as np
 
 from edgewise.data.mosquito import mix_at_snr
 
-__all__ = ["SWEEP_PATHS", "sweep_tone", "sweep_decoys"]
+__all__ = ["SWEEP_PATHS", "pitch_path", "sweep_tone", "sweep_decoys"]
 
 SWEEP_PATHS = ("wail", "yelp", "two_tone")
 SWEEP_LO_HZ = (250.0, 700.0)  # the lowest pitch of a sweep: it then passes through the 300-900 Hz flight tones
@@ -36,14 +41,14 @@ def _log_pitch(path: str, t: np.ndarray, rng: np.random.Generator) -> np.ndarray
         return span * (np.floor(t / period + rng.uniform(0, 2)) % 2)
     span = np.log2(rng.uniform(1.5, 3.0))
     if path == "wail":
-        return span * 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(0.2, 1.5) * t + rng.uniform(0, 2 * np.pi)))
+        return span * 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(0.5, 1.5) * t + rng.uniform(0, 2 * np.pi)))
     rate = rng.uniform(1.0, 4.0)  # yelp
     return span * ((rate * t + rng.uniform(0, 1)) % 1.0)
 
 
-def sweep_tone(duration_s: float, sample_rate: int, rng: np.random.Generator, *, path: str | None = None,
+def pitch_path(duration_s: float, sample_rate: int, rng: np.random.Generator, *, path: str | None = None,
                lo_hz: float | None = None) -> np.ndarray:
-    """One SYNTHETIC sweeping harmonic tone (float32, ``round(duration_s * sample_rate)`` samples, peak 0.5).
+    """The fundamental (Hz) of a sweep, per sample: float64 ``[round(duration_s * sample_rate)]``.
 
     Args:
         path: one of ``SWEEP_PATHS`` (default: drawn uniformly).
@@ -53,12 +58,17 @@ def sweep_tone(duration_s: float, sample_rate: int, rng: np.random.Generator, *,
         path = SWEEP_PATHS[int(rng.integers(len(SWEEP_PATHS)))]
     if path not in SWEEP_PATHS:
         raise ValueError(f"unknown sweep path {path!r}; choose one of {SWEEP_PATHS}")
-    n = int(round(duration_s * sample_rate))
-    t = np.arange(n) / sample_rate
+    t = np.arange(int(round(duration_s * sample_rate))) / sample_rate
     lo = rng.uniform(*SWEEP_LO_HZ) if lo_hz is None else float(lo_hz)
-    f = lo * 2.0 ** _log_pitch(path, t, rng)
+    return lo * 2.0 ** _log_pitch(path, t, rng)
+
+
+def sweep_tone(duration_s: float, sample_rate: int, rng: np.random.Generator, *, path: str | None = None,
+               lo_hz: float | None = None) -> np.ndarray:
+    """One SYNTHETIC sweeping harmonic tone along ``pitch_path`` (same arguments): float32, peak 0.5."""
+    f = pitch_path(duration_s, sample_rate, rng, path=path, lo_hz=lo_hz)
     phase = 2 * np.pi * np.cumsum(f) / sample_rate
-    y = np.zeros(n)
+    y = np.zeros(f.size)
     for h in range(1, int(rng.integers(3, 9)) + 1):
         if h * f.max() >= 0.95 * sample_rate / 2:
             break

@@ -42,6 +42,9 @@ def test_each_kind_is_what_its_name_says():
 def test_dropouts_end_on_silence_and_sets_are_seeded():
     silent = np.zeros(SR, np.float32)
     assert np.array_equal(make_ood("dropouts", silent, np.random.default_rng(0)), silent)  # terminates
+    tiny = _clip(n=400)  # 50 ms, shorter than most blocks: still partly kept
+    kept = np.mean(make_ood("dropouts", tiny, np.random.default_rng(0)) != 0)
+    assert 0.3 <= kept <= 0.75
     recs = [_clip(i, SR) for i in range(3)]
     a = ood_set(recs, seed=4)
     b = ood_set(recs, seed=4)

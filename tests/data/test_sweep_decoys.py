@@ -3,36 +3,34 @@ tone drifts, and they replace only the rows they pick, labelled not-mosquito."""
 import numpy as np
 import pytest
 
-from edgewise.data.sweep_decoys import SWEEP_PATHS, sweep_decoys, sweep_tone
+from edgewise.data.sweep_decoys import SWEEP_PATHS, pitch_path, sweep_decoys, sweep_tone
 
 SR = 8000
 
 
-def _pitch_track(y, *, frame=512, hop=256):
-    """Frequency of the strongest spectral peak per frame (Hz), from 200 Hz up (the fundamental carries the most
-    weight, 1/h, but a harmonic may win a frame; the ratios below are taken on the fundamental's own frames)."""
-    win = np.hanning(frame)
-    f = np.fft.rfftfreq(4 * frame, 1 / SR)
-    out = []
-    for s in range(0, y.size - frame, hop):
-        spec = np.abs(np.fft.rfft(y[s : s + frame] * win, 4 * frame))
-        spec[f < 200] = 0
-        out.append(f[int(np.argmax(spec))])
-    return np.array(out)
+@pytest.mark.parametrize("path", SWEEP_PATHS)
+def test_every_2s_window_covers_the_whole_sweep(path):
+    """The rates make a 2-s window hold a full wail cycle, two yelps or two hi-lo jumps: every window's pitch spans
+    its ratio (>= 1.5, hi-lo >= 1.25), where a flight tone drifts by +-3 % (1.06). Over 300 draws, not a lucky seed."""
+    for seed in range(300):
+        f = pitch_path(2.0, SR, np.random.default_rng(seed), path=path)
+        assert f.max() / f.min() >= (1.25 if path == "two_tone" else 1.5) - 1e-6, (path, seed)
+        assert 250 <= f.min() <= 700 and f.max() <= 700 * 3 + 1e-6
 
 
 @pytest.mark.parametrize("path", SWEEP_PATHS)
-def test_each_path_sweeps_through_the_flight_tone_range(path):
-    for seed in range(5):
-        lo = 300.0
-        y = sweep_tone(2.0, SR, np.random.default_rng(seed), path=path, lo_hz=lo)
+def test_the_tone_follows_its_pitch_path(path):
+    """In every 32-ms frame the tone's strongest frequency is a harmonic (1..8) of the path's fundamental there."""
+    n = 256
+    freqs = np.fft.rfftfreq(4 * n, 1 / SR)
+    for seed in range(10):
+        f = pitch_path(2.0, SR, np.random.default_rng(seed), path=path)
+        y = sweep_tone(2.0, SR, np.random.default_rng(seed), path=path)  # the same draws: the same path
         assert y.dtype == np.float32 and y.size == 2 * SR and 0.49 < np.abs(y).max() <= 0.5
-        track = _pitch_track(y)
-        fund = track[track < 2.9 * lo * 1.05]  # frames whose strongest peak is the fundamental (<= lo * max ratio)
-        ratio = np.percentile(fund, 95) / np.percentile(fund, 5)
-        # a flight tone drifts by +-3 % (ratio ~1.06); every sweep moves by more than 1.2x, wail/yelp by more than 1.4x
-        assert ratio > (1.2 if path == "two_tone" else 1.4), (path, seed, ratio)
-        assert np.percentile(fund, 5) < 420  # it starts inside the 300-900 Hz flight-tone range
+        for s in range(0, y.size - n, n):
+            peak = freqs[np.argmax(np.abs(np.fft.rfft(y[s : s + n] * np.hanning(n), 4 * n)))]
+            h = peak / f[s + n // 2]
+            assert 1 <= round(h) <= 8 and abs(h - round(h)) < 0.15, (path, seed, s, h)
 
 
 def test_harmonics_stay_below_nyquist():
@@ -66,3 +64,7 @@ def test_bad_arguments_are_refused():
                      negatives=np.zeros((1, 100), np.float32))
     with pytest.raises(ValueError, match="unknown sweep path"):
         sweep_tone(1.0, SR, np.random.default_rng(0), path="chirp")
+    from edgewise.models.mosquito.train import TrainConfig
+
+    with pytest.raises(ValueError, match="p_short"):
+        TrainConfig(p_sweep=0.1, p_short=0.1)

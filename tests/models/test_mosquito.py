@@ -250,8 +250,7 @@ def test_channel_augmentation_changes_training_only_when_asked(monkeypatch):
 
 
 def test_sweep_decoys_run_only_when_asked(monkeypatch):
-    """p_sweep = 0 never calls sweep_decoys (the recipes' random stream stays as it was); p_sweep > 0 calls it each
-    step with its share."""
+    """p_sweep = 0 never calls sweep_decoys; p_sweep > 0 calls it each step with its share."""
     import edgewise.models.mosquito.loop as loop
 
     train, val, _ = tiny_synthetic_sets(n_train=16, n_val=8)

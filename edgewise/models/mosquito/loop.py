@@ -2,10 +2,10 @@
 
 ``edgewise.models.mosquito.train.train_model`` runs it with each window's cross-entropy; distilled students
 (``edgewise.compress.distill_mosquito``) with a distillation loss. The batches are the recipe's (half positive,
-half negative windows; mixing and synthetic-tone augmentation; decoy tones, channel augmentation and short excerpts
-when their shares are set; after the first
+half negative windows; mixing and synthetic-tone augmentation; decoy tones, sweeping decoys, channel augmentation
+and short excerpts when their shares are set; after the first
 fifth of the steps a ``hard_negatives`` share of the negatives drawn by their running loss; AdamW with a
-one-cycle schedule), so a student sees what its teachers saw. What differs is the loss (``loss_fn``) and how the best state is picked (``score_fn`` on held-out
+one-cycle schedule), so a student sees batches of its teachers' kind, with the shares of its own config. What differs is the loss (``loss_fn``) and how the best state is picked (``score_fn`` on held-out
 validation windows, higher is better, every ``eval_every`` steps; with ``ema`` a moving average of the weights is
 scored and kept, its decay warmed up as min(ema, (1 + t) / (10 + t)) at step t). Heads' temperature: ``fit_heads_temperature``
 scales the logits of every head by one T that minimises the NLL of the heads' *mean* probability on validation

@@ -49,7 +49,8 @@ class TrainConfig:
             drawn before mixing, which overwrites ``p_mix + p_synth`` of them: 0.1 leaves ~6.5 % of a batch).
         p_sweep: fraction replaced by a SYNTHETIC harmonic tone whose pitch sweeps *through* the mosquito range (siren
             wail, yelp or hi-lo; ``edgewise.data.sweep_decoys``) in a real negative, labelled 0; drawn after the decoy
-            tones and before mixing, like them.
+            tones and before mixing, like them. Not with ``p_short``: a short cut of a sweep is a steady tone at
+            mosquito pitch, labelled 0, which is what a flight tone looks like.
         p_short: fraction of each batch (either class alike) cut to a 0.05-1 s excerpt and tiled back into a
             window (``edgewise.data.mosquito.short_excerpts``), as the detector scores short clips.
         p_speed, p_band, p_codec: fractions of each batch (either class alike) played 0.9-1.1x as fast, band-limited
@@ -99,6 +100,9 @@ class TrainConfig:
         for name in AUGMENT_SHARES:
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.p_sweep and self.p_short:
+            raise ValueError(f"p_sweep ({self.p_sweep}) with p_short ({self.p_short}): a short excerpt of a sweeping "
+                             "decoy is a steady tone at mosquito pitch labelled not-mosquito; set one of them to 0")
         if not (0 <= self.p_mix and 0 <= self.p_synth and self.p_mix + self.p_synth <= 1):
             raise ValueError(f"p_mix and p_synth must be >= 0 with sum <= 1, got {self.p_mix}, {self.p_synth}")
 
