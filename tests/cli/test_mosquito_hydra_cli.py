@@ -94,6 +94,11 @@ def test_train_members_is_cached_and_resumable(mosquito_dir, tmp_path):
     assert plain.returncode == 0 and "member 0: cached" not in plain.stderr, plain.stderr
     config = json.loads((tmp_path / "member-0.json").read_text())["training"]["config"]
     assert config["p_decoy"] == 0.0 and config["p_codec"] == 0.5 and config["p_band"] == 0.0
+    # two recipes in one folder are no ensemble: the manifest goes until member 1 is of member 0's recipe too
+    assert not (tmp_path / "ensemble.json").exists() and "removed until every member matches" in plain.stderr
+    both = _edgewise(*args, "--p-decoy", "0", "--p-codec", "0.5")
+    assert both.returncode == 0 and "member 0: cached" in both.stderr and "member 1: cached" not in both.stderr
+    assert json.loads((tmp_path / "ensemble.json").read_text())["config"]["p_codec"] == 0.5
 
 
 def test_humbug_members_are_refused_before_any_work(tmp_path):

@@ -99,6 +99,12 @@ def test_members_split_across_runs_equal_one_run(tmp_path):
     lines = []
     train_members(examples, split, members=2, config=cfg, progress=False, log=lines.append)
     assert (split / MANIFEST).is_file() and sum("cached" in m for m in lines) == 2
+    other = tmp_path / "other"  # a member of another recipe beside the manifest: the manifest goes
+    train_members(examples, other, members=2, config=cfg, progress=False, log=None)
+    train_members(examples, other, members=2, config=cfg, only=[0], progress=False, log=None)
+    assert (other / MANIFEST).is_file()  # the same settings: it stays
+    train_members(examples, other, members=2, config=replace(cfg, lr=cfg.lr / 2), only=[0], progress=False, log=None)
+    assert not (other / MANIFEST).exists()
     train_members(examples, whole, members=2, config=cfg, progress=False, log=None)
     for k in range(2):
         a = load_checkpoint(split / f"member-{k}.pt").model.state_dict()

@@ -57,7 +57,8 @@ def train_members(examples: list[LeadExample], out: str | Path, *, members: int 
 
     ``training``: facts stored in every member's checkpoint (data, split); rank 0 writes the files.
     ``only``: train just these member indices (e.g. one job per member on several machines; a later
-    full run finds them cached); ``ensemble.json`` is written only by a run that covers every member.
+    full run finds them cached); ``ensemble.json`` is written only by a run that covers every member, and an
+    ``only`` run with other settings than the manifest's removes it.
     """
     import torch
 
@@ -93,9 +94,16 @@ def train_members(examples: list[LeadExample], out: str | Path, *, members: int 
                          epoch_selection="none: last epoch")
             save_checkpoint(path, spec=ecg_spec_for_window(cfg.crop), model=model, model_kwargs=_model_kwargs(cfg), training=facts)
         barrier(ctx)
+    man = out / MANIFEST
     if ctx.is_main and only is None:
-        (out / MANIFEST).write_text(json.dumps({"members": [p.name for p in paths], "processes": ctx.world,
-                                                "config": config_dict(config)}, indent=1))
+        man.write_text(json.dumps({"members": [p.name for p in paths], "processes": ctx.world,
+                                   "config": config_dict(config)}, indent=1))
+    elif ctx.is_main and man.is_file() and not config_matches(json.loads(man.read_text()).get("config"),
+                                                              config_dict(config), config_dict(TrainConfig())):
+        man.unlink()  # members of another recipe were just trained beside the manifest's: no one ensemble now
+        if log:
+            log(f"{man} removed: members {sorted(only)} were trained with settings other than its own; a run "
+                "without --only writes it again")
     return paths
 
 

@@ -183,7 +183,8 @@ def train_mosquito_members(data_dir: str | Path, out: str | Path, *, members: in
         config: the recipe (default: the shipped one).
         holdout: share of the training sources' recordings kept aside as in-distribution hold-out.
         max_false_alarms_per_hour: validation false-alarm budget of each member's operating threshold.
-        only: train just these member indices; ``ensemble.json`` is written only when all exist.
+        only: train just these member indices; ``ensemble.json`` is written only when every member exists with
+            this call's settings (recipe, split, left-out sources), and removed when a member no longer does.
         leave_sources_out: source bagging (module doc): member k does not train on its group of the training
             part's negative-only sources (``left_out_sources``; validation and threshold as usual).
         progress: ``(member, step, loss, val window AUC)`` every ``config.eval_every`` steps.
@@ -240,11 +241,17 @@ def train_mosquito_members(data_dir: str | Path, out: str | Path, *, members: in
         if log:
             log(f"member {k}: val window AUC {tlog['val_window_roc_auc']:.4f} (step {tlog['best_step']}), "
                 f"T {tlog['temperature']:.3f}, threshold {thr['threshold']} ({tlog['train_seconds']:.0f} s) -> {path}")
-    if all(p.is_file() for p in paths):
+    stale = [k for k, p in enumerate(paths) if not _cached(p, member_config(config, k), fp, dropped[k])]
+    if not stale:
         (out / MANIFEST).write_text(json.dumps({"task": "mosquito-detection", "members": [p.name for p in paths],
                                                 "config": _config_dict(config), "split_fingerprint": fp,
                                                 "holdout": holdout, "leave_sources_out": leave_sources_out},
                                                indent=1))
+    elif (out / MANIFEST).is_file():  # the folder no longer holds one recipe's ensemble: it must not claim to
+        (out / MANIFEST).unlink()
+        if log:
+            log(f"members {', '.join(map(str, stale))} are missing or were trained with other settings: "
+                f"{out / MANIFEST} removed until every member matches (train them without --only)")
     return paths
 
 
