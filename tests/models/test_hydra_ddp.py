@@ -103,7 +103,12 @@ def test_members_split_across_runs_equal_one_run(tmp_path):
     train_members(examples, other, members=2, config=cfg, progress=False, log=None)
     train_members(examples, other, members=2, config=cfg, only=[0], progress=False, log=None)
     assert (other / MANIFEST).is_file()  # the same settings: it stays
-    train_members(examples, other, members=2, config=replace(cfg, lr=cfg.lr / 2), only=[0], progress=False, log=None)
+    msgs = []
+    train_members(examples, other, members=2, config=replace(cfg, lr=cfg.lr / 2), only=[0], progress=False,
+                  log=msgs.append)
+    assert not (other / MANIFEST).exists() and any("removed" in m for m in msgs)
+    (other / MANIFEST).write_text("not json")  # an unreadable manifest is stale too, after the members are saved
+    train_members(examples, other, members=2, config=cfg, only=[1], progress=False, log=None)
     assert not (other / MANIFEST).exists()
     train_members(examples, whole, members=2, config=cfg, progress=False, log=None)
     for k in range(2):

@@ -98,13 +98,21 @@ def train_members(examples: list[LeadExample], out: str | Path, *, members: int 
     if ctx.is_main and only is None:
         man.write_text(json.dumps({"members": [p.name for p in paths], "processes": ctx.world,
                                    "config": config_dict(config)}, indent=1))
-    elif ctx.is_main and man.is_file() and not config_matches(json.loads(man.read_text()).get("config"),
-                                                              config_dict(config), config_dict(TrainConfig())):
-        man.unlink()  # members of another recipe were just trained beside the manifest's: no one ensemble now
+    elif ctx.is_main and man.is_file() and not config_matches(_manifest_config(man), config_dict(config),
+                                                              config_dict(TrainConfig())):
+        man.unlink()  # members of another recipe now sit beside the manifest's: no one ensemble
         if log:
-            log(f"{man} removed: members {sorted(only)} were trained with settings other than its own; a run "
-                "without --only writes it again")
+            log(f"{man} removed: members {sorted(only)} are of settings other than its own; a run without --only "
+                "writes it again")
     return paths
+
+
+def _manifest_config(man: Path) -> Any:
+    """The training config an ensemble manifest names (None when the file is unreadable: it then counts as stale)."""
+    try:
+        return json.loads(man.read_text()).get("config")
+    except (ValueError, AttributeError):
+        return None
 
 
 def load_members(out: str | Path) -> list:
