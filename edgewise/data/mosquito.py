@@ -25,6 +25,7 @@ import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from edgewise.runtime.errors import InputError
 __all__ = [
     "ClipLabel", "Recording", "WindowConfig", "read_recordings", "window_labels", "split_recordings",
     "load_recording_audio", "mix_at_snr", "random_eq", "augment_batch", "short_excerpts", "synthetic_flight_tone",
-    "synthetic_recordings", "decoy_tones", "DECOY_F0_HZ",
+    "synthetic_recordings", "decoy_tones", "tones_in_negatives", "DECOY_F0_HZ",
 ]
 
 _LABELS = {"mosquito": "positive", "mosquito-weak": "weak", "mosquito-present (weak)": "weak",
@@ -260,15 +261,30 @@ def decoy_tones(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *, p: fl
     Returns:
         ``(x, y, decoy)``: the batch with the decoys in, their labels set to 0, and the boolean mask of decoy rows.
     """
-    x, y = x.copy(), np.asarray(y, np.float32).copy()
-    b, n = x.shape
-    decoy = rng.random(b) < p
-    for i in np.flatnonzero(decoy):
+    def tone(n: int) -> np.ndarray:
         lo, hi = DECOY_F0_HZ[0] if rng.random() < 0.6 else DECOY_F0_HZ[1]
         f0 = rng.uniform(lo, hi)
-        tone = synthetic_flight_tone(n / sample_rate, sample_rate, rng, f0=f0,
+        return synthetic_flight_tone(n / sample_rate, sample_rate, rng, f0=f0,
                                      n_harmonics=int(rng.integers(5, 16)) if f0 < 300 else 3)
-        x[i] = mix_at_snr(negatives[rng.integers(len(negatives), size=1)], tone[None], rng.uniform(*snr_db, size=1))[0]
+
+    return tones_in_negatives(x, y, rng, p=p, negatives=negatives, tone=tone, snr_db=snr_db)
+
+
+def tones_in_negatives(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *, p: float, negatives: np.ndarray,
+                       tone: Callable[[int], np.ndarray],
+                       snr_db: tuple[float, float] = (-5.0, 20.0)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Replace a share ``p`` of the rows of ``x [batch, samples]`` by ``tone(samples)`` mixed into a random real
+    negative at a random SNR, labelled 0: the common step of every decoy kind (``decoy_tones``,
+    ``edgewise.data.sweep_decoys``). Draws, in order: the row mask, then per row the tone, the negative, the SNR.
+
+    Returns:
+        ``(x, y, decoy)``: copies with the decoys in, their labels 0, and the boolean mask of decoy rows.
+    """
+    x, y = x.copy(), np.asarray(y, np.float32).copy()
+    decoy = rng.random(x.shape[0]) < p
+    for i in np.flatnonzero(decoy):
+        t = tone(x.shape[1])
+        x[i] = mix_at_snr(negatives[rng.integers(len(negatives), size=1)], t[None], rng.uniform(*snr_db, size=1))[0]
     y[decoy] = 0.0
     return x, y, decoy
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgewise.data.mosquito import mix_at_snr
+from edgewise.data.mosquito import tones_in_negatives
 
 __all__ = ["SWEEP_PATHS", "pitch_path", "sweep_tone", "sweep_decoys"]
 
@@ -86,10 +86,5 @@ def sweep_decoys(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *, p: f
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must be in [0, 1], got {p}")
-    x, y = x.copy(), np.asarray(y, np.float32).copy()
-    decoy = rng.random(x.shape[0]) < p
-    for i in np.flatnonzero(decoy):
-        tone = sweep_tone(x.shape[1] / sample_rate, sample_rate, rng)
-        x[i] = mix_at_snr(negatives[rng.integers(len(negatives), size=1)], tone[None], rng.uniform(*snr_db, size=1))[0]
-    y[decoy] = 0.0
-    return x, y, decoy
+    return tones_in_negatives(x, y, rng, p=p, negatives=negatives, snr_db=snr_db,
+                              tone=lambda n: sweep_tone(n / sample_rate, sample_rate, rng))
