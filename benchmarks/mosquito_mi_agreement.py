@@ -31,6 +31,7 @@ import argparse
 import itertools
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ MIXES = {
 }
 
 
-def train(base: int, out: Path, mix: str, data: Path) -> None:
+def train(base: int, out: Path, mix: str, data: Path, steps: int | None = None) -> None:
     import torch
 
     from edgewise.data.mosquito import WindowConfig
@@ -68,6 +69,8 @@ def train(base: int, out: Path, mix: str, data: Path) -> None:
             print(f"member {k}: exists ({path})", flush=True)
             continue
         cfg = recipe(arch, seed=base + k, model_kwargs=dict(kw))
+        if steps:  # a quick check of the path, not an ensemble to measure
+            cfg = replace(cfg, steps=steps, eval_every=min(cfg.eval_every, steps))
         torch.manual_seed(cfg.seed)
         t0 = time.time()
         model, log = train_model(cfg, windows("train", cfg, cfg.train_hop_s),
@@ -173,6 +176,7 @@ def main() -> int:
     t.add_argument("--base", type=int, default=0, help="member k's seed is BASE + k")
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--mix", choices=sorted(MIXES), default="hetero")
+    t.add_argument("--steps", type=int, help="training steps per member (default: the recipe's 1500)")
     c = sub.add_parser("compare", help="score one or two ensembles; with two, the MI agreement")
     c.add_argument("dirs", type=Path, nargs="+")
     c.add_argument("--json", type=Path, help="also write the figures here")
@@ -181,7 +185,7 @@ def main() -> int:
     c.add_argument("--ludb", type=Path, default=LUDB, help="LUDB folder for the ecg OOD kind (left out when missing)")
     args = ap.parse_args()
     if args.cmd == "train":
-        train(args.base, args.out, args.mix, args.data)
+        train(args.base, args.out, args.mix, args.data, args.steps)
         return 0
     if len(args.dirs) > 2:
         ap.error("compare takes one or two ensemble folders")
