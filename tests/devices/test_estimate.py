@@ -214,26 +214,33 @@ def test_calibration_recovers_the_factor_and_falls_back_in_order():
 # ----------------------------------------------------------------------------------------------
 # acceptance: within 30 % of the measured model time on this machine
 # ----------------------------------------------------------------------------------------------
-def _measure_model_ms(path: Path) -> float:
-    """Model time of the unit of work (all rows in one call), 1 thread: the median thread CPU time of 15 runs,
-    best of 3 repeats. CPU time of the calling thread (where both runtimes compute at 1 thread) leaves out the
-    time other processes take on a shared machine, as benchmarks/compression.py measures for the README."""
+def _measure_models_ms(paths: list[Path], repeats: int = 5) -> list[float]:
+    """Model time of each artifact's unit of work (all rows in one call), 1 thread: the median thread CPU time of 15
+    runs, best of ``repeats`` rounds. CPU time of the calling thread (where both runtimes compute at 1 thread) leaves
+    out the time other processes take on a shared machine, as benchmarks/compression.py measures for the README. The
+    artifacts take turns round by round, so a slow spell of the machine (a neighbour's cache or memory traffic still
+    slows this thread's CPU time) falls on every artifact alike rather than on whichever was being measured: the
+    estimator is fitted to the artifacts' ratios, and one artifact measured 45 % slow in a busy moment had failed it."""
     from edgewise.runtime.backends import load_model
 
-    model = load_model(path, threads=1)
-    rows = E.artifact_cost(path).rows
-    x = np.random.default_rng(0).standard_normal((rows, *model.input_shape)).astype(np.float32)
-    for _ in range(5):
-        model.run(x)
-    best = math.inf
-    for _ in range(3):
-        times = []
-        for _ in range(15):
-            t = time.thread_time()
+    work = []
+    for path in paths:
+        model = load_model(path, threads=1)
+        rows = E.artifact_cost(path).rows
+        x = np.random.default_rng(0).standard_normal((rows, *model.input_shape)).astype(np.float32)
+        for _ in range(5):
             model.run(x)
-            times.append(time.thread_time() - t)
-        best = min(best, statistics.median(times))
-    return best * 1e3
+        work.append((model, x))
+    best = [math.inf] * len(paths)
+    for _ in range(repeats):
+        for i, (model, x) in enumerate(work):
+            times = []
+            for _ in range(15):
+                t = time.thread_time()
+                model.run(x)
+                times.append(time.thread_time() - t)
+            best[i] = min(best[i], statistics.median(times))
+    return [b * 1e3 for b in best]
 
 
 def test_estimates_within_30_percent_on_this_machine(capsys):
@@ -241,9 +248,9 @@ def test_estimates_within_30_percent_on_this_machine(capsys):
     pytest.importorskip("ai_edge_litert")
     isa = cpu_info().isa
     runs = []
-    for path in SHIPPED:
+    for path, ms in zip(SHIPPED, _measure_models_ms(list(SHIPPED))):
         cost = E.artifact_cost(path)
-        runs.append({"path": str(path), "sha256": cost.sha256, "model_p50_ms": _measure_model_ms(path), "threads": 1,
+        runs.append({"path": str(path), "sha256": cost.sha256, "model_p50_ms": ms, "threads": 1,
                      "runtime": cost.runtime, "precision": cost.precision, "isa": isa, "emulated": False})
     checks = E.validate(runs)
     assert len(checks) == len(SHIPPED)
