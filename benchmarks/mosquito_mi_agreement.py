@@ -53,19 +53,12 @@ MIXES = {
 def train(base: int, out: Path, mix: str, data: Path, steps: int | None = None) -> None:
     import torch
 
-    from edgewise.data.mosquito import WindowConfig
     from edgewise.models.checkpoint import save_checkpoint
-    from edgewise.models.ensemble.mosquito import split_audio
-    from edgewise.models.mosquito.train import build_window_set, recipe, train_model
+    from edgewise.models.ensemble.mosquito import _window_set, split_audio
+    from edgewise.models.mosquito.train import recipe, train_model
 
     out.mkdir(parents=True, exist_ok=True)
     split, audio = split_audio(data, seed=0)
-
-    def windows(part: str, cfg, hop_s: float):
-        spec = cfg.spec
-        return build_window_set(split[part], [audio[r.rel] for r in split[part]],
-                                WindowConfig(sample_rate=spec.sample_rate, window_s=spec.window / spec.sample_rate,
-                                             hop_s=hop_s))
 
     for k, (arch, kw) in enumerate(MIXES[mix]):
         path = out / f"member-{k}.pt"
@@ -77,8 +70,8 @@ def train(base: int, out: Path, mix: str, data: Path, steps: int | None = None) 
             cfg = replace(cfg, steps=steps, eval_every=min(cfg.eval_every, steps))
         torch.manual_seed(cfg.seed)
         t0 = time.time()
-        model, log = train_model(cfg, windows("train", cfg, cfg.train_hop_s),
-                                 windows("val", cfg, cfg.spec.hop / cfg.spec.sample_rate))
+        model, log = train_model(cfg, _window_set(split["train"], audio, cfg, cfg.train_hop_s),  # as the members'
+                                 _window_set(split["val"], audio, cfg, cfg.spec.hop / cfg.spec.sample_rate))
         save_checkpoint(path, spec=cfg.spec, model=model, model_kwargs=dict(kw),
                         training={"mix": mix, "member": k, "arch": arch, "seed": cfg.seed, "split_seed": 0,
                                   "val_window_roc_auc": log["val_window_roc_auc"], "temperature": log["temperature"]})

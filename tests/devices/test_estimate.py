@@ -215,32 +215,26 @@ def test_calibration_recovers_the_factor_and_falls_back_in_order():
 # ----------------------------------------------------------------------------------------------
 # acceptance: within 30 % of the measured model time on this machine
 # ----------------------------------------------------------------------------------------------
-# Timed in a fresh interpreter that loads only the device runtime, as on a device: inside the test session, thread
+# Timed in a fresh interpreter that loads only the device runtime and numpy (and compress.report's numpy-only timer,
+# latency_p50), as on a device: inside the test session, thread
 # pools left by earlier tests (torch's OpenMP workers, other runtimes' pools) share the 2 cores and slowed the
 # artifacts unevenly (ecg-unet.onnx 2.1-2.2 ms and model.tflite 0.18-0.19 ms there, 1.5 and 0.12 alone), which is the
 # session's state, not the estimator's error.
 _MEASURE = """
-import json, statistics, sys, time
+import json, sys
 import numpy as np
+from edgewise.compress.report import latency_p50
 from edgewise.runtime.backends import load_model
 paths, rows, repeats = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
 work = []
 for path, n in zip(paths, rows):
     model = load_model(path, threads=1)
-    x = np.random.default_rng(0).standard_normal((n, *model.input_shape)).astype(np.float32)
-    for _ in range(5):
-        model.run(x)
-    work.append((model, x))
+    work.append((model, np.random.default_rng(0).standard_normal((n, *model.input_shape)).astype(np.float32)))
 best = [float("inf")] * len(work)
-for _ in range(repeats):  # the artifacts take turns, so a slow spell falls on all of them alike
+for r in range(repeats):  # the artifacts take turns, so a slow spell falls on all of them alike
     for i, (model, x) in enumerate(work):
-        times = []
-        for _ in range(15):
-            t = time.thread_time()
-            model.run(x)
-            times.append(time.thread_time() - t)
-        best[i] = min(best[i], statistics.median(times))
-print(json.dumps([b * 1e3 for b in best]))
+        best[i] = min(best[i], latency_p50(model.run, x, repeats=15, warmup=5 if r == 0 else 0))
+print(json.dumps(best))
 """
 
 
